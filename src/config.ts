@@ -1,0 +1,244 @@
+import { z } from 'zod';
+
+/**
+ * The only place that reads process.env. Everything else receives the frozen Config.
+ * A bad value stops start-up with one message naming every bad variable.
+ */
+
+export const PROVIDERS = [
+  'openrouter',
+  'openai',
+  'xai',
+  'gemini',
+  'elevenlabs',
+  'minimax',
+  'fal',
+  'stability',
+  'kie',
+] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export const DEFAULT_PROVIDER_BASE_URLS: Record<ProviderName, string> = {
+  openrouter: 'https://openrouter.ai/api/v1',
+  openai: 'https://api.openai.com/v1',
+  xai: 'https://api.x.ai/v1',
+  gemini: 'https://generativelanguage.googleapis.com',
+  elevenlabs: 'https://api.elevenlabs.io',
+  minimax: 'https://api.minimax.io',
+  fal: 'https://fal.run',
+  stability: 'https://api.stability.ai',
+  kie: 'https://api.kie.ai',
+};
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const commaList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+const url = z.url();
+
+const environmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
+  REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional()),
+  /** Namespace for every Redis key and BullMQ queue, so several installations can share one Redis. */
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, _ and - only').default('anima'),
+  ENCRYPTION_KEY: optionalString.pipe(
+    z
+      .string()
+      .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+      .optional(),
+  ),
+  /** Older vault keys kept for decryption during rotation: "keyId:base64,keyId:base64". */
+  ENCRYPTION_KEYS_PREVIOUS: optionalString,
+  ADMIN_API_KEY: optionalString,
+  INTERNAL_API_KEY: optionalString,
+  CORS_ORIGINS: commaList.default([]),
+  BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  /** Character-card imports carry PNG avatars, so that route takes a larger body. */
+  IMPORT_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(10_485_760),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
+  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  UPSTREAM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  SETUP_URL: optionalString.pipe(url.optional()),
+  PUBLIC_BASE_URL: optionalString.pipe(url.optional()),
+  OIDC_ISSUER: optionalString,
+  OIDC_AUDIENCE: optionalString,
+  OIDC_JWKS_URL: optionalString.pipe(url.optional()),
+  /** Run BullMQ consumers inside the server process even when Redis is set. */
+  RUN_WORKERS_IN_PROCESS: booleanFlag.optional(),
+  /** SSRF guard: allow fetching attachments from loopback/private addresses (tests, trusted LANs). */
+  ALLOW_PRIVATE_FETCH: booleanFlag.default(false),
+  DEFAULT_CHAT_MODEL: z.string().min(1).default('openai/gpt-4o-mini'),
+  VISION_MODEL: z.string().min(1).default('gemini-2.5-flash'),
+  EMBEDDING_PROVIDER: z.enum(['builtin', 'openrouter', 'openai', 'gemini', 'local', 'custom']).default('builtin'),
+  EMBEDDING_MODEL: optionalString,
+  EMBEDDING_DIMENSIONS: z.coerce.number().int().min(8).max(4096).default(384),
+  EMBEDDING_BASE_URL: optionalString.pipe(url.optional()),
+  EMBEDDING_API_KEY: optionalString,
+  EMBEDDING_LOCAL_MODEL_DIR: optionalString,
+  MINIMAX_GROUP_ID: optionalString,
+  FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
+  ...providerVariables(),
+});
+
+function providerVariables() {
+  const shape: Record<string, z.ZodType<string | undefined>> = {};
+  for (const provider of PROVIDERS) {
+    const prefix = provider.toUpperCase();
+    shape[`${prefix}_API_KEY`] = optionalString;
+    shape[`${prefix}_BASE_URL`] = optionalString.pipe(url.optional());
+  }
+  return shape;
+}
+
+export interface ProviderSettings {
+  baseUrl: string;
+  /** The platform's own key; the fallback for users without one of their own. */
+  platformKey: string | undefined;
+}
+
+export interface Config {
+  environment: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  logLevel: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  encryptionKey: string | undefined;
+  encryptionKeysPrevious: string | undefined;
+  adminApiKey: string | undefined;
+  internalApiKey: string | undefined;
+  corsOrigins: string[];
+  bodyLimitBytes: number;
+  importBodyLimitBytes: number;
+  shutdownGraceMs: number;
+  requestTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  upstreamMaxRetries: number;
+  setupUrl: string | undefined;
+  publicBaseUrl: string | undefined;
+  oidc: { issuer: string; audience: string; jwksUrl: string | undefined } | undefined;
+  runWorkersInProcess: boolean;
+  allowPrivateFetch: boolean;
+  defaultChatModel: string;
+  visionModel: string;
+  embedding: {
+    provider: 'builtin' | 'openrouter' | 'openai' | 'gemini' | 'local' | 'custom';
+    model: string | undefined;
+    dimensions: number;
+    baseUrl: string | undefined;
+    apiKey: string | undefined;
+    localModelDir: string | undefined;
+  };
+  minimaxGroupId: string | undefined;
+  falQueueBaseUrl: string;
+  providers: Record<ProviderName, ProviderSettings>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const parsed = environmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+    );
+  }
+  const env = parsed.data as z.infer<typeof environmentSchema> & Record<string, string | undefined>;
+  const problems: string[] = [];
+  if (env.NODE_ENV === 'production' && !env.ENCRYPTION_KEY) {
+    problems.push('ENCRYPTION_KEY: required when NODE_ENV=production (32 bytes, base64)');
+  }
+  if ((env.OIDC_ISSUER === undefined) !== (env.OIDC_AUDIENCE === undefined)) {
+    problems.push('OIDC_ISSUER / OIDC_AUDIENCE: set both or neither');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const providers = {} as Record<ProviderName, ProviderSettings>;
+  for (const provider of PROVIDERS) {
+    const prefix = provider.toUpperCase();
+    providers[provider] = {
+      baseUrl: (env[`${prefix}_BASE_URL`] ?? DEFAULT_PROVIDER_BASE_URLS[provider]).replace(/\/+$/, ''),
+      platformKey: env[`${prefix}_API_KEY`],
+    };
+  }
+
+  const config: Config = {
+    environment: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    dataDir: env.DATA_DIR,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
+    encryptionKey: env.ENCRYPTION_KEY,
+    encryptionKeysPrevious: env.ENCRYPTION_KEYS_PREVIOUS,
+    adminApiKey: env.ADMIN_API_KEY,
+    internalApiKey: env.INTERNAL_API_KEY,
+    corsOrigins: env.CORS_ORIGINS,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    importBodyLimitBytes: env.IMPORT_BODY_LIMIT_BYTES,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    upstreamMaxRetries: env.UPSTREAM_MAX_RETRIES,
+    setupUrl: env.SETUP_URL,
+    publicBaseUrl: env.PUBLIC_BASE_URL,
+    oidc:
+      env.OIDC_ISSUER && env.OIDC_AUDIENCE
+        ? { issuer: env.OIDC_ISSUER, audience: env.OIDC_AUDIENCE, jwksUrl: env.OIDC_JWKS_URL }
+        : undefined,
+    runWorkersInProcess: env.RUN_WORKERS_IN_PROCESS ?? !env.REDIS_URL,
+    allowPrivateFetch: env.ALLOW_PRIVATE_FETCH,
+    defaultChatModel: env.DEFAULT_CHAT_MODEL,
+    visionModel: env.VISION_MODEL,
+    embedding: {
+      provider: env.EMBEDDING_PROVIDER,
+      model: env.EMBEDDING_MODEL,
+      dimensions: env.EMBEDDING_DIMENSIONS,
+      baseUrl: env.EMBEDDING_BASE_URL,
+      apiKey: env.EMBEDDING_API_KEY,
+      localModelDir: env.EMBEDDING_LOCAL_MODEL_DIR,
+    },
+    minimaxGroupId: env.MINIMAX_GROUP_ID,
+    falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
+    providers,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

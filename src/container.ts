@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { openKeyValueBackend, type KeyValueBackend } from './infra/cache/index.js';
+import { openDatabase, type Database, type DatabaseHandle } from './infra/db/database.js';
+import { openJobQueue, type JobHandlers, type JobQueue } from './infra/queue/index.js';
+import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
+import type { AppModule } from './modules/module.js';
+
+/** The side-effecting parts every module is built from; one object, passed whole. */
+export interface Infrastructure {
+  config: Readonly<Config>;
+  logger: Logger;
+  database: DatabaseHandle;
+  db: Database;
+  keyValue: KeyValueBackend;
+  queue: JobQueue;
+}
+
+export interface Container extends Infrastructure {
+  identity: IdentityModule;
+  modules: AppModule[];
+  /** Job consumers of every module, for the server (no Redis) or the worker process. */
+  jobHandlers: JobHandlers;
+  close(): Promise<void>;
+}
+
+export async function buildContainer(config: Readonly<Config>, logger: Logger): Promise<Container> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  let keyValue: KeyValueBackend | undefined;
+  let queue: JobQueue | undefined;
+  try {
+    keyValue = await openKeyValueBackend(config.redisUrl, `${config.redisKeyPrefix}:`);
+    queue = openJobQueue(config.redisUrl, logger, config.redisKeyPrefix);
+  } catch (error) {
+    await keyValue?.close();
+    await database.close();
+    throw error;
+  }
+  const infrastructure: Infrastructure = { config, logger, database, db: database.db, keyValue, queue };
+
+  const identity = createIdentityModule(infrastructure);
+  const modules: AppModule[] = [identity];
+
+  const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
+  for (const module of modules) await module.start?.();
+
+  return {
+    ...infrastructure,
+    identity,
+    modules,
+    jobHandlers,
+    async close() {
+      for (const module of [...modules].reverse()) {
+        try {
+          await module.close?.();
+        } catch (error) {
+          logger.warn({ err: error, module: module.name }, 'module did not close cleanly');
+        }
+      }
+      await queue.close();
+      await keyValue.close();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
+import { migrate as migratePostgres } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { projectFile } from '../project-files.js';
+import * as schema from './schema.js';
+import { acquireDirectoryLock, type DirectoryLock } from './directory-lock.js';
+
+export type Schema = typeof schema;
+export type Database = PgDatabase<PgQueryResultHKT, Schema>;
+export type Transaction = PgTransaction<PgQueryResultHKT, Schema>;
+/** Store functions take this so callers can pass a transaction or the database itself. */
+export type Executor = Database | Transaction;
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: 'embedded' | 'postgres';
+  /** Round-trip check for /health/detailed. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+
+export interface OpenDatabaseOptions {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  logger: Logger;
+  /** Apply pending migrations (the server does; a read-only tool might not). */
+  migrate?: boolean;
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  const handle = options.databaseUrl
+    ? await openPostgres(options.databaseUrl)
+    : await openEmbedded(options.dataDir, options.logger);
+  if (options.migrate !== false) {
+    try {
+      await applyMigrations(handle);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+  return handle;
+}
+
+async function openPostgres(databaseUrl: string): Promise<DatabaseHandle> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // Pool clients that die in the background must not crash the process.
+  pool.on('error', () => undefined);
+  const db = drizzlePostgres(pool, { schema }) as unknown as Database;
+  return {
+    db,
+    kind: 'postgres',
+    ping: async () => {
+      await pool.query('select 1');
+    },
+    close: async () => {
+      await pool.end();
+    },
+  };
+}
+
+async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHandle> {
+  const databaseDir = path.resolve(dataDir, 'pglite');
+  mkdirSync(databaseDir, { recursive: true });
+  // PGlite is single-process: a second opener would corrupt the files, so refuse clearly instead.
+  const lock: DirectoryLock = acquireDirectoryLock(path.resolve(dataDir, 'pglite.lock'), 'the embedded database');
+  let client: PGlite;
+  try {
+    client = await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  logger.debug({ databaseDir }, 'embedded database open');
+  const db = drizzlePglite(client, { schema }) as unknown as Database;
+  return {
+    db,
+    kind: 'embedded',
+    ping: async () => {
+      await client.query('select 1');
+    },
+    close: async () => {
+      try {
+        if (!client.closed) await client.close();
+      } finally {
+        lock.release();
+      }
+    },
+  };
+}
+
+async function applyMigrations(handle: DatabaseHandle): Promise<void> {
+  await handle.db.execute(sql`CREATE EXTENSION IF NOT EXISTS vector`);
+  const folder = projectFile('drizzle');
+  if (handle.kind === 'embedded') {
+    await migratePglite(handle.db as never, { migrationsFolder: folder });
+  } else {
+    await migratePostgres(handle.db as never, { migrationsFolder: folder });
+  }
+}

@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
+import type { IdentityService, Principal } from './service.js';
+import type { UserRow } from './store.js';
+
+/**
+ * Route-level access, set in a route's `config.auth`:
+ * - `public`: no credentials (health, docs);
+ * - `authenticated` (default): any valid key or token;
+ * - `service`: service or admin keys;
+ * - `admin`: admin keys only.
+ */
+export type AuthLevel = 'public' | 'authenticated' | 'service' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthLevel;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+export function registerAuthentication(app: FastifyInstance, identity: IdentityService): void {
+  app.decorateRequest('principal', undefined);
+  app.addHook('preHandler', async (request) => {
+    const level = request.routeOptions.config.auth ?? 'authenticated';
+    const url = request.routeOptions.url;
+    // The interactive reference (swagger-ui's own routes) is public like /openapi.json.
+    if (level === 'public' || !url || url === '/docs' || url.startsWith('/docs/')) return;
+    const principal = await identity.authenticate(request.headers.authorization);
+    request.principal = principal;
+    if (level === 'admin' && principal.role !== 'admin') throw new ForbiddenError('This needs an admin key.');
+    if (level === 'service' && principal.role === 'user') throw new ForbiddenError('This needs a service or admin key.');
+  });
+}
+
+export function requirePrincipal(request: FastifyRequest): Principal {
+  if (!request.principal) throw new UnauthorizedError();
+  return request.principal;
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  const single = Array.isArray(value) ? value[0] : value;
+  return single?.trim() ? single.trim() : undefined;
+}
+
+/** The end-user context headers (Shapes-compatible), optionally overridden by body fields. */
+export function endUserContext(request: FastifyRequest, body?: { user_id?: string | undefined; username?: string | undefined }) {
+  return {
+    externalUserId: headerValue(request, 'x-user-id') ?? body?.user_id ?? undefined,
+    username: headerValue(request, 'x-username') ?? body?.username ?? undefined,
+    channelId: headerValue(request, 'x-channel-id'),
+    guildId: headerValue(request, 'x-guild-id'),
+  };
+}
+
+/** The acting end user, or undefined for a service/admin call that names none. */
+export async function optionalActingUser(
+  identity: IdentityService,
+  request: FastifyRequest,
+  body?: { user_id?: string | undefined; username?: string | undefined },
+): Promise<UserRow | undefined> {
+  return identity.resolveActingUser(requirePrincipal(request), endUserContext(request, body));
+}
+
+/** The acting end user; a service key that names none is told to send X-User-Id. */
+export async function requireActingUser(
+  identity: IdentityService,
+  request: FastifyRequest,
+  body?: { user_id?: string | undefined; username?: string | undefined },
+): Promise<UserRow> {
+  const user = await optionalActingUser(identity, request, body);
+  if (!user) {
+    throw new ValidationError('X-User-Id', 'This endpoint acts for an end user: send X-User-Id with a service key.');
+  }
+  return user;
+}

@@ -1,0 +1,180 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { Database } from '../../infra/db/database.js';
+import { ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
+import { apiKeyLookupPrefix, generateApiKey, hashApiKey, hashesEqual, secretsEqual } from './api-keys.js';
+import * as store from './store.js';
+import type { ApiKeyRole, UserRow } from './store.js';
+
+export interface Principal {
+  role: ApiKeyRole;
+  /** How the caller proved who it is. */
+  credential: 'api_key' | 'admin_env' | 'internal_env' | 'oidc';
+  apiKeyId: string | null;
+  /** The user the credential itself belongs to (user keys, OIDC tokens). */
+  ownUserId: string | null;
+}
+
+export interface EndUserContext {
+  externalUserId?: string | undefined;
+  username?: string | undefined;
+}
+
+/** Verifies bearer tokens that are not platform keys (OIDC ID tokens); set by the OIDC part. */
+export type TokenVerifier = (token: string) => Promise<{ externalId: string; username?: string } | undefined>;
+
+const LAST_USED_FLUSH_MS = 30_000;
+
+export interface IdentityServiceDependencies {
+  config: Readonly<Config>;
+  db: Database;
+  logger: Logger;
+}
+
+export class IdentityService {
+  private tokenVerifier: TokenVerifier | undefined;
+  /** last_used_at / last_active_at are batched in memory and flushed periodically, not written per request. */
+  private readonly pendingKeyUse = new Map<string, Date>();
+  private readonly pendingUserActivity = new Map<string, Date>();
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly dependencies: IdentityServiceDependencies) {}
+
+  get database(): Database {
+    return this.dependencies.db;
+  }
+
+  setTokenVerifier(verifier: TokenVerifier | undefined): void {
+    this.tokenVerifier = verifier;
+  }
+
+  startBackgroundFlush(): void {
+    this.flushTimer = setInterval(() => void this.flushActivity(), LAST_USED_FLUSH_MS);
+    this.flushTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    await this.flushActivity();
+  }
+
+  async flushActivity(): Promise<void> {
+    if (this.pendingKeyUse.size === 0 && this.pendingUserActivity.size === 0) return;
+    const keys = new Map(this.pendingKeyUse);
+    const userActivity = new Map(this.pendingUserActivity);
+    this.pendingKeyUse.clear();
+    this.pendingUserActivity.clear();
+    try {
+      await store.touchApiKeys(this.dependencies.db, keys);
+      await store.touchUsers(this.dependencies.db, userActivity);
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error }, 'could not record key and user activity');
+    }
+  }
+
+  noteUserActivity(userId: string): void {
+    this.pendingUserActivity.set(userId, new Date());
+  }
+
+  /**
+   * On first start without ADMIN_API_KEY, generates an admin key and prints it once.
+   * The settings row is written first so that two replicas starting together make only one.
+   */
+  async bootstrapAdminKey(print: (message: string) => void): Promise<string | undefined> {
+    if (this.dependencies.config.adminApiKey) return undefined;
+    const claimed = await store.writeSettingIfAbsent(this.dependencies.db, 'bootstrap_admin_key', { createdAt: new Date().toISOString() });
+    if (!claimed) return undefined;
+    const generated = generateApiKey();
+    await store.insertApiKey(this.dependencies.db, {
+      prefix: generated.prefix,
+      hash: generated.hash,
+      role: 'admin',
+      name: 'bootstrap admin',
+      userId: null,
+      expiresAt: null,
+    });
+    print(
+      `\n  ADMIN_API_KEY was not set, so an administrator key was generated. It is shown only this once:\n\n    ${generated.key}\n\n  Keep it safe (revoke it with DELETE /v1/keys/{id}).\n`,
+    );
+    return generated.key;
+  }
+
+  async createApiKey(options: {
+    role: ApiKeyRole;
+    name: string;
+    userId: string | null;
+    expiresAt: Date | null;
+  }): Promise<{ key: string; row: store.ApiKeyRow }> {
+    const generated = generateApiKey();
+    const row = await store.insertApiKey(this.dependencies.db, { prefix: generated.prefix, hash: generated.hash, ...options });
+    return { key: generated.key, row };
+  }
+
+  /** Resolves `Authorization: Bearer …` into a principal, or throws 401. */
+  async authenticate(authorization: string | undefined): Promise<Principal> {
+    const token = parseBearer(authorization);
+    if (!token) throw new UnauthorizedError('Send `Authorization: Bearer <key>`.');
+    const { config } = this.dependencies;
+    if (config.adminApiKey && secretsEqual(token, config.adminApiKey)) {
+      return { role: 'admin', credential: 'admin_env', apiKeyId: null, ownUserId: null };
+    }
+    if (config.internalApiKey && secretsEqual(token, config.internalApiKey)) {
+      return { role: 'service', credential: 'internal_env', apiKeyId: null, ownUserId: null };
+    }
+    const prefix = apiKeyLookupPrefix(token);
+    if (prefix) {
+      const row = await store.findApiKeyByPrefix(this.dependencies.db, prefix);
+      if (!row || !hashesEqual(row.hash, hashApiKey(token))) throw new UnauthorizedError('The API key is not valid.');
+      if (row.revokedAt) throw new UnauthorizedError('The API key was revoked.');
+      if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw new UnauthorizedError('The API key has expired.');
+      this.pendingKeyUse.set(row.id, new Date());
+      return { role: row.role, credential: 'api_key', apiKeyId: row.id, ownUserId: row.userId };
+    }
+    if (this.tokenVerifier && token.split('.').length === 3) {
+      const verified = await this.tokenVerifier(token);
+      if (verified) {
+        const { user } = await store.findOrCreateUserByExternalId(this.dependencies.db, verified.externalId, verified.username);
+        return { role: 'user', credential: 'oidc', apiKeyId: null, ownUserId: user.id };
+      }
+    }
+    throw new UnauthorizedError('The API key or token is not valid.');
+  }
+
+  /**
+   * The end user a request acts for. A user credential acts only as itself; a service or admin
+   * credential acts for the user named by X-User-Id (or the body's user_id), created on first sight.
+   */
+  async resolveActingUser(principal: Principal, context: EndUserContext): Promise<UserRow | undefined> {
+    const { db } = this.dependencies;
+    if (principal.role === 'user') {
+      if (!principal.ownUserId) throw new UnauthorizedError('This key belongs to no user.');
+      const user = await store.findUserById(db, principal.ownUserId);
+      if (!user) throw new UnauthorizedError('The user of this key no longer exists.');
+      if (context.externalUserId) {
+        const identities = await store.listIdentities(db, user.id);
+        if (!identities.includes(context.externalUserId) && context.externalUserId !== user.id) {
+          throw new ForbiddenError('A user key cannot act for another user (X-User-Id).');
+        }
+      }
+      this.assertActive(user);
+      this.noteUserActivity(user.id);
+      return user;
+    }
+    if (!context.externalUserId) return undefined;
+    if (context.externalUserId.length > 200) throw new ValidationError('X-User-Id', 'X-User-Id is longer than 200 characters.');
+    const { user } = await store.findOrCreateUserByExternalId(db, context.externalUserId, context.username);
+    this.assertActive(user);
+    this.noteUserActivity(user.id);
+    return user;
+  }
+
+  private assertActive(user: UserRow): void {
+    if (!user.active) throw new ForbiddenError('This user is deactivated.');
+  }
+}
+
+export function parseBearer(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  return match?.[1];
+}

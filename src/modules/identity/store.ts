@@ -1,0 +1,107 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Executor } from '../../infra/db/database.js';
+import { apiKeys, plans, systemSettings, userIdentities, users } from '../../infra/db/schema.js';
+
+export type UserRow = typeof users.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type PlanRow = typeof plans.$inferSelect;
+export type ApiKeyRole = ApiKeyRow['role'];
+
+export async function findUserById(db: Executor, userId: string): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, userId)).limit(1);
+  return row;
+}
+
+export async function findUserByExternalId(db: Executor, externalId: string): Promise<UserRow | undefined> {
+  const [row] = await db
+    .select({ user: users })
+    .from(userIdentities)
+    .innerJoin(users, eq(users.id, userIdentities.userId))
+    .where(eq(userIdentities.externalId, externalId))
+    .limit(1);
+  return row?.user;
+}
+
+/** Finds the user with this external id or creates it; safe under concurrent first sightings. */
+export async function findOrCreateUserByExternalId(
+  db: Executor,
+  externalId: string,
+  username: string | undefined,
+): Promise<{ user: UserRow; created: boolean }> {
+  const existing = await findUserByExternalId(db, externalId);
+  if (existing) return { user: existing, created: false };
+  return db.transaction(async (transaction) => {
+    const [user] = await transaction.insert(users).values({ username: username ?? null }).returning();
+    const inserted = await transaction
+      .insert(userIdentities)
+      .values({ userId: user!.id, externalId })
+      .onConflictDoNothing()
+      .returning();
+    if (inserted.length === 0) {
+      // Another request created it first: drop ours and use theirs.
+      await transaction.delete(users).where(eq(users.id, user!.id));
+      const winner = await findUserByExternalId(transaction, externalId);
+      if (!winner) throw new Error('user identity vanished during creation');
+      return { user: winner, created: false };
+    }
+    return { user: user!, created: true };
+  });
+}
+
+export async function listIdentities(db: Executor, userId: string): Promise<string[]> {
+  const rows = await db.select({ externalId: userIdentities.externalId }).from(userIdentities).where(eq(userIdentities.userId, userId));
+  return rows.map((row) => row.externalId);
+}
+
+export async function findPlan(db: Executor, planId: string): Promise<PlanRow | undefined> {
+  const [row] = await db.select().from(plans).where(eq(plans.id, planId)).limit(1);
+  return row;
+}
+
+export async function insertApiKey(
+  db: Executor,
+  values: { prefix: string; hash: string; role: ApiKeyRole; name: string; userId: string | null; expiresAt: Date | null },
+): Promise<ApiKeyRow> {
+  const [row] = await db.insert(apiKeys).values(values).returning();
+  return row!;
+}
+
+export async function findApiKeyByPrefix(db: Executor, prefix: string): Promise<ApiKeyRow | undefined> {
+  const [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix)).limit(1);
+  return row;
+}
+
+export async function listApiKeys(db: Executor, filter: { userId?: string }): Promise<ApiKeyRow[]> {
+  const query = db.select().from(apiKeys);
+  return filter.userId ? query.where(eq(apiKeys.userId, filter.userId)).orderBy(apiKeys.createdAt) : query.orderBy(apiKeys.createdAt);
+}
+
+export async function revokeApiKey(db: Executor, keyId: string, userId: string | undefined): Promise<boolean> {
+  const condition = userId
+    ? and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt))
+    : and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt));
+  const rows = await db.update(apiKeys).set({ revokedAt: new Date() }).where(condition).returning({ id: apiKeys.id });
+  return rows.length > 0;
+}
+
+export async function touchApiKeys(db: Executor, keyIds: Map<string, Date>): Promise<void> {
+  for (const [keyId, usedAt] of keyIds) {
+    await db.update(apiKeys).set({ lastUsedAt: usedAt }).where(eq(apiKeys.id, keyId));
+  }
+}
+
+export async function touchUsers(db: Executor, userIds: Map<string, Date>): Promise<void> {
+  for (const [userId, activeAt] of userIds) {
+    await db.update(users).set({ lastActiveAt: activeAt }).where(eq(users.id, userId));
+  }
+}
+
+export async function readSetting<T>(db: Executor, key: string): Promise<T | undefined> {
+  const [row] = await db.select().from(systemSettings).where(eq(systemSettings.key, key)).limit(1);
+  return row?.value as T | undefined;
+}
+
+export async function writeSettingIfAbsent(db: Executor, key: string, value: unknown): Promise<boolean> {
+  const rows = await db.insert(systemSettings).values({ key, value }).onConflictDoNothing().returning({ key: systemSettings.key });
+  return rows.length > 0;
+}

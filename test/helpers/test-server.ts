@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/infra/logging/logger.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export type Backend = 'embedded' | 'postgres';
+
+/** The storage backends this run covers: always embedded; PostgreSQL + Redis where TEST_DATABASE_URL is set. */
+export function backends(): Backend[] {
+  return process.env.TEST_DATABASE_URL ? ['embedded', 'postgres'] : ['embedded'];
+}
+
+export interface TestServer extends RunningServer {
+  backend: Backend;
+  adminKey: string;
+  internalKey: string;
+  /** Every log line the server wrote, for assertions (e.g. no secret material). */
+  logs: string[];
+  /** fetch against the server with JSON in and out; `key` defaults to the admin key. */
+  request(method: string, urlPath: string, options?: RequestOptions): Promise<TestResponse>;
+  dataDir: string;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  key?: string | null;
+  headers?: Record<string, string>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+/** Creates a fresh, migrated PostgreSQL database for one test server; dropped on stop. */
+async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const baseUrl = process.env.TEST_DATABASE_URL!;
+  const name = `anima_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: baseUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export async function startTestServer(backend: Backend, env: Record<string, string | undefined> = {}): Promise<TestServer> {
+  const dataDir = env.DATA_DIR ?? mkdtempSync(path.join(tmpdir(), 'anima-test-'));
+  const adminKey = `admin-${randomBytes(16).toString('hex')}`;
+  const internalKey = `internal-${randomBytes(16).toString('hex')}`;
+  const postgres = backend === 'postgres' ? await createPostgresDatabase() : undefined;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    DATA_DIR: dataDir,
+    ADMIN_API_KEY: adminKey,
+    INTERNAL_API_KEY: internalKey,
+    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ALLOW_PRIVATE_FETCH: 'true',
+    SHUTDOWN_GRACE_MS: '2000',
+    ...(postgres ? { DATABASE_URL: postgres.url, REDIS_URL: process.env.TEST_REDIS_URL, REDIS_KEY_PREFIX: `t${randomBytes(5).toString('hex')}` } : {}),
+    ...env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  const server = await startServer(config, createLogger(config.logLevel, sink));
+
+  const request = async (method: string, urlPath: string, options: RequestOptions = {}): Promise<TestResponse> => {
+    const headers: Record<string, string> = { ...options.headers };
+    const key = options.key === undefined ? adminKey : options.key;
+    if (key) headers.authorization = `Bearer ${key}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    }
+    const response = await fetch(`${server.url}${urlPath}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: parsed, text };
+  };
+
+  return {
+    ...server,
+    backend,
+    adminKey,
+    internalKey,
+    logs,
+    dataDir,
+    request,
+    stop: async () => {
+      await server.stop();
+      await postgres?.drop();
+      if (!env.DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
