@@ -5,6 +5,7 @@ import { openDatabase, type Database, type DatabaseHandle } from './infra/db/dat
 import { openJobQueue, type JobHandlers, type JobQueue } from './infra/queue/index.js';
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import type { AppModule } from './modules/module.js';
+import { UsageRecorder } from './modules/usage/usage-recorder.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
 export interface Infrastructure {
@@ -18,6 +19,7 @@ export interface Infrastructure {
 
 export interface Container extends Infrastructure {
   identity: IdentityModule;
+  usage: UsageRecorder;
   modules: AppModule[];
   /** Job consumers of every module, for the server (no Redis) or the worker process. */
   jobHandlers: JobHandlers;
@@ -38,6 +40,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   }
   const infrastructure: Infrastructure = { config, logger, database, db: database.db, keyValue, queue };
 
+  // Modules in dependency order; each receives the infrastructure and the modules it builds on.
+  const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
   const modules: AppModule[] = [identity];
 
@@ -47,6 +51,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   return {
     ...infrastructure,
     identity,
+    usage,
     modules,
     jobHandlers,
     async close() {

@@ -1,0 +1,47 @@
+import type { ResolvedProviderKey } from '../identity/key-resolution.js';
+
+/**
+ * The seam between the conversation engine and long-term memory. The chat module asks for
+ * context before a turn and hands each finished exchange over; the memory module owns the rest.
+ */
+
+export interface MemoryPlace {
+  characterId: string;
+  /** The internal user id of the speaker. */
+  userId: string;
+  /** Set in a server (guild) channel; group memories of that server then apply. */
+  guildId: string | undefined;
+  channelId: string | undefined;
+}
+
+export interface RecalledMemory {
+  id: string;
+  scope: 'core' | 'user' | 'group';
+  content: string;
+  score: number;
+}
+
+export interface RecallResult {
+  memories: RecalledMemory[];
+  /** Ready-to-insert prompt text, each memory labelled by its source, within the token budget. */
+  promptSection: string;
+}
+
+export interface FinishedExchange extends MemoryPlace {
+  conversationId: string;
+  userMessageId: string;
+  assistantMessageId: string;
+  /** The key that paid for the chat turn; formation's LLM call uses the same one. */
+  key: ResolvedProviderKey | undefined;
+  chatModel: string;
+}
+
+export interface ConversationMemory {
+  recall(place: MemoryPlace, query: string, options?: { tokenBudget?: number; limit?: number }): Promise<RecallResult>;
+  /** Queues memory formation for this exchange (background job); returns at once. */
+  rememberExchange(exchange: FinishedExchange): Promise<void>;
+  /** `!sleep`: form memories from this conversation now. Returns how many memories changed. */
+  consolidateNow(place: MemoryPlace & { conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number>;
+  /** `!reset`: delete this user's memories with this character. Returns how many were deleted. */
+  forgetUser(characterId: string, userId: string): Promise<number>;
+}
