@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { projectFile } from '../../src/infra/project-files.js';
+
+export interface ChildServer {
+  process: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const TSX = projectFile('node_modules', '.bin', 'tsx');
+
+/** Environment for a child server: nothing inherited that could point it at another database. */
+export function childEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env };
+}
+
+/** Runs an entry point (src/server.ts by default) as its own process and waits until it listens. */
+export function startChildServer(env: Record<string, string>, entry = 'src/server.ts', timeoutMs = 30_000): Promise<ChildServer> {
+  const child = spawn(TSX, [projectFile(entry)], { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in time.\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    const onData = () => {
+      const match = /"url":"(http:\/\/[^"]+)".*"msg":"Anima is listening"/.exec(stdout);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      resolve({
+        process: child,
+        url: match[1]!,
+        stdout: () => stdout,
+        stderr: () => stderr,
+        stop: async (signal = 'SIGTERM') => {
+          if (child.exitCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening.\nstdout: ${stdout}\nstderr: ${stderr}`));
+    });
+  });
+}
+
+/** Runs an entry point to completion and returns its exit code and output. */
+export function runChild(env: Record<string, string>, entry: string, args: string[] = [], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(TSX, [projectFile(entry), ...args], { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
