@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { openKeyValueBackend, type KeyValueBackend } from './infra/cache/index.js';
 import { openDatabase, type Database, type DatabaseHandle } from './infra/db/database.js';
 import { openJobQueue, type JobHandlers, type JobQueue } from './infra/queue/index.js';
+import { createCharactersModule, type CharactersModule } from './modules/characters/index.js';
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
@@ -19,6 +20,7 @@ export interface Infrastructure {
 
 export interface Container extends Infrastructure {
   identity: IdentityModule;
+  characters: CharactersModule;
   usage: UsageRecorder;
   modules: AppModule[];
   /** Job consumers of every module, for the server (no Redis) or the worker process. */
@@ -43,7 +45,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
-  const modules: AppModule[] = [identity];
+  const characters = createCharactersModule(infrastructure);
+  const modules: AppModule[] = [identity, characters];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -51,6 +54,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   return {
     ...infrastructure,
     identity,
+    characters,
     usage,
     modules,
     jobHandlers,

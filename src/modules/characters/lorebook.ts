@@ -1,0 +1,189 @@
+import type { CharacterBook, CharacterBookEntry } from './types.js';
+
+/**
+ * Lorebook (Character Card V2 `character_book`) activation: which entries the recent chat
+ * triggers, and the text they add to the prompt within a token budget. Pure: no I/O, no clock.
+ *
+ * - An entry fires when any of its `keys` appears in the scanned messages; with `selective` (and
+ *   secondary keys present) a secondary key must appear too. `constant` entries always fire;
+ *   `enabled: false` entries never do.
+ * - Keys match as substrings, case-insensitively unless `case_sensitive`. A key written
+ *   `/pattern/flags` is a regular expression (SillyTavern); with V3's `use_regex` every key is one.
+ * - The book's `scan_depth` says how many of the latest messages are scanned (default 4);
+ *   `recursive_scanning` lets activated entries' content trigger further entries.
+ * - Budget: min(book `token_budget`, options.tokenBudget). When over it, the lowest `priority`
+ *   is dropped first (ties: the later `insertion_order`); constant entries compete like others.
+ * - The text is ordered by `insertion_order` (lower first); each entry keeps its `position`.
+ */
+
+export const DEFAULT_SCAN_DEPTH = 4;
+
+export interface ActivatedEntry {
+  /** Index of the entry in `book.entries`. */
+  index: number;
+  id: number | string | undefined;
+  name: string | undefined;
+  content: string;
+  position: 'before_char' | 'after_char';
+  insertionOrder: number;
+  priority: number;
+  constant: boolean;
+  /** The key that triggered it; undefined for constant entries. */
+  matchedKey: string | undefined;
+  tokens: number;
+}
+
+export interface LorebookActivation {
+  entries: ActivatedEntry[];
+  /** Every activated entry's content, in insertion order, one per line block. */
+  text: string;
+  /** The same split by position, for prompt builders that place them around the character definition. */
+  beforeCharText: string;
+  afterCharText: string;
+  /** Entries that matched but did not fit in the budget. */
+  droppedForBudget: number;
+  tokenBudget: number;
+}
+
+export interface LorebookOptions {
+  tokenBudget: number;
+  countTokens: (text: string) => number;
+}
+
+const REGEX_KEY = /^\/(.+)\/([dgimsuvy]*)$/s;
+
+type Matcher = (haystack: string) => boolean;
+
+function regexMatcher(source: string, flags: string): Matcher | undefined {
+  try {
+    // Stateful flags would make .test() depend on the previous call.
+    const pattern = new RegExp(source, flags.replace(/[gy]/g, ''));
+    return (haystack) => pattern.test(haystack);
+  } catch {
+    return undefined;
+  }
+}
+
+function keyMatcher(key: string, entry: CharacterBookEntry): Matcher | undefined {
+  if (key.trim() === '') return undefined;
+  const caseSensitive = entry.case_sensitive === true;
+  if (entry.use_regex === true) {
+    const slashed = REGEX_KEY.exec(key);
+    const matcher = slashed
+      ? regexMatcher(slashed[1]!, slashed[2]! + (caseSensitive || slashed[2]!.includes('i') ? '' : 'i'))
+      : regexMatcher(key, caseSensitive ? '' : 'i');
+    if (matcher) return matcher;
+  } else {
+    const slashed = REGEX_KEY.exec(key);
+    if (slashed) {
+      const matcher = regexMatcher(slashed[1]!, slashed[2]!);
+      if (matcher) return matcher;
+    }
+  }
+  // Plain keys (and regular expressions that do not compile) match as text.
+  if (caseSensitive) return (haystack) => haystack.includes(key);
+  const lowered = key.toLowerCase();
+  return (haystack) => haystack.toLowerCase().includes(lowered);
+}
+
+function firstMatchingKey(keys: unknown, entry: CharacterBookEntry, haystack: string): string | undefined {
+  if (!Array.isArray(keys)) return undefined;
+  for (const key of keys) {
+    if (typeof key !== 'string') continue;
+    if (keyMatcher(key, entry)?.(haystack)) return key;
+  }
+  return undefined;
+}
+
+function hasUsableKeys(keys: unknown): boolean {
+  return Array.isArray(keys) && keys.some((key) => typeof key === 'string' && key.trim() !== '');
+}
+
+/** The key that triggers the entry in this text, or undefined when it does not fire. */
+function triggers(entry: CharacterBookEntry, haystack: string): string | undefined {
+  const primary = firstMatchingKey(entry.keys, entry, haystack);
+  if (primary === undefined) return undefined;
+  if (entry.selective === true && hasUsableKeys(entry.secondary_keys)) {
+    if (firstMatchingKey(entry.secondary_keys, entry, haystack) === undefined) return undefined;
+  }
+  return primary;
+}
+
+function finiteOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+const EMPTY: Omit<LorebookActivation, 'tokenBudget'> = { entries: [], text: '', beforeCharText: '', afterCharText: '', droppedForBudget: 0 };
+
+export function activateLorebook(
+  book: CharacterBook | null | undefined,
+  recentMessages: Array<{ content: string }>,
+  options: LorebookOptions,
+): LorebookActivation {
+  const bookBudget = book && typeof book.token_budget === 'number' && book.token_budget > 0 ? book.token_budget : Infinity;
+  const tokenBudget = Math.max(0, Math.min(bookBudget, options.tokenBudget));
+  if (!book || !Array.isArray(book.entries) || book.entries.length === 0) return { ...EMPTY, tokenBudget };
+
+  const scanDepth = Math.max(0, Math.floor(finiteOr(book.scan_depth, DEFAULT_SCAN_DEPTH)));
+  const scanned = scanDepth === 0 ? [] : recentMessages.slice(-scanDepth);
+  let haystack = scanned.map((message) => message.content).join('\n');
+
+  const matched = new Map<number, string | undefined>();
+  book.entries.forEach((entry, index) => {
+    if (entry.enabled === false || typeof entry.content !== 'string' || entry.content.trim() === '') return;
+    if (entry.constant === true) matched.set(index, undefined);
+  });
+
+  // Scan; with recursive scanning, newly activated content is scanned again until nothing new fires.
+  let pass = 0;
+  for (;;) {
+    const before = matched.size;
+    book.entries.forEach((entry, index) => {
+      if (matched.has(index) || entry.enabled === false || typeof entry.content !== 'string' || entry.content.trim() === '') return;
+      const key = triggers(entry, haystack);
+      if (key !== undefined) matched.set(index, key);
+    });
+    pass += 1;
+    if (book.recursive_scanning !== true || matched.size === before || pass > book.entries.length) break;
+    haystack = [haystack, ...[...matched.keys()].map((index) => book.entries[index]!.content)].join('\n');
+  }
+
+  const candidates: ActivatedEntry[] = [...matched.entries()].map(([index, matchedKey]) => {
+    const entry = book.entries[index]!;
+    return {
+      index,
+      id: entry.id,
+      name: entry.name ?? (typeof entry.comment === 'string' && entry.comment ? entry.comment : undefined),
+      content: entry.content,
+      position: entry.position === 'after_char' ? 'after_char' : 'before_char',
+      insertionOrder: finiteOr(entry.insertion_order, 0),
+      priority: finiteOr(entry.priority, 0),
+      constant: entry.constant === true,
+      matchedKey,
+      tokens: options.countTokens(entry.content),
+    };
+  });
+
+  // Keep the highest priority first; among equals the earlier insertion order; skip what no longer fits.
+  const byImportance = [...candidates].sort(
+    (left, right) => right.priority - left.priority || left.insertionOrder - right.insertionOrder || left.index - right.index,
+  );
+  const kept: ActivatedEntry[] = [];
+  let used = 0;
+  for (const candidate of byImportance) {
+    if (used + candidate.tokens > tokenBudget) continue;
+    kept.push(candidate);
+    used += candidate.tokens;
+  }
+
+  const entries = kept.sort((left, right) => left.insertionOrder - right.insertionOrder || left.index - right.index);
+  const join = (selected: ActivatedEntry[]) => selected.map((entry) => entry.content).join('\n');
+  return {
+    entries,
+    text: join(entries),
+    beforeCharText: join(entries.filter((entry) => entry.position === 'before_char')),
+    afterCharText: join(entries.filter((entry) => entry.position === 'after_char')),
+    droppedForBudget: candidates.length - kept.length,
+    tokenBudget,
+  };
+}
