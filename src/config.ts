@@ -79,6 +79,8 @@ const environmentSchema = z.object({
   REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   UPSTREAM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  /** Timeout of the check a provider key gets when a user adds it (the user is waiting). */
+  KEY_CHECK_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SETUP_URL: optionalString.pipe(url.optional()),
   PUBLIC_BASE_URL: optionalString.pipe(url.optional()),
   OIDC_ISSUER: optionalString,
@@ -137,6 +139,7 @@ export interface Config {
   requestTimeoutMs: number;
   upstreamTimeoutMs: number;
   upstreamMaxRetries: number;
+  keyCheckTimeoutMs: number;
   setupUrl: string | undefined;
   publicBaseUrl: string | undefined;
   oidc: { issuer: string; audience: string; jwksUrl: string | undefined } | undefined;
@@ -210,6 +213,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     upstreamMaxRetries: env.UPSTREAM_MAX_RETRIES,
+    keyCheckTimeoutMs: env.KEY_CHECK_TIMEOUT_MS,
     setupUrl: env.SETUP_URL,
     publicBaseUrl: env.PUBLIC_BASE_URL,
     oidc:
