@@ -1,25 +1,56 @@
 import type { Infrastructure } from '../../container.js';
+import type { VaultCipher } from '../../infra/crypto/vault-cipher.js';
+import { loadVaultCipher } from '../../infra/crypto/vault-key-file.js';
 import type { AppModule } from '../module.js';
+import { VaultKeyResolver } from './key-resolution.js';
+import { createOidcVerifier } from './oidc.js';
+import { registerProviderKeyRoutes } from './provider-key-routes.js';
+import { ProviderKeyVault } from './provider-keys.js';
 import { registerIdentityRoutes } from './routes.js';
 import { IdentityService } from './service.js';
+import { registerUserRoutes } from './user-routes.js';
+
+export { describeResolvedKey, rejectedKeyError, VaultKeyResolver } from './key-resolution.js';
+export type { ProviderKeyResolver, ResolvedProviderKey } from './key-resolution.js';
+export { ProviderKeyVault } from './provider-keys.js';
 
 export interface IdentityModule extends AppModule {
   service: IdentityService;
+  /** The one way every provider call gets its key (user's vault key → platform key → 402). */
+  keys: VaultKeyResolver;
+  vault: ProviderKeyVault;
+  cipher: VaultCipher;
 }
 
 export function createIdentityModule(infrastructure: Infrastructure): IdentityModule {
-  const service = new IdentityService({ config: infrastructure.config, db: infrastructure.db, logger: infrastructure.logger });
+  const { config, db, logger } = infrastructure;
+  const service = new IdentityService({ config, db, logger });
+  if (config.oidc) service.setTokenVerifier(createOidcVerifier(config.oidc));
+  const cipher = loadVaultCipher(config, logger);
+  const vault = new ProviderKeyVault({ config, db, cipher, logger });
+  const keys = new VaultKeyResolver({ config, db, cipher, logger });
   return {
     name: 'identity',
     service,
-    registerRoutes: (app) => registerIdentityRoutes(app, { identity: service }),
+    keys,
+    vault,
+    cipher,
+    registerRoutes: (app) => {
+      registerIdentityRoutes(app, { identity: service });
+      registerUserRoutes(app, { identity: service, vault });
+      registerProviderKeyRoutes(app, { identity: service, vault });
+    },
     start: async () => {
       service.startBackgroundFlush();
+      keys.startBackgroundFlush();
       await service.bootstrapAdminKey((message) => {
         // Printed to stdout, not the log stream: it must be seen once, not shipped to log storage.
         process.stdout.write(`${message}\n`);
       });
     },
-    close: () => service.close(),
+    close: async () => {
+      await keys.close();
+      await service.close();
+    },
   };
 }

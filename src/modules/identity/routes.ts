@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AppInstance } from '../../app-types.js';
-import { ForbiddenError, NotFoundError } from '../../infra/http/errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
 import { problemResponses } from '../../infra/http/schemas.js';
 import { optionalActingUser, requirePrincipal } from './auth.js';
 import type { IdentityService } from './service.js';
@@ -53,13 +53,15 @@ export function registerIdentityRoutes(app: AppInstance, deps: { identity: Ident
       const principal = requirePrincipal(request);
       const { name, role, expires_at } = request.body;
       if (principal.role !== 'admin' && role !== 'user') throw new ForbiddenError('Only an admin may create admin or service keys.');
+      const expiresAt = expires_at ? new Date(expires_at) : null;
+      if (expiresAt && expiresAt.getTime() <= Date.now()) throw new ValidationError('expires_at', 'expires_at must be in the future.');
       let userId: string | null = null;
       if (role === 'user') {
         const user = await optionalActingUser(identity, request);
         if (!user) throw new ForbiddenError('A user key belongs to a user: send X-User-Id with a service or admin key.');
         userId = user.id;
       }
-      const created = await identity.createApiKey({ role, name, userId, expiresAt: expires_at ? new Date(expires_at) : null });
+      const created = await identity.createApiKey({ role, name, userId, expiresAt });
       return reply.status(201).send({ ...presentApiKey(created.row), key: created.key });
     },
   );

@@ -131,6 +131,7 @@ export class IdentityService {
       return { role: row.role, credential: 'api_key', apiKeyId: row.id, ownUserId: row.userId };
     }
     if (this.tokenVerifier && token.split('.').length === 3) {
+      // The verifier throws a specific 401 (expired, wrong issuer…) or 503 when the issuer is unreachable.
       const verified = await this.tokenVerifier(token);
       if (verified) {
         const { user } = await store.findOrCreateUserByExternalId(this.dependencies.db, verified.externalId, verified.username);
@@ -138,6 +139,45 @@ export class IdentityService {
       }
     }
     throw new UnauthorizedError('The API key or token is not valid.');
+  }
+
+  /** POST /v1/users: the user with this external id, created if new (username updated when given). */
+  async registerUser(externalId: string, username: string | undefined): Promise<{ user: UserRow; created: boolean }> {
+    const { db } = this.dependencies;
+    const found = await store.findOrCreateUserByExternalId(db, externalId, username);
+    if (!found.created && username !== undefined && found.user.username !== username) {
+      const updated = await store.updateUser(db, found.user.id, { username });
+      return { user: updated ?? found.user, created: false };
+    }
+    return found;
+  }
+
+  /** A user with their plan and external identities, as GET /v1/me and the admin view show them. */
+  async describeUser(user: UserRow): Promise<{ user: UserRow; plan: store.PlanRow | undefined; identities: string[] }> {
+    const { db } = this.dependencies;
+    const [plan, identities] = await Promise.all([store.findPlan(db, user.planId), store.listIdentities(db, user.id)]);
+    return { user, plan, identities };
+  }
+
+  async findUser(userId: string): Promise<UserRow | undefined> {
+    return store.findUserById(this.dependencies.db, userId);
+  }
+
+  /** Admin changes: the plan must exist (422 otherwise), quotas replace the previous ones. */
+  async updateUser(
+    userId: string,
+    changes: { plan?: string | undefined; active?: boolean | undefined; quotas?: Record<string, number> | undefined; username?: string | undefined },
+  ): Promise<UserRow | undefined> {
+    const { db } = this.dependencies;
+    const update: { planId?: string; active?: boolean; quotas?: Record<string, number>; username?: string } = {};
+    if (changes.plan !== undefined) {
+      if (!(await store.findPlan(db, changes.plan))) throw new ValidationError('plan', `There is no plan "${changes.plan}".`);
+      update.planId = changes.plan;
+    }
+    if (changes.active !== undefined) update.active = changes.active;
+    if (changes.quotas !== undefined) update.quotas = changes.quotas;
+    if (changes.username !== undefined) update.username = changes.username;
+    return store.updateUser(db, userId, update);
   }
 
   /**

@@ -53,6 +53,16 @@ export async function listIdentities(db: Executor, userId: string): Promise<stri
   return rows.map((row) => row.externalId);
 }
 
+export async function updateUser(
+  db: Executor,
+  userId: string,
+  changes: { planId?: string; active?: boolean; quotas?: Record<string, number>; username?: string | null },
+): Promise<UserRow | undefined> {
+  if (Object.keys(changes).length === 0) return findUserById(db, userId);
+  const [row] = await db.update(users).set(changes).where(eq(users.id, userId)).returning();
+  return row;
+}
+
 export async function findPlan(db: Executor, planId: string): Promise<PlanRow | undefined> {
   const [row] = await db.select().from(plans).where(eq(plans.id, planId)).limit(1);
   return row;
