@@ -34,7 +34,11 @@ function statusFor(kind: ProviderFailureKind): { status: number; code: string } 
     case 'aborted':
       // The client left; nobody reads this answer, but it must not look like our fault in metrics.
       return { status: 499, code: 'client_closed_request' };
-    default:
+    case 'rejected_key':
+    case 'unavailable':
+    case 'invalid_request':
+    case 'network':
+    case 'stream_error':
       return { status: 502, code: 'upstream_error' };
   }
 }
