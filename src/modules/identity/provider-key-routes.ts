@@ -58,6 +58,22 @@ export function registerProviderKeyRoutes(app: AppInstance, deps: { identity: Id
     },
   );
 
+  app.get(
+    '/v1/me/provider-keys/:id',
+    {
+      schema: {
+        tags: ['provider keys'],
+        summary: 'One of your provider keys (masked)',
+        params: idParams,
+        response: { 200: providerKeySchema, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const user = await requireActingUser(identity, request);
+      return presentProviderKey(await vault.get(user, request.params.id));
+    },
+  );
+
   app.patch(
     '/v1/me/provider-keys/:id',
     {

@@ -66,6 +66,12 @@ export class ProviderKeyVault {
     return row;
   }
 
+  async get(user: UserRow, keyId: string): Promise<ProviderKeyRow> {
+    const row = await keyStore.findOwnProviderKey(this.dependencies.db, user.id, keyId);
+    if (!row) throw new NotFoundError('Provider key');
+    return row;
+  }
+
   async update(user: UserRow, keyId: string, changes: { active?: boolean | undefined; name?: string | undefined }): Promise<ProviderKeyRow> {
     const definedChanges: { active?: boolean; name?: string } = {};
     if (changes.active !== undefined) definedChanges.active = changes.active;
