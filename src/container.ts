@@ -45,7 +45,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
-  const characters = createCharactersModule(infrastructure);
+  const characters = createCharactersModule(infrastructure, { identity: identity.service });
   const modules: AppModule[] = [identity, characters];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));

@@ -1,5 +1,7 @@
 import type { Infrastructure } from '../../container.js';
+import type { IdentityService } from '../identity/service.js';
 import type { AppModule } from '../module.js';
+import { registerCharacterRoutes } from './routes.js';
 import { CharactersService } from './service.js';
 
 export { CharactersService } from './service.js';
@@ -12,16 +14,24 @@ export interface CharactersModule extends AppModule {
   service: CharactersService;
 }
 
-export function createCharactersModule(infrastructure: Infrastructure): CharactersModule {
+/**
+ * The HTTP routes need the identity service (to resolve the acting user); without it the module
+ * still serves the other modules through `service` but registers no routes.
+ */
+export function createCharactersModule(infrastructure: Infrastructure, modules: { identity?: IdentityService } = {}): CharactersModule {
   const service = new CharactersService({
     db: infrastructure.db,
     cache: infrastructure.keyValue.cache,
     events: infrastructure.keyValue.events,
     logger: infrastructure.logger.child({ module: 'characters' }),
   });
+  const { identity } = modules;
   return {
     name: 'characters',
     service,
+    registerRoutes: identity
+      ? (app) => registerCharacterRoutes(app, { characters: service, identity, config: infrastructure.config })
+      : undefined,
     start: () => service.start(),
     close: () => service.close(),
   };

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import { buildSystemPrompt } from './system-prompt.js';
+import { CHAT_PROVIDERS, INTERACTION_STYLES, VISIBILITIES, type Character, type CharacterBook, type CharacterPatch } from './types.js';
+
+/** The HTTP shapes of characters (snake_case) and their mapping to the domain objects. */
+
+const slugSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, 1-63 characters, starting with a letter or digit');
+
+const modelSettingsSchema = z.object({
+  provider: z.enum(CHAT_PROVIDERS).optional(),
+  model: z.string().trim().min(1).max(200).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  max_tokens: z.number().int().min(1).max(128_000).optional(),
+  fallback_models: z.array(z.string().trim().min(1).max(200)).max(10).optional(),
+  vision: z.boolean().optional(),
+});
+
+const dialogueSchema = z.object({ user: z.string().max(10_000), assistant: z.string().max(10_000) });
+
+const characterBookSchema = z
+  .looseObject({ entries: z.array(z.looseObject({ keys: z.array(z.string()), content: z.string() })) })
+  .describe('A Character Card V2 character_book (lorebook)');
+
+export const characterBodySchema = z.object({
+  slug: slugSchema.optional(),
+  name: z.string().trim().min(1).max(200),
+  description: z.string().max(50_000).optional(),
+  personality: z.string().max(20_000).optional(),
+  personality_traits: z.record(z.string().min(1).max(64), z.number().min(0).max(1)).optional(),
+  interaction_style: z.enum(INTERACTION_STYLES).optional(),
+  voice_characteristics: z.record(z.string(), z.unknown()).optional(),
+  knowledge_domains: z.array(z.string().trim().min(1).max(200)).max(100).optional(),
+  example_dialogues: z.array(dialogueSchema).max(100).optional(),
+  backstory: z.string().max(50_000).optional(),
+  scenario: z.string().max(20_000).optional(),
+  voice_id: z.string().max(200).nullable().optional(),
+  greeting: z.string().max(20_000).nullable().optional(),
+  alternate_greetings: z.array(z.string().max(20_000)).max(50).optional(),
+  model_settings: modelSettingsSchema.optional(),
+  system_prompt: z.string().max(50_000).nullable().optional().describe('Overrides the generated system prompt'),
+  post_history_instructions: z.string().max(20_000).nullable().optional(),
+  character_book: characterBookSchema.nullable().optional(),
+  card: z.record(z.string(), z.unknown()).optional().describe('Character Card fields without a column (tags, creator, extensions…)'),
+  avatar: z.string().max(15_000_000).nullable().optional().describe('An http(s) URL or a base64 data URL'),
+  visibility: z.enum(VISIBILITIES).optional(),
+});
+
+export const characterPatchSchema = characterBodySchema.partial();
+
+export const characterSchema = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  description: z.string(),
+  personality: z.string(),
+  personality_traits: z.record(z.string(), z.number()),
+  interaction_style: z.enum(INTERACTION_STYLES),
+  voice_characteristics: z.record(z.string(), z.unknown()),
+  knowledge_domains: z.array(z.string()),
+  example_dialogues: z.array(dialogueSchema),
+  backstory: z.string(),
+  scenario: z.string(),
+  voice_id: z.string().nullable(),
+  greeting: z.string().nullable(),
+  alternate_greetings: z.array(z.string()),
+  model_settings: modelSettingsSchema,
+  system_prompt: z.string().nullable(),
+  system_prompt_preview: z.string().describe('The system prompt chats use ({{user}} left in place)'),
+  post_history_instructions: z.string().nullable(),
+  character_book: z.record(z.string(), z.unknown()).nullable(),
+  card: z.record(z.string(), z.unknown()),
+  avatar: z.string().nullable(),
+  owner_user_id: z.string().nullable(),
+  visibility: z.enum(VISIBILITIES),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export type CharacterBody = z.infer<typeof characterBodySchema>;
+export type CharacterPatchBody = z.infer<typeof characterPatchSchema>;
+
+export function bodyToInput(body: CharacterPatchBody): CharacterPatch {
+  const settings = body.model_settings;
+  return {
+    slug: body.slug,
+    name: body.name,
+    description: body.description,
+    personality: body.personality,
+    personalityTraits: body.personality_traits,
+    interactionStyle: body.interaction_style,
+    voiceCharacteristics: body.voice_characteristics,
+    knowledgeDomains: body.knowledge_domains,
+    exampleDialogues: body.example_dialogues,
+    backstory: body.backstory,
+    scenario: body.scenario,
+    voiceId: body.voice_id,
+    greeting: body.greeting,
+    alternateGreetings: body.alternate_greetings,
+    modelSettings: settings && {
+      ...(settings.provider !== undefined && { provider: settings.provider }),
+      ...(settings.model !== undefined && { model: settings.model }),
+      ...(settings.temperature !== undefined && { temperature: settings.temperature }),
+      ...(settings.max_tokens !== undefined && { maxTokens: settings.max_tokens }),
+      ...(settings.fallback_models !== undefined && { fallbackModels: settings.fallback_models }),
+      ...(settings.vision !== undefined && { vision: settings.vision }),
+    },
+    systemPromptOverride: body.system_prompt,
+    postHistoryInstructions: body.post_history_instructions,
+    characterBook: body.character_book as CharacterBook | null | undefined,
+    card: body.card,
+    avatar: body.avatar,
+    visibility: body.visibility,
+  };
+}
+
+export function presentCharacter(character: Character): z.infer<typeof characterSchema> {
+  const settings = character.modelSettings;
+  return {
+    id: character.id,
+    slug: character.slug,
+    name: character.name,
+    description: character.description,
+    personality: character.personality,
+    personality_traits: character.personalityTraits,
+    interaction_style: character.interactionStyle,
+    voice_characteristics: character.voiceCharacteristics,
+    knowledge_domains: character.knowledgeDomains,
+    example_dialogues: character.exampleDialogues,
+    backstory: character.backstory,
+    scenario: character.scenario,
+    voice_id: character.voiceId,
+    greeting: character.greeting,
+    alternate_greetings: character.alternateGreetings,
+    model_settings: {
+      ...(settings.provider !== undefined && { provider: settings.provider }),
+      ...(settings.model !== undefined && { model: settings.model }),
+      ...(settings.temperature !== undefined && { temperature: settings.temperature }),
+      ...(settings.maxTokens !== undefined && { max_tokens: settings.maxTokens }),
+      ...(settings.fallbackModels !== undefined && { fallback_models: settings.fallbackModels }),
+      ...(settings.vision !== undefined && { vision: settings.vision }),
+    },
+    system_prompt: character.systemPromptOverride,
+    system_prompt_preview: buildSystemPrompt(character, { user: '{{user}}' }),
+    post_history_instructions: character.postHistoryInstructions,
+    character_book: character.characterBook,
+    card: character.card,
+    avatar: character.avatar,
+    owner_user_id: character.ownerUserId,
+    visibility: character.visibility,
+    created_at: character.createdAt,
+    updated_at: character.updatedAt,
+  };
+}
