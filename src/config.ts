@@ -86,10 +86,14 @@ const environmentSchema = z.object({
   OIDC_ISSUER: optionalString,
   OIDC_AUDIENCE: optionalString,
   OIDC_JWKS_URL: optionalString.pipe(url.optional()),
+  /** Minimum time between refetches of the issuer's key set on an unknown kid (guards the issuer against floods). */
+  OIDC_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
   /** Run BullMQ consumers inside the server process even when Redis is set. */
   RUN_WORKERS_IN_PROCESS: booleanFlag.optional(),
   /** SSRF guard: allow fetching attachments from loopback/private addresses (tests, trusted LANs). */
   ALLOW_PRIVATE_FETCH: booleanFlag.default(false),
+  /** Moderation policy (blocked categories as keyword/regex lists); relative paths are from the project root. */
+  MODERATION_POLICY_PATH: z.string().min(1).default('config/moderation.json'),
   DEFAULT_CHAT_MODEL: z.string().min(1).default('openai/gpt-4o-mini'),
   VISION_MODEL: z.string().min(1).default('gemini-2.5-flash'),
   EMBEDDING_PROVIDER: z.enum(['builtin', 'openrouter', 'openai', 'gemini', 'local', 'custom']).default('builtin'),
@@ -142,9 +146,10 @@ export interface Config {
   keyCheckTimeoutMs: number;
   setupUrl: string | undefined;
   publicBaseUrl: string | undefined;
-  oidc: { issuer: string; audience: string; jwksUrl: string | undefined } | undefined;
+  oidc: { issuer: string; audience: string; jwksUrl: string | undefined; jwksCooldownMs: number } | undefined;
   runWorkersInProcess: boolean;
   allowPrivateFetch: boolean;
+  moderationPolicyPath: string;
   defaultChatModel: string;
   visionModel: string;
   embedding: {
@@ -218,10 +223,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
     publicBaseUrl: env.PUBLIC_BASE_URL,
     oidc:
       env.OIDC_ISSUER && env.OIDC_AUDIENCE
-        ? { issuer: env.OIDC_ISSUER, audience: env.OIDC_AUDIENCE, jwksUrl: env.OIDC_JWKS_URL }
+        ? { issuer: env.OIDC_ISSUER, audience: env.OIDC_AUDIENCE, jwksUrl: env.OIDC_JWKS_URL, jwksCooldownMs: env.OIDC_JWKS_COOLDOWN_MS }
         : undefined,
     runWorkersInProcess: env.RUN_WORKERS_IN_PROCESS ?? !env.REDIS_URL,
     allowPrivateFetch: env.ALLOW_PRIVATE_FETCH,
+    moderationPolicyPath: env.MODERATION_POLICY_PATH,
     defaultChatModel: env.DEFAULT_CHAT_MODEL,
     visionModel: env.VISION_MODEL,
     embedding: {

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { PROJECT_ROOT } from '../../infra/project-files.js';
+
+/**
+ * The moderation policy: blocked categories as data (config/moderation.json), each a list of
+ * keywords (whole words, case-insensitive) and regular expressions, checked on chat input and/or
+ * output. Pure matching; recording and refusing are the service's.
+ */
+
+export type ModerationDirection = 'input' | 'output';
+
+const categorySchema = z.object({
+  name: z.string().regex(/^[a-z0-9_]{1,64}$/, 'lower-case letters, digits and _'),
+  description: z.string().optional(),
+  directions: z.array(z.enum(['input', 'output'])).min(1).default(['input', 'output']),
+  keywords: z.array(z.string().min(1)).default([]),
+  patterns: z.array(z.string().min(1)).default([]),
+  flags: z.string().regex(/^[imsu]*$/).default('i'),
+});
+
+const policySchema = z.object({ categories: z.array(categorySchema) });
+
+export interface ModerationMatch {
+  category: string;
+  /** The matched text with a little context, for the moderation log. */
+  excerpt: string;
+}
+
+interface CompiledCategory {
+  name: string;
+  directions: Set<ModerationDirection>;
+  expressions: RegExp[];
+}
+
+const EXCERPT_CONTEXT = 40;
+
+export class ModerationPolicy {
+  private constructor(private readonly categories: CompiledCategory[]) {}
+
+  static fromJson(value: unknown, source = 'moderation policy'): ModerationPolicy {
+    const parsed = policySchema.safeParse(value);
+    if (!parsed.success) {
+      throw new Error(`${source} is invalid: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+    }
+    const categories = parsed.data.categories.map((category) => ({
+      name: category.name,
+      directions: new Set(category.directions),
+      expressions: [
+        ...category.keywords.map((keyword) => new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(keyword).replace(/\s+/g, '\\s+')}(?![\\p{L}\\p{N}])`, `iu`)),
+        ...category.patterns.map((pattern) => {
+          try {
+            return new RegExp(pattern, category.flags);
+          } catch (error) {
+            throw new Error(`${source}: category ${category.name} has a bad pattern ${JSON.stringify(pattern)}: ${(error as Error).message}`, { cause: error });
+          }
+        }),
+      ],
+    }));
+    return new ModerationPolicy(categories);
+  }
+
+  /** Reads the policy file; a relative path is taken from the project root. */
+  static load(policyPath: string): ModerationPolicy {
+    const absolute = path.isAbsolute(policyPath) ? policyPath : path.join(PROJECT_ROOT, policyPath);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(absolute, 'utf8'));
+    } catch (error) {
+      throw new Error(`MODERATION_POLICY_PATH: cannot read ${absolute}: ${(error as Error).message}`, { cause: error });
+    }
+    return ModerationPolicy.fromJson(raw, absolute);
+  }
+
+  get categoryNames(): string[] {
+    return this.categories.map((category) => category.name);
+  }
+
+  /** The first blocked category the text falls in for this direction, or undefined. */
+  check(text: string, direction: ModerationDirection): ModerationMatch | undefined {
+    for (const category of this.categories) {
+      if (!category.directions.has(direction)) continue;
+      for (const expression of category.expressions) {
+        const match = expression.exec(text);
+        if (match) {
+          const start = Math.max(0, match.index - EXCERPT_CONTEXT);
+          const end = Math.min(text.length, match.index + match[0].length + EXCERPT_CONTEXT);
+          return { category: category.name, excerpt: text.slice(start, end) };
+        }
+      }
+    }
+    return undefined;
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
