@@ -102,6 +102,18 @@ const environmentSchema = z.object({
   EMBEDDING_BASE_URL: optionalString.pipe(url.optional()),
   EMBEDDING_API_KEY: optionalString,
   EMBEDDING_LOCAL_MODEL_DIR: optionalString,
+  /** Long-term memory retrieval: per-scope weights, how many memories and how many prompt tokens. */
+  MEMORY_WEIGHT_CORE: z.coerce.number().min(0).max(10).default(0.3),
+  MEMORY_WEIGHT_USER: z.coerce.number().min(0).max(10).default(0.5),
+  MEMORY_WEIGHT_GROUP: z.coerce.number().min(0).max(10).default(0.2),
+  MEMORY_TOP_K: z.coerce.number().int().min(1).max(100).default(8),
+  /** Cosine similarity below which a vector match is not relevant (full-text matches always are). */
+  MEMORY_MIN_RELEVANCE: z.coerce.number().min(-1).max(1).default(0.2),
+  MEMORY_TOKEN_BUDGET: z.coerce.number().int().min(0).max(100_000).default(600),
+  /** Scopes with at most this many vectors are searched exactly; larger ones through the HNSW index. */
+  MEMORY_EXACT_SCAN_MAX_ROWS: z.coerce.number().int().min(0).default(5000),
+  /** Wait before forming memories from an exchange, so a burst of messages is read in one job. */
+  MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   MINIMAX_GROUP_ID: optionalString,
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
@@ -159,6 +171,14 @@ export interface Config {
     baseUrl: string | undefined;
     apiKey: string | undefined;
     localModelDir: string | undefined;
+  };
+  memory: {
+    weights: { core: number; user: number; group: number };
+    topK: number;
+    minRelevance: number;
+    tokenBudget: number;
+    exactScanMaxRows: number;
+    formationDelayMs: number;
   };
   minimaxGroupId: string | undefined;
   falQueueBaseUrl: string;
@@ -237,6 +257,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       baseUrl: env.EMBEDDING_BASE_URL,
       apiKey: env.EMBEDDING_API_KEY,
       localModelDir: env.EMBEDDING_LOCAL_MODEL_DIR,
+    },
+    memory: {
+      weights: { core: env.MEMORY_WEIGHT_CORE, user: env.MEMORY_WEIGHT_USER, group: env.MEMORY_WEIGHT_GROUP },
+      topK: env.MEMORY_TOP_K,
+      minRelevance: env.MEMORY_MIN_RELEVANCE,
+      tokenBudget: env.MEMORY_TOKEN_BUDGET,
+      exactScanMaxRows: env.MEMORY_EXACT_SCAN_MAX_ROWS,
+      formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
     },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
