@@ -25,7 +25,7 @@ export interface IdentityModule extends AppModule {
 export function createIdentityModule(infrastructure: Infrastructure): IdentityModule {
   const { config, db, logger } = infrastructure;
   const service = new IdentityService({ config, db, logger });
-  if (config.oidc) service.setTokenVerifier(createOidcVerifier(config.oidc));
+  if (config.oidc) service.setTokenVerifier(createOidcVerifier(config.oidc, { cooldownMs: config.oidc.jwksCooldownMs }));
   const cipher = loadVaultCipher(config, logger);
   const vault = new ProviderKeyVault({ config, db, cipher, logger });
   const keys = new VaultKeyResolver({ config, db, cipher, logger });

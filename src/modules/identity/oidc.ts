@@ -22,17 +22,26 @@ const DISCOVERY_TIMEOUT_MS = 5_000;
  * refetches it when a token names an unknown `kid`, so the issuer's key rotation is honoured.
  * Discovery happens lazily, so start-up never waits on the identity provider.
  */
-export function createOidcVerifier(settings: OidcSettings, fetchFunction: typeof fetch = fetch): TokenVerifier {
+export function createOidcVerifier(
+  settings: OidcSettings,
+  options: {
+    fetch?: typeof fetch;
+    /** Minimum time between JWKS refetches (jose's default 30 s guards the issuer against unknown-kid floods). */
+    cooldownMs?: number;
+  } = {},
+): TokenVerifier {
+  const fetchFunction = options.fetch ?? fetch;
+  const remoteOptions = options.cooldownMs === undefined ? {} : { cooldownDuration: options.cooldownMs };
   let keySet: Promise<JWTVerifyGetKey> | undefined;
 
   const loadKeySet = async (): Promise<JWTVerifyGetKey> => {
-    if (settings.jwksUrl) return createRemoteJWKSet(new URL(settings.jwksUrl));
+    if (settings.jwksUrl) return createRemoteJWKSet(new URL(settings.jwksUrl), remoteOptions);
     const discoveryUrl = `${settings.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
     const response = await fetchFunction(discoveryUrl, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS) });
     if (!response.ok) throw new Error(`OIDC discovery answered HTTP ${response.status}`);
     const document = (await response.json()) as { jwks_uri?: unknown };
     if (typeof document.jwks_uri !== 'string') throw new Error('OIDC discovery document has no jwks_uri');
-    return createRemoteJWKSet(new URL(document.jwks_uri));
+    return createRemoteJWKSet(new URL(document.jwks_uri), remoteOptions);
   };
 
   return async (token) => {
