@@ -275,7 +275,7 @@ describe.each(backends())('BYOK vault and key resolution on %s storage', (backen
     expect(marked.text).not.toContain(SECOND_OPENROUTER_KEY);
     const error = rejectedKeyError(preferred, server.container.config.setupUrl);
     expect(error).toBeInstanceOf(AppError);
-    expect(error).toMatchObject({ status: 402, code: 'provider_key_required' });
+    expect(error).toMatchObject({ status: 402, code: 'provider_key_required', extra: { reason: 'provider_key_invalid', provider: 'openrouter' } });
     expect(error.message).toContain('"second"');
     expect(error.message).toContain(preferred.masked);
     expect(error.message).not.toContain(SECOND_OPENROUTER_KEY);

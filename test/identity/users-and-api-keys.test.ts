@@ -58,6 +58,12 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
     expect(other.status).toBe(403);
     expect(other.body.code).toBe('forbidden');
 
+    const longName = await server.request('GET', '/v1/me', { key: server.internalKey, headers: { 'x-user-id': 'discord:2003', 'x-username': 'n'.repeat(101) } });
+    expect(longName.status).toBe(422);
+    expect(longName.body.field).toBe('X-Username');
+    const longId = await server.request('GET', '/v1/me', { key: server.internalKey, headers: { 'x-user-id': '9'.repeat(201) } });
+    expect(longId.status).toBe(422);
+
     const noUser = await server.request('GET', '/v1/me', { key: server.internalKey });
     expect(noUser.status).toBe(422);
     expect(noUser.body).toMatchObject({ code: 'validation_failed', field: 'X-User-Id' });

@@ -42,7 +42,8 @@ export function describeResolvedKey(key: ResolvedProviderKey): string {
 
 /**
  * The error a caller raises after `reportRejected`: a rejected user key is the user's to fix
- * (402 provider_key_required, naming the key and where to add another); a rejected platform key
+ * (402 provider_key_required with `reason: provider_key_invalid`, naming the key and where to add
+ * another: clients already branch on provider_key_required); a rejected platform key
  * is the operator's (502, without details of the platform key).
  */
 export function rejectedKeyError(key: ResolvedProviderKey, setupUrl: string | undefined): AppError {
@@ -53,7 +54,7 @@ export function rejectedKeyError(key: ResolvedProviderKey, setupUrl: string | un
     key.provider,
     setupUrl,
     `${describeResolvedKey(key)} was rejected by ${key.provider} and is now marked invalid: add a working key${setupUrl ? ` at ${setupUrl}` : ' with POST /v1/me/provider-keys'}.`,
-    { extra: { provider_key_id: key.providerKeyId, masked: key.masked, key_name: key.name ?? null } },
+    { extra: { reason: 'provider_key_invalid', provider_key_id: key.providerKeyId, masked: key.masked, key_name: key.name ?? null } },
   );
 }
 

@@ -202,6 +202,7 @@ export class IdentityService {
     }
     if (!context.externalUserId) return undefined;
     if (context.externalUserId.length > 200) throw new ValidationError('X-User-Id', 'X-User-Id is longer than 200 characters.');
+    if (context.username !== undefined && context.username.length > 100) throw new ValidationError('X-Username', 'X-Username is longer than 100 characters.');
     const { user } = await store.findOrCreateUserByExternalId(db, context.externalUserId, context.username);
     this.assertActive(user);
     this.noteUserActivity(user.id);
