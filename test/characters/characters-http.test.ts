@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDemoCharacters } from '../../src/modules/characters/seed.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const ada = {
@@ -146,5 +147,15 @@ describe.each(backends())('characters over HTTP on %s storage', (backend) => {
     expect(seen.indexOf('page-character-4')).toBeLessThan(seen.indexOf('page-character-0'));
     expect(seen).toContain('ada-lovelace');
     expect((await server.request('GET', '/v1/characters?cursor=garbage')).status).toBe(422);
+  });
+
+  it('seeds the three demo characters once, and leaves them alone on the next run', async () => {
+    const service = server.container.characters.service;
+    expect(await seedDemoCharacters(service)).toEqual({ created: ['ada', 'juniper', 'marlowe'], skipped: [] });
+    expect(await seedDemoCharacters(service)).toEqual({ created: [], skipped: ['ada', 'juniper', 'marlowe'] });
+    const marlowe = await server.request('GET', '/v1/characters/marlowe', { key: bobKey });
+    expect(marlowe.body).toMatchObject({ interaction_style: 'sarcastic', visibility: 'public', owner_user_id: null });
+    expect(marlowe.body.system_prompt_preview).toContain('You are strongly observant, strongly sarcastic');
+    expect(marlowe.body.greeting).toContain('{{user}}');
   });
 });
