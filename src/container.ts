@@ -5,6 +5,7 @@ import { openDatabase, type Database, type DatabaseHandle } from './infra/db/dat
 import { openJobQueue, type JobHandlers, type JobQueue } from './infra/queue/index.js';
 import { createCharactersModule, type CharactersModule } from './modules/characters/index.js';
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
+import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 
@@ -21,6 +22,7 @@ export interface Infrastructure {
 export interface Container extends Infrastructure {
   identity: IdentityModule;
   characters: CharactersModule;
+  memory: MemoryModule;
   usage: UsageRecorder;
   modules: AppModule[];
   /** Job consumers of every module, for the server (no Redis) or the worker process. */
@@ -46,7 +48,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
-  const modules: AppModule[] = [identity, characters];
+  const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
+  const modules: AppModule[] = [identity, characters, memory];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -55,6 +58,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     ...infrastructure,
     identity,
     characters,
+    memory,
     usage,
     modules,
     jobHandlers,

@@ -1,0 +1,58 @@
+import type { Infrastructure } from '../../container.js';
+import { createChatProviders } from '../../providers/chat/index.js';
+import { createEmbedder, type Embedder } from '../../providers/embeddings/index.js';
+import { countTokens } from '../characters/token-counter.js';
+import type { CharactersModule } from '../characters/index.js';
+import type { IdentityModule } from '../identity/index.js';
+import type { AppModule } from '../module.js';
+import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { MemoryFormation, type ChatModels } from './formation.js';
+import { MemoryService } from './service.js';
+
+export type { ConversationMemory, FinishedExchange, MemoryPlace, RecallResult, RecalledMemory } from './memory-port.js';
+export { MemoryService } from './service.js';
+export { MemoryFormation } from './formation.js';
+
+export interface MemoryModule extends AppModule {
+  /** The ConversationMemory the chat engine uses, plus the memory API's operations. */
+  service: MemoryService;
+  formation: MemoryFormation;
+  embedder: Embedder;
+}
+
+export interface MemoryModuleDependencies extends Infrastructure {
+  identity: IdentityModule;
+  characters: CharactersModule;
+  usage: UsageRecorder;
+  /** Overrides for tests: another embedder or chat models. */
+  embedder?: Embedder;
+  chatModels?: ChatModels;
+}
+
+export function createMemoryModule(dependencies: MemoryModuleDependencies): MemoryModule {
+  const { config, db, queue, keyValue, identity, usage } = dependencies;
+  const logger = dependencies.logger.child({ module: 'memory' });
+  const embedder = dependencies.embedder ?? createEmbedder(config);
+  const service = new MemoryService({ db, embedder, queue, logger, settings: config.memory, countTokens });
+  const formation = new MemoryFormation({
+    db,
+    cache: keyValue.cache,
+    memory: service,
+    chatModels: dependencies.chatModels ?? createChatProviders(config),
+    keys: identity.keys,
+    usage,
+    logger,
+  });
+  service.setFormer(formation);
+  return {
+    name: 'memory',
+    service,
+    formation,
+    embedder,
+    jobHandlers: {
+      'memory.form': (payload) => formation.handleJob(payload),
+    },
+    start: () => service.start(),
+    close: () => service.close(),
+  };
+}

@@ -1,0 +1,260 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { Database } from '../../infra/db/database.js';
+import type { JobQueue } from '../../infra/queue/index.js';
+import type { Embedder } from '../../providers/embeddings/index.js';
+import type { ResolvedProviderKey } from '../identity/key-resolution.js';
+import type { ConversationMemory, FinishedExchange, MemoryPlace, RecallResult } from './memory-port.js';
+import { buildPromptSection, fuseResults, type RankedMemory } from './retrieval.js';
+import * as store from './store.js';
+import type { MemoryRow, MemoryScope, ScopeFilter } from './store.js';
+
+declare module '../../infra/queue/queue.js' {
+  interface JobPayloads {
+    /** Form memories from the new messages of one speaker in one conversation. */
+    'memory.form': {
+      characterId: string;
+      userId: string;
+      guildId: string | null;
+      channelId: string | null;
+      conversationId: string;
+      /** The provider of the key that paid for the chat; the job resolves a key for it again (keys never enter the queue). */
+      provider: string | null;
+      chatModel: string;
+    };
+  }
+}
+
+export type MemorySettings = Readonly<Config>['memory'];
+
+/** Forms memories from a conversation; the formation part plugs in here (LLM or summary fallback). */
+export interface MemoryFormer {
+  formFromConversation(request: {
+    characterId: string;
+    userId: string;
+    guildId: string | null;
+    conversationId: string;
+    key: ResolvedProviderKey | undefined;
+    chatModel: string;
+  }): Promise<number>;
+}
+
+export interface MemoryServiceDependencies {
+  db: Database;
+  embedder: Embedder;
+  queue: JobQueue;
+  logger: Logger;
+  settings: MemorySettings;
+  countTokens: (text: string) => number;
+  now?: () => Date;
+}
+
+export interface SearchRequest {
+  filter: ScopeFilter;
+  query: string;
+  limit: number;
+  /** Ignore MEMORY_MIN_RELEVANCE for the vector list (search API callers may want near misses). */
+  minRelevance?: number;
+}
+
+const RECALL_FLUSH_MS = 5000;
+
+/**
+ * Long-term memory: hybrid retrieval over the scopes that apply to a place, and the lifecycle of
+ * memories (create, change, forget). Formation is delegated to a MemoryFormer.
+ */
+export class MemoryService implements ConversationMemory {
+  private former: MemoryFormer | undefined;
+  private readonly pendingRecalled = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => Date;
+
+  constructor(private readonly dependencies: MemoryServiceDependencies) {
+    this.now = dependencies.now ?? (() => new Date());
+  }
+
+  get embedder(): Embedder {
+    return this.dependencies.embedder;
+  }
+
+  setFormer(former: MemoryFormer): void {
+    this.former = former;
+  }
+
+  async start(): Promise<void> {
+    await store.ensureVectorIndex(this.dependencies.db, this.dependencies.embedder.dimensions);
+    this.flushTimer = setInterval(() => void this.flushRecalled(), RECALL_FLUSH_MS);
+    this.flushTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.flushRecalled();
+  }
+
+  /** The scopes a speaker sees in a place: the character's core, their own, and the guild's when in one. */
+  static scopesOf(place: Pick<MemoryPlace, 'characterId' | 'userId' | 'guildId'>): ScopeFilter {
+    return { characterId: place.characterId, includeCore: true, userId: place.userId, guildId: place.guildId || undefined };
+  }
+
+  async recall(place: MemoryPlace, query: string, options: { tokenBudget?: number; limit?: number } = {}): Promise<RecallResult> {
+    const { settings, countTokens } = this.dependencies;
+    const limit = options.limit ?? settings.topK;
+    const ranked = await this.search({ filter: MemoryService.scopesOf(place), query, limit });
+    const section = buildPromptSection(ranked, options.tokenBudget ?? settings.tokenBudget, countTokens);
+    const included = section.included;
+    for (const memory of included) this.pendingRecalled.add(memory.id);
+    return {
+      memories: included.map((memory) => ({ id: memory.id, scope: memory.scope, content: memory.content, score: memory.score })),
+      promptSection: section.text,
+    };
+  }
+
+  /**
+   * Hybrid search over exactly the scopes of `filter`: vector neighbours and full-text matches,
+   * fused with reciprocal rank fusion and weighted per scope. Small scopes are compared exactly;
+   * large ones go through HNSW with iterative scan, and a short index answer is re-run exactly, so
+   * the result never silently misses rows that exist above the threshold.
+   */
+  async search(request: SearchRequest): Promise<RankedMemory[]> {
+    const { db, embedder, settings, logger } = this.dependencies;
+    const candidates = Math.max(request.limit * 4, 40);
+    const space = { model: embedder.id, dimensions: embedder.dimensions };
+    const query = request.query.trim();
+    if (query.length === 0) return [];
+    const [vectorHits, textHits] = await Promise.all([
+      (async () => {
+        let vector: number[] | undefined;
+        try {
+          [vector] = await embedder.embed([query], 'query');
+        } catch (error) {
+          // Full-text still works without vectors: a failing embedder degrades recall, not the turn.
+          logger.warn({ err: error, embedder: embedder.id }, 'could not embed a memory query; using full-text only');
+          return [];
+        }
+        if (!vector) return [];
+        const scopeRows = await store.countScope(db, request.filter, space, Math.max(settings.exactScanMaxRows, candidates));
+        if (scopeRows === 0) return [];
+        if (scopeRows <= settings.exactScanMaxRows) return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
+        const hits = await store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: false, efSearch: Math.max(candidates * 2, 100) });
+        // The scope holds at least min(candidates, scopeRows) vectors: an index answer with fewer missed some.
+        if (hits.length < Math.min(candidates, scopeRows)) {
+          logger.warn({ found: hits.length, wanted: candidates }, 'the HNSW scan came back short for a large scope; searching it exactly');
+          return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
+        }
+        return hits;
+      })(),
+      store.textSearch(db, request.filter, query, candidates),
+    ]);
+    const ranked = fuseResults(vectorHits, textHits, { weights: settings.weights, minRelevance: request.minRelevance ?? settings.minRelevance }, this.now());
+    return ranked.slice(0, request.limit);
+  }
+
+  async rememberExchange(exchange: FinishedExchange): Promise<void> {
+    const bucket = Math.floor(Date.now() / 60_000);
+    await this.dependencies.queue.enqueue(
+      'memory.form',
+      {
+        characterId: exchange.characterId,
+        userId: exchange.userId,
+        guildId: exchange.guildId ?? null,
+        channelId: exchange.channelId ?? null,
+        conversationId: exchange.conversationId,
+        provider: exchange.key?.provider ?? null,
+        chatModel: exchange.chatModel,
+      },
+      {
+        // Coalesced per conversation and speaker (within a minute, since BullMQ keeps finished ids).
+        jobId: `memory-form.${exchange.conversationId}.${exchange.userId}.${bucket}`,
+        delayMs: this.dependencies.settings.formationDelayMs,
+        attempts: 3,
+      },
+    );
+  }
+
+  async consolidateNow(place: MemoryPlace & { conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number> {
+    if (!this.former) return 0;
+    return this.former.formFromConversation({
+      characterId: place.characterId,
+      userId: place.userId,
+      guildId: place.guildId ?? null,
+      conversationId: place.conversationId,
+      key: place.key,
+      chatModel: place.chatModel,
+    });
+  }
+
+  async forgetUser(characterId: string, userId: string): Promise<number> {
+    return store.deleteUserMemories(this.dependencies.db, characterId, userId);
+  }
+
+  /** Creates a memory with its vector (a failing embedder stores it without one; re-embed fills it in). */
+  async create(input: {
+    characterId: string;
+    scope: MemoryScope;
+    userId: string | null;
+    guildId: string | null;
+    content: string;
+    importance?: number | undefined;
+    sourceMessageIds?: string[] | undefined;
+    expiresAt?: Date | null | undefined;
+  }): Promise<MemoryRow> {
+    const embedding = await this.embedDocument(input.content);
+    return store.insertMemory(this.dependencies.db, {
+      characterId: input.characterId,
+      scope: input.scope,
+      userId: input.scope === 'user' ? input.userId : null,
+      guildId: input.scope === 'group' ? input.guildId : null,
+      content: input.content,
+      importance: input.importance ?? 0.5,
+      sourceMessageIds: input.sourceMessageIds ?? [],
+      expiresAt: input.expiresAt ?? null,
+      embedding: embedding ?? null,
+      embeddingModel: this.dependencies.embedder.id,
+    });
+  }
+
+  async update(id: string, change: { content?: string | undefined; importance?: number | undefined; expiresAt?: Date | null | undefined; sourceMessageIds?: string[] | undefined }): Promise<MemoryRow | undefined> {
+    const embedding = change.content !== undefined ? await this.embedDocument(change.content) : undefined;
+    return store.updateMemory(this.dependencies.db, id, {
+      ...(change.content !== undefined ? { content: change.content, embedding: embedding ?? null, embeddingModel: this.dependencies.embedder.id } : {}),
+      ...(change.importance !== undefined ? { importance: change.importance } : {}),
+      ...(change.expiresAt !== undefined ? { expiresAt: change.expiresAt } : {}),
+      ...(change.sourceMessageIds !== undefined ? { sourceMessageIds: change.sourceMessageIds } : {}),
+    });
+  }
+
+  async remove(ids: string[]): Promise<number> {
+    return store.deleteMemories(this.dependencies.db, ids);
+  }
+
+  find(id: string): Promise<MemoryRow | undefined> {
+    return store.findMemory(this.dependencies.db, id);
+  }
+
+  list(filter: store.ListFilter): Promise<MemoryRow[]> {
+    return store.listMemories(this.dependencies.db, filter);
+  }
+
+  private async embedDocument(content: string): Promise<number[] | undefined> {
+    try {
+      const [vector] = await this.dependencies.embedder.embed([content], 'document');
+      return vector;
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error, embedder: this.dependencies.embedder.id }, 'could not embed a memory; stored without a vector until re-embedding');
+      return undefined;
+    }
+  }
+
+  async flushRecalled(): Promise<void> {
+    if (this.pendingRecalled.size === 0) return;
+    const ids = [...this.pendingRecalled];
+    this.pendingRecalled.clear();
+    try {
+      await store.touchRecalled(this.dependencies.db, ids, this.now());
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error }, 'could not record when memories were recalled');
+    }
+  }
+}

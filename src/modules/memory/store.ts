@@ -1,0 +1,303 @@
+import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { Executor } from '../../infra/db/database.js';
+import { memories } from '../../infra/db/schema.js';
+
+/**
+ * SQL for the `memories` table. Vectors live in one dimensionless `vector` column; each embedder
+ * dimension gets its own partial HNSW index on `embedding::vector(<dims>)`, and every vector
+ * query repeats that exact expression and predicate so the planner can use the index.
+ */
+
+export type MemoryRow = typeof memories.$inferSelect;
+export type MemoryScope = MemoryRow['scope'];
+
+/** Which memories a query may see: the character's core, one user's, one guild's. */
+export interface ScopeFilter {
+  characterId: string;
+  includeCore: boolean;
+  userId?: string | undefined;
+  guildId?: string | undefined;
+}
+
+export interface EmbeddingSpace {
+  model: string;
+  dimensions: number;
+}
+
+export interface NewMemory {
+  characterId: string;
+  scope: MemoryScope;
+  userId: string | null;
+  guildId: string | null;
+  content: string;
+  importance: number;
+  sourceMessageIds: string[];
+  expiresAt: Date | null;
+  embedding: number[] | null;
+  embeddingModel: string | null;
+}
+
+export interface ScoredRow {
+  id: string;
+  scope: MemoryScope;
+  content: string;
+  importance: number;
+  userId: string | null;
+  guildId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface VectorHit extends ScoredRow {
+  distance: number;
+}
+
+export interface TextHit extends ScoredRow {
+  rank: number;
+}
+
+function dimensionsLiteral(dimensions: number): SQL {
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 16_000) throw new Error(`invalid vector dimensions ${dimensions}`);
+  return sql.raw(String(dimensions));
+}
+
+export function vectorLiteral(vector: number[]): string {
+  return `[${vector.map((value) => (Number.isFinite(value) ? value : 0)).join(',')}]`;
+}
+
+/** The partial HNSW index for one dimension; idempotent, run at start-up. */
+export async function ensureVectorIndex(db: Executor, dimensions: number): Promise<void> {
+  const dims = dimensionsLiteral(dimensions);
+  await db.execute(
+    sql`CREATE INDEX IF NOT EXISTS ${sql.raw(`memories_embedding_hnsw_${dimensions}`)} ON memories USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WHERE embedding_dimensions = ${dims}`,
+  );
+}
+
+export function scopeCondition(filter: ScopeFilter): SQL {
+  const parts: SQL[] = [];
+  if (filter.includeCore) parts.push(sql`m.scope = 'core'`);
+  if (filter.userId) parts.push(sql`(m.scope = 'user' AND m.user_id = ${filter.userId})`);
+  if (filter.guildId) parts.push(sql`(m.scope = 'group' AND m.guild_id = ${filter.guildId})`);
+  // No applicable scope matches nothing rather than everything.
+  const scopes = parts.length > 0 ? sql.join(parts, sql` OR `) : sql`false`;
+  return sql`m.character_id = ${filter.characterId} AND (${scopes}) AND (m.expires_at IS NULL OR m.expires_at > now())`;
+}
+
+const SCORED_COLUMNS = sql`m.id, m.scope, m.content, m.importance, m.user_id AS "userId", m.guild_id AS "guildId", m.created_at AS "createdAt", m.updated_at AS "updatedAt"`;
+
+function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
+}
+
+function normaliseScored<T extends ScoredRow>(row: T): T {
+  return { ...row, importance: Number(row.importance), createdAt: new Date(row.createdAt), updatedAt: new Date(row.updatedAt) };
+}
+
+/** How many vector-searchable rows the scope has, counting at most `cap + 1` (cheap on the scope index). */
+export async function countScope(db: Executor, filter: ScopeFilter, space: EmbeddingSpace, cap: number): Promise<number> {
+  const dims = dimensionsLiteral(space.dimensions);
+  const result = await db.execute(
+    sql`SELECT count(*)::int AS count FROM (SELECT 1 FROM memories m WHERE ${scopeCondition(filter)} AND m.embedding_dimensions = ${dims} AND m.embedding_model = ${space.model} LIMIT ${cap + 1}) capped`,
+  );
+  return Number(rowsOf<{ count: number }>(result)[0]?.count ?? 0);
+}
+
+export interface VectorSearchOptions {
+  limit: number;
+  /** Exact: every row of the scope is compared (no index). Otherwise HNSW with iterative scan. */
+  exact: boolean;
+  efSearch?: number;
+  maxScanTuples?: number;
+  /** Tests only: leave iterative scan off to show what a plain HNSW scan would miss. */
+  withoutIterativeScan?: boolean;
+}
+
+/**
+ * The scope's nearest rows by cosine distance. The HNSW index filters AFTER its scan, so a scope
+ * that is a small part of the table would come back short; iterative scan (pgvector >= 0.8) keeps
+ * scanning until `limit` rows of the scope are found or `max_scan_tuples` is reached. SET LOCAL
+ * needs a transaction, which also keeps the settings off other queries of the pool.
+ */
+export async function vectorSearch(db: Executor, filter: ScopeFilter, space: EmbeddingSpace, query: number[], options: VectorSearchOptions): Promise<VectorHit[]> {
+  const dims = dimensionsLiteral(space.dimensions);
+  const queryVector = sql`${vectorLiteral(query)}::vector(${dims})`;
+  const where = sql`${scopeCondition(filter)} AND m.embedding_dimensions = ${dims} AND m.embedding_model = ${space.model}`;
+  if (options.exact) {
+    // `+ 0` keeps the ORDER BY from matching the index expression: a true brute-force ranking of the scope.
+    const result = await db.execute(
+      sql`SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector}) AS distance FROM memories m WHERE ${where} ORDER BY (m.embedding::vector(${dims}) <=> ${queryVector}) + 0 LIMIT ${options.limit}`,
+    );
+    return rowsOf<VectorHit>(result).map((row) => ({ ...normaliseScored(row), distance: Number(row.distance) }));
+  }
+  return db.transaction(async (transaction) => {
+    if (!options.withoutIterativeScan) await transaction.execute(sql`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+    await transaction.execute(sql.raw(`SET LOCAL hnsw.ef_search = ${Math.round(Math.min(Math.max(options.efSearch ?? 100, 10), 1000))}`));
+    await transaction.execute(sql.raw(`SET LOCAL hnsw.max_scan_tuples = ${Math.round(Math.max(options.maxScanTuples ?? 200_000, 1000))}`));
+    // relaxed_order may return neighbours slightly out of order: re-sort the materialised set.
+    const result = await transaction.execute(
+      sql`WITH nearest AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector}) AS distance FROM memories m WHERE ${where} ORDER BY m.embedding::vector(${dims}) <=> ${queryVector} LIMIT ${options.limit}) SELECT * FROM nearest ORDER BY distance`,
+    );
+    return rowsOf<VectorHit>(result).map((row) => ({ ...normaliseScored(row), distance: Number(row.distance) }));
+  });
+}
+
+/** EXPLAIN of the index-path query, for tests and the benchmark to show which plan runs. */
+export async function explainVectorSearch(db: Executor, filter: ScopeFilter, space: EmbeddingSpace, query: number[], limit: number, planner: string[] = []): Promise<string> {
+  const dims = dimensionsLiteral(space.dimensions);
+  const queryVector = sql`${vectorLiteral(query)}::vector(${dims})`;
+  return db.transaction(async (transaction) => {
+    for (const setting of planner) await transaction.execute(sql.raw(`SET LOCAL ${setting}`));
+    const result = await transaction.execute(
+      sql`EXPLAIN SELECT m.id FROM memories m WHERE ${scopeCondition(filter)} AND m.embedding_dimensions = ${dims} AND m.embedding_model = ${space.model} ORDER BY m.embedding::vector(${dims}) <=> ${queryVector} LIMIT ${limit}`,
+    );
+    return rowsOf<Record<string, string>>(result)
+      .map((row) => Object.values(row).join(' '))
+      .join('\n');
+  });
+}
+
+/** Words of a chat message as an OR query: a turn rarely contains every word of a memory. */
+export function textQueryOf(text: string): string | undefined {
+  const words = [...new Set((text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((word) => word.length >= 2))].slice(0, 32);
+  return words.length > 0 ? words.join(' | ') : undefined;
+}
+
+/** Full-text hits of the scope ranked by ts_rank_cd (GIN index on the generated tsvector). */
+export async function textSearch(db: Executor, filter: ScopeFilter, text: string, limit: number): Promise<TextHit[]> {
+  const tsQuery = textQueryOf(text);
+  if (!tsQuery) return [];
+  const result = await db.execute(
+    sql`SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${limit}`,
+  );
+  return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank) }));
+}
+
+export async function insertMemory(db: Executor, memory: NewMemory): Promise<MemoryRow> {
+  const [row] = await db
+    .insert(memories)
+    .values({
+      characterId: memory.characterId,
+      scope: memory.scope,
+      userId: memory.userId,
+      guildId: memory.guildId,
+      content: memory.content,
+      importance: memory.importance,
+      sourceMessageIds: memory.sourceMessageIds,
+      expiresAt: memory.expiresAt,
+      embedding: memory.embedding,
+      embeddingModel: memory.embedding ? memory.embeddingModel : null,
+      embeddingDimensions: memory.embedding ? memory.embedding.length : null,
+    })
+    .returning();
+  return row!;
+}
+
+export interface MemoryChange {
+  content?: string;
+  importance?: number;
+  expiresAt?: Date | null;
+  embedding?: number[] | null;
+  embeddingModel?: string | null;
+  sourceMessageIds?: string[];
+}
+
+export async function updateMemory(db: Executor, id: string, change: MemoryChange): Promise<MemoryRow | undefined> {
+  const values: Partial<typeof memories.$inferInsert> = { updatedAt: new Date() };
+  if (change.content !== undefined) values.content = change.content;
+  if (change.importance !== undefined) values.importance = change.importance;
+  if (change.expiresAt !== undefined) values.expiresAt = change.expiresAt;
+  if (change.sourceMessageIds !== undefined) values.sourceMessageIds = change.sourceMessageIds;
+  if (change.embedding !== undefined) {
+    values.embedding = change.embedding;
+    values.embeddingModel = change.embedding ? (change.embeddingModel ?? null) : null;
+    values.embeddingDimensions = change.embedding ? change.embedding.length : null;
+  }
+  const [row] = await db.update(memories).set(values).where(eq(memories.id, id)).returning();
+  return row;
+}
+
+export async function findMemory(db: Executor, id: string): Promise<MemoryRow | undefined> {
+  const [row] = await db.select().from(memories).where(eq(memories.id, id)).limit(1);
+  return row;
+}
+
+export async function deleteMemories(db: Executor, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const rows = await db.delete(memories).where(inArray(memories.id, ids)).returning({ id: memories.id });
+  return rows.length;
+}
+
+export async function deleteUserMemories(db: Executor, characterId: string | undefined, userId: string): Promise<number> {
+  const condition = characterId
+    ? and(eq(memories.characterId, characterId), eq(memories.scope, 'user'), eq(memories.userId, userId))
+    : eq(memories.userId, userId);
+  const rows = await db.delete(memories).where(condition).returning({ id: memories.id });
+  return rows.length;
+}
+
+export interface ListFilter {
+  characterId?: string | undefined;
+  scope?: MemoryScope | undefined;
+  userId?: string | undefined;
+  guildId?: string | undefined;
+  /** A user's own view: core memories plus their own user-scope memories. */
+  visibleToUserId?: string | undefined;
+  before?: { createdAt: Date; id: string } | undefined;
+  limit: number;
+}
+
+/** Newest first, keyset-paginated on (created_at, id). */
+export async function listMemories(db: Executor, filter: ListFilter): Promise<MemoryRow[]> {
+  const conditions: SQL[] = [];
+  if (filter.characterId) conditions.push(eq(memories.characterId, filter.characterId));
+  if (filter.scope) conditions.push(eq(memories.scope, filter.scope));
+  if (filter.userId) conditions.push(eq(memories.userId, filter.userId));
+  if (filter.guildId) conditions.push(eq(memories.guildId, filter.guildId));
+  if (filter.visibleToUserId) {
+    conditions.push(or(eq(memories.scope, 'core'), and(eq(memories.scope, 'user'), eq(memories.userId, filter.visibleToUserId)))!);
+  }
+  conditions.push(sql`(${memories.expiresAt} IS NULL OR ${memories.expiresAt} > now())`);
+  if (filter.before) {
+    const { createdAt, id } = filter.before;
+    conditions.push(or(lt(memories.createdAt, createdAt), and(eq(memories.createdAt, createdAt), lt(memories.id, id)))!);
+  }
+  return db
+    .select()
+    .from(memories)
+    .where(and(...conditions))
+    .orderBy(desc(memories.createdAt), desc(memories.id))
+    .limit(filter.limit);
+}
+
+/** Every memory of one user (for export), any character. */
+export async function memoriesOfUser(db: Executor, userId: string): Promise<MemoryRow[]> {
+  return db.select().from(memories).where(eq(memories.userId, userId)).orderBy(desc(memories.createdAt));
+}
+
+export async function touchRecalled(db: Executor, ids: string[], at: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await db.update(memories).set({ lastRecalledAt: at }).where(inArray(memories.id, ids));
+}
+
+/** Rows whose vector was made by another embedder (or none): the re-embedding backlog. */
+export async function staleEmbeddingBatch(db: Executor, space: EmbeddingSpace, limit: number): Promise<Array<{ id: string; content: string }>> {
+  return db
+    .select({ id: memories.id, content: memories.content })
+    .from(memories)
+    .where(
+      or(
+        isNull(memories.embedding),
+        sql`${memories.embeddingModel} IS DISTINCT FROM ${space.model}`,
+        sql`${memories.embeddingDimensions} IS DISTINCT FROM ${space.dimensions}`,
+      ),
+    )
+    .orderBy(memories.id)
+    .limit(limit);
+}
+
+export async function countStaleEmbeddings(db: Executor, space: EmbeddingSpace): Promise<number> {
+  const result = await db.execute(
+    sql`SELECT count(*)::int AS count FROM memories WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM ${space.model} OR embedding_dimensions IS DISTINCT FROM ${space.dimensions}`,
+  );
+  return Number(rowsOf<{ count: number }>(result)[0]?.count ?? 0);
+}

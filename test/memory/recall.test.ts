@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
+
+/**
+ * Retrieval through the container API the chat engine uses: scopes, isolation between users and
+ * servers, labels, expiry, the token budget and forgetting.
+ */
+describe.each(backends())('memory recall (%s)', (backend) => {
+  let server: TestServer;
+  let characterId: string;
+  let otherCharacterId: string;
+  let alice: string;
+  let bob: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(backend);
+    const { characters, identity, memory } = server.container;
+    characterId = (await characters.service.create({ name: 'Memory Keeper' }, { userId: null })).id;
+    otherCharacterId = (await characters.service.create({ name: 'Someone Else' }, { userId: null })).id;
+    alice = (await identity.service.registerUser('recall-alice', 'alice')).user.id;
+    bob = (await identity.service.registerUser('recall-bob', 'bob')).user.id;
+    const create = memory.service.create.bind(memory.service);
+    await create({ characterId, scope: 'core', userId: null, guildId: null, content: 'I was built in a lighthouse on the coast of Maine.' });
+    await create({ characterId, scope: 'user', userId: alice, guildId: null, content: 'The user has a cat named Pixel who loves tuna.' });
+    await create({ characterId, scope: 'user', userId: bob, guildId: null, content: 'The user has a cat named Shadow and is allergic to tuna.' });
+    await create({ characterId, scope: 'group', userId: null, guildId: 'guild-1', content: 'This server runs a weekly cat photo contest on Fridays.' });
+    await create({ characterId, scope: 'group', userId: null, guildId: 'guild-2', content: 'This server is about cat breeding and tuna recipes.' });
+    await create({ characterId: otherCharacterId, scope: 'user', userId: alice, guildId: null, content: 'The user told another character about a cat named Pixel.' });
+    await create({ characterId, scope: 'user', userId: alice, guildId: null, content: 'The user had a cat sitter booked for tuna feeding.', expiresAt: new Date(Date.now() - 1000) });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('recalls the speaker\'s own memories and the core, labelled by source, and never another user\'s', async () => {
+    const result = await server.container.memory.service.recall({ characterId, userId: alice, guildId: undefined, channelId: 'dm' }, 'What is the name of my cat?');
+    const contents = result.memories.map((memory) => memory.content);
+    expect(contents).toContain('The user has a cat named Pixel who loves tuna.');
+    expect(contents.some((content) => content.includes('Shadow'))).toBe(false);
+    expect(contents.some((content) => content.includes('server'))).toBe(false);
+    expect(contents.some((content) => content.includes('another character'))).toBe(false);
+    expect(contents.some((content) => content.includes('cat sitter'))).toBe(false);
+    expect(result.promptSection).toContain('[about you] The user has a cat named Pixel who loves tuna.');
+    expect(result.memories[0]?.content).toContain('Pixel');
+  });
+
+  it('adds the memories of the guild the speaker is in, and only that guild', async () => {
+    const result = await server.container.memory.service.recall({ characterId, userId: bob, guildId: 'guild-1', channelId: 'general' }, 'cat tuna contest');
+    const contents = result.memories.map((memory) => memory.content);
+    expect(contents).toContain('This server runs a weekly cat photo contest on Fridays.');
+    expect(contents).toContain('The user has a cat named Shadow and is allergic to tuna.');
+    expect(contents.some((content) => content.includes('breeding'))).toBe(false);
+    expect(contents.some((content) => content.includes('Pixel'))).toBe(false);
+    expect(result.promptSection).toContain('[about this server] This server runs a weekly cat photo contest on Fridays.');
+  });
+
+  it('labels core memories and keeps within the token budget', async () => {
+    const full = await server.container.memory.service.recall({ characterId, userId: alice, guildId: undefined, channelId: undefined }, 'where were you built, lighthouse? and my cat');
+    expect(full.promptSection).toContain('[core] I was built in a lighthouse on the coast of Maine.');
+    expect(full.memories.length).toBeGreaterThanOrEqual(2);
+    const tight = await server.container.memory.service.recall({ characterId, userId: alice, guildId: undefined, channelId: undefined }, 'where were you built, lighthouse? and my cat', { tokenBudget: 30 });
+    expect(tight.memories.length).toBe(1);
+    const nothing = await server.container.memory.service.recall({ characterId, userId: alice, guildId: undefined, channelId: undefined }, 'lighthouse', { tokenBudget: 5 });
+    expect(nothing.memories).toEqual([]);
+    expect(nothing.promptSection).toBe('');
+  });
+
+  it('records last_recalled_at in the background', async () => {
+    const result = await server.container.memory.service.recall({ characterId, userId: alice, guildId: undefined, channelId: undefined }, 'Pixel');
+    const id = result.memories[0]!.id;
+    await server.container.memory.service.flushRecalled();
+    const row = await server.container.memory.service.find(id);
+    expect(row?.lastRecalledAt).toBeInstanceOf(Date);
+  });
+
+  it('forgetUser deletes only that user\'s memories with that character', async () => {
+    const deleted = await server.container.memory.service.forgetUser(characterId, alice);
+    expect(deleted).toBe(2);
+    const after = await server.container.memory.service.recall({ characterId, userId: alice, guildId: undefined, channelId: undefined }, 'cat named Pixel tuna');
+    expect(after.memories.some((memory) => memory.content.includes('Pixel'))).toBe(false);
+    const bobs = await server.container.memory.service.recall({ characterId, userId: bob, guildId: undefined, channelId: undefined }, 'cat named Shadow');
+    expect(bobs.memories.some((memory) => memory.content.includes('Shadow'))).toBe(true);
+    const elsewhere = await server.container.memory.service.recall({ characterId: otherCharacterId, userId: alice, guildId: undefined, channelId: undefined }, 'cat named Pixel');
+    expect(elsewhere.memories.some((memory) => memory.content.includes('Pixel'))).toBe(true);
+  });
+});
