@@ -17,6 +17,7 @@ import {
   startStabilityFake,
   startXaiFake,
   type FakeServer,
+  type MiniMaxFake,
 } from '../fakes/index.js';
 import { backends, startTestServer, type RequestOptions, type TestResponse, type TestServer } from '../helpers/test-server.js';
 
@@ -157,6 +158,13 @@ describe.each(backends())('BYOK vault and key resolution on %s storage', (backen
     expect(failed.status).toBe(201);
     expect(failed.body).toMatchObject({ status: 'unreachable' });
     expect(failed.body.status_detail).toContain('503');
+
+    // MiniMax answers HTTP 200 with a base_resp code: only 1004 means a bad key; 1002 (rate limit) gives no verdict.
+    (fakes.minimax as MiniMaxFake).failWithCode(1002);
+    const limited = await call('POST', '/v1/me/provider-keys', { key: server.internalKey, headers: user, body: { provider: 'minimax', key: USER_KEYS.minimax } });
+    expect(limited.status).toBe(201);
+    expect(limited.body).toMatchObject({ status: 'unreachable' });
+    expect(limited.body.status_detail).toContain('1002');
 
     const removeHang = fakes.elevenlabs!.faults.hang({ route: '/v1/user' });
     const started = Date.now();
