@@ -42,7 +42,7 @@ export const characterBodySchema = z.object({
   system_prompt: z.string().max(50_000).nullable().optional().describe('Overrides the generated system prompt'),
   post_history_instructions: z.string().max(20_000).nullable().optional(),
   character_book: characterBookSchema.nullable().optional(),
-  card: z.record(z.string(), z.unknown()).optional().describe('Character Card fields without a column (tags, creator, extensions…)'),
+  card: z.record(z.string(), z.unknown()).optional().describe('Character Card fields without a column (tags, creator, extensions…); a PATCH replaces them whole'),
   avatar: z.string().max(15_000_000).nullable().optional().describe('An http(s) URL or a base64 data URL'),
   visibility: z.enum(VISIBILITIES).optional(),
 });
