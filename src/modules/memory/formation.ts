@@ -90,8 +90,10 @@ export class MemoryFormation implements MemoryFormer {
     const { cache, logger } = this.dependencies;
     const cursorKey = `memory:formed:${request.conversationId}:${request.userId}`;
     const cursor = await cache.get<string>(cursorKey);
-    const transcript = await this.newMessages(request.conversationId, request.userId, cursor ? new Date(cursor) : undefined);
+    const { transcript, guildId } = await this.newMessages(request.conversationId, request.userId, cursor ? new Date(cursor) : undefined);
     if (!transcript.some((message) => message.role === 'user')) return 0;
+    // The conversation knows its server even when the caller (e.g. `!sleep` over HTTP) does not.
+    request = { ...request, guildId: request.guildId ?? guildId };
     let changed: number;
     const operations = request.key ? await this.askModel(request, request.key, transcript) : undefined;
     if (operations) {
@@ -106,10 +108,10 @@ export class MemoryFormation implements MemoryFormer {
   }
 
   /** This speaker's messages (and the replies to them) after the cursor, the newest window only. */
-  private async newMessages(conversationId: string, userId: string, after: Date | undefined): Promise<TranscriptMessage[]> {
+  private async newMessages(conversationId: string, userId: string, after: Date | undefined): Promise<{ transcript: TranscriptMessage[]; guildId: string | null }> {
     const { db } = this.dependencies;
     const [conversation] = await db.select().from(conversations).where(eq(conversations.id, conversationId)).limit(1);
-    if (!conversation) return [];
+    if (!conversation) return { transcript: [], guildId: null };
     const rows = await db
       .select()
       .from(messages)
@@ -128,7 +130,7 @@ export class MemoryFormation implements MemoryFormer {
         kept.push(row);
       }
     }
-    return kept.slice(-MESSAGE_WINDOW);
+    return { transcript: kept.slice(-MESSAGE_WINDOW), guildId: conversation.guildId };
   }
 
   private async askModel(

@@ -7,6 +7,7 @@ import type { IdentityModule } from '../identity/index.js';
 import type { AppModule } from '../module.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { MemoryFormation, type ChatModels } from './formation.js';
+import { registerMemoryRoutes } from './routes.js';
 import { MemoryService } from './service.js';
 
 export type { ConversationMemory, FinishedExchange, MemoryPlace, RecallResult, RecalledMemory } from './memory-port.js';
@@ -52,6 +53,7 @@ export function createMemoryModule(dependencies: MemoryModuleDependencies): Memo
     jobHandlers: {
       'memory.form': (payload) => formation.handleJob(payload),
     },
+    registerRoutes: (app) => registerMemoryRoutes(app, { memory: service, formation, characters: dependencies.characters.service, identity: identity.service, config }),
     start: () => service.start(),
     close: () => service.close(),
   };

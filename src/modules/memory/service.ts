@@ -73,6 +73,10 @@ export class MemoryService implements ConversationMemory {
     this.now = dependencies.now ?? (() => new Date());
   }
 
+  get database(): Database {
+    return this.dependencies.db;
+  }
+
   get embedder(): Embedder {
     return this.dependencies.embedder;
   }

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
 
@@ -259,13 +259,14 @@ export async function listMemories(db: Executor, filter: ListFilter): Promise<Me
   conditions.push(sql`(${memories.expiresAt} IS NULL OR ${memories.expiresAt} > now())`);
   if (filter.before) {
     const { createdAt, id } = filter.before;
-    conditions.push(or(lt(memories.createdAt, createdAt), and(eq(memories.createdAt, createdAt), lt(memories.id, id)))!);
+    // Cursors carry milliseconds; the column has microseconds, so both sides compare truncated.
+    conditions.push(sql`(date_trunc('milliseconds', ${memories.createdAt}), ${memories.id}) < (${createdAt.toISOString()}::timestamptz, ${id}::uuid)`);
   }
   return db
     .select()
     .from(memories)
     .where(and(...conditions))
-    .orderBy(desc(memories.createdAt), desc(memories.id))
+    .orderBy(sql`date_trunc('milliseconds', ${memories.createdAt}) DESC`, desc(memories.id))
     .limit(filter.limit);
 }
 
@@ -300,4 +301,12 @@ export async function countStaleEmbeddings(db: Executor, space: EmbeddingSpace):
     sql`SELECT count(*)::int AS count FROM memories WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM ${space.model} OR embedding_dimensions IS DISTINCT FROM ${space.dimensions}`,
   );
   return Number(rowsOf<{ count: number }>(result)[0]?.count ?? 0);
+}
+
+/** Conversations with a character where the user spoke (their DM, or channels), most recent first. */
+export async function conversationsOfUser(db: Executor, characterId: string, userId: string, limit: number): Promise<string[]> {
+  const result = await db.execute(
+    sql`SELECT c.id FROM conversations c WHERE c.character_id = ${characterId} AND (c.user_id = ${userId} OR EXISTS (SELECT 1 FROM messages x WHERE x.conversation_id = c.id AND x.speaker_user_id = ${userId})) ORDER BY c.updated_at DESC LIMIT ${limit}`,
+  );
+  return rowsOf<{ id: string }>(result).map((row) => row.id);
 }
