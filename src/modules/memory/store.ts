@@ -110,6 +110,8 @@ export interface VectorSearchOptions {
   maxScanTuples?: number;
   /** Tests only: leave iterative scan off to show what a plain HNSW scan would miss. */
   withoutIterativeScan?: boolean;
+  /** Tests and benchmarks: steer the planner to the HNSW index even where a scan would be cheaper. */
+  forceIndex?: boolean;
 }
 
 /**
@@ -131,6 +133,9 @@ export async function vectorSearch(db: Executor, filter: ScopeFilter, space: Emb
   }
   return db.transaction(async (transaction) => {
     if (!options.withoutIterativeScan) await transaction.execute(sql`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+    if (options.forceIndex) {
+      for (const setting of FORCE_INDEX_SETTINGS) await transaction.execute(sql.raw(`SET LOCAL ${setting}`));
+    }
     await transaction.execute(sql.raw(`SET LOCAL hnsw.ef_search = ${Math.round(Math.min(Math.max(options.efSearch ?? 100, 10), 1000))}`));
     await transaction.execute(sql.raw(`SET LOCAL hnsw.max_scan_tuples = ${Math.round(Math.max(options.maxScanTuples ?? 200_000, 1000))}`));
     // relaxed_order may return neighbours slightly out of order: re-sort the materialised set.
@@ -140,6 +145,8 @@ export async function vectorSearch(db: Executor, filter: ScopeFilter, space: Emb
     return rowsOf<VectorHit>(result).map((row) => ({ ...normaliseScored(row), distance: Number(row.distance) }));
   });
 }
+
+export const FORCE_INDEX_SETTINGS = ['enable_seqscan = off', 'enable_bitmapscan = off', 'enable_sort = off'];
 
 /** EXPLAIN of the index-path query, for tests and the benchmark to show which plan runs. */
 export async function explainVectorSearch(db: Executor, filter: ScopeFilter, space: EmbeddingSpace, query: number[], limit: number, planner: string[] = []): Promise<string> {
