@@ -6,6 +6,8 @@ import { openJobQueue, type JobHandlers, type JobQueue } from './infra/queue/ind
 import { createCharactersModule, type CharactersModule } from './modules/characters/index.js';
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
+import { createChatModule, type ChatModule } from './modules/chat/index.js';
+import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 
@@ -23,6 +25,8 @@ export interface Container extends Infrastructure {
   identity: IdentityModule;
   characters: CharactersModule;
   memory: MemoryModule;
+  moderation: ModerationModule;
+  chat: ChatModule;
   usage: UsageRecorder;
   modules: AppModule[];
   /** Job consumers of every module, for the server (no Redis) or the worker process. */
@@ -49,7 +53,9 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const identity = createIdentityModule(infrastructure);
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
-  const modules: AppModule[] = [identity, characters, memory];
+  const moderation = createModerationModule(infrastructure);
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
+  const modules: AppModule[] = [identity, characters, memory, moderation, chat];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -59,6 +65,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     identity,
     characters,
     memory,
+    moderation,
+    chat,
     usage,
     modules,
     jobHandlers,

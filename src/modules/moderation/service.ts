@@ -35,6 +35,11 @@ export class ModerationService {
     return this.check(text, 'output', subject);
   }
 
+  /** Pure check without recording, for streamed answers checked as they grow. */
+  wouldBlock(text: string, direction: ModerationDirection): string | undefined {
+    return this.dependencies.policy.check(text, direction)?.category;
+  }
+
   refusalFor(category: string): string {
     return `I can't share that reply: it was withheld by the content policy (${category.replaceAll('_', ' ')}).`;
   }

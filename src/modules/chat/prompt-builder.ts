@@ -1,0 +1,105 @@
+import type { ChatContentPart, ChatMessage } from '../../providers/chat/chat-model.js';
+import { activateLorebook, buildSystemPrompt, substituteMacros, type Character, type LorebookActivation } from '../characters/index.js';
+
+/**
+ * Builds the messages sent to the model for one turn. Pure: the service gathers the inputs.
+ *
+ * Order: one system message (lorebook before_char entries, the character's system prompt,
+ * lorebook after_char entries, recalled memories, the client's own system messages), then the
+ * history within its token budget (oldest dropped first), then the post-history instructions,
+ * then the new user message (with image parts, or image descriptions, when there are images).
+ * In a server channel several people talk to the character, so user turns carry "Name: ".
+ */
+
+export interface HistoryMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+  speakerName: string | null;
+  /** Stored count; recounted when 0. */
+  tokenCount: number;
+}
+
+export interface PromptInput {
+  character: Character;
+  userName: string;
+  /** Stored history after the last context reset, oldest first. */
+  history: HistoryMessage[];
+  /** A server channel shared by several users. */
+  group: boolean;
+  memorySection: string;
+  /** System messages the client sent (OpenAI endpoint). */
+  clientSystemMessages: string[];
+  /** Earlier turns the client sent itself (OpenAI endpoint); when non-empty they replace the stored history. */
+  clientHistory: ChatMessage[];
+  newMessage: { text: string; imageParts: ChatContentPart[]; imageDescriptions: string[] };
+  historyTokenBudget: number;
+  lorebookTokenBudget: number;
+  countTokens: (text: string) => number;
+}
+
+export interface BuiltPrompt {
+  messages: ChatMessage[];
+  lorebook: LorebookActivation;
+  /** How many earlier messages made it into the prompt. */
+  historyMessages: number;
+  /** Our own token estimate of the whole prompt (the provider's count is what gets metered). */
+  estimatedTokens: number;
+}
+
+export function buildPrompt(input: PromptInput): BuiltPrompt {
+  const { character, countTokens } = input;
+  const names = { char: character.name, user: input.userName };
+  const macros = (text: string) => substituteMacros(text, names);
+
+  const userText = composeUserText(input);
+  const earlier: ChatMessage[] =
+    input.clientHistory.length > 0 ? input.clientHistory : fitHistory(input.history, input.historyTokenBudget, input.group, countTokens);
+  const lorebook = activateLorebook(
+    character.characterBook,
+    [...earlier.map((message) => ({ content: textOf(message.content) })), { content: input.newMessage.text }],
+    { tokenBudget: input.lorebookTokenBudget, countTokens },
+  );
+
+  const systemSections = [
+    lorebook.beforeCharText && macros(lorebook.beforeCharText),
+    buildSystemPrompt(character, { user: input.userName }),
+    lorebook.afterCharText && macros(lorebook.afterCharText),
+    input.group ? `This is a group conversation in a server channel; each user message starts with the speaker's name.` : '',
+    input.memorySection && macros(input.memorySection),
+    ...input.clientSystemMessages,
+  ].filter((section): section is string => Boolean(section && section.trim()));
+
+  const messages: ChatMessage[] = [{ role: 'system', content: systemSections.join('\n\n') }, ...earlier];
+  if (character.postHistoryInstructions?.trim()) messages.push({ role: 'system', content: macros(character.postHistoryInstructions) });
+  const speakerPrefix = input.group ? `${input.userName}: ` : '';
+  messages.push({
+    role: 'user',
+    content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,
+  });
+  const estimatedTokens = messages.reduce((sum, message) => sum + countTokens(textOf(message.content)), 0);
+  return { messages, lorebook, historyMessages: earlier.length, estimatedTokens };
+}
+
+function composeUserText(input: PromptInput): string {
+  const descriptions = input.newMessage.imageDescriptions.map((description) => `[The user shared an image. It shows: ${description}]`);
+  return [input.newMessage.text, ...descriptions].filter(Boolean).join('\n\n');
+}
+
+/** Newest messages first until the budget is spent; returned oldest first. */
+function fitHistory(history: HistoryMessage[], budget: number, group: boolean, countTokens: (text: string) => number): ChatMessage[] {
+  const kept: ChatMessage[] = [];
+  let spent = 0;
+  for (let index = history.length - 1; index >= 0; index -= 1) {
+    const message = history[index]!;
+    const content = group && message.role === 'user' && message.speakerName ? `${message.speakerName}: ${message.content}` : message.content;
+    const tokens = (message.tokenCount > 0 ? message.tokenCount : countTokens(message.content)) + (content.length - message.content.length > 0 ? countTokens(content.slice(0, content.length - message.content.length)) : 0);
+    if (spent + tokens > budget) break;
+    spent += tokens;
+    kept.push({ role: message.role, content });
+  }
+  return kept.reverse();
+}
+
+export function textOf(content: string | ChatContentPart[]): string {
+  return typeof content === 'string' ? content : content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
+}

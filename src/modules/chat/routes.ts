@@ -1,0 +1,361 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { AppInstance } from '../../app-types.js';
+import { normalizeError } from '../../infra/http/error-handler.js';
+import { AppError, ValidationError } from '../../infra/http/errors.js';
+import { openAiErrorSchema, problemResponses, problemSchema } from '../../infra/http/schemas.js';
+import type { ChatMessage } from '../../providers/chat/chat-model.js';
+import type { CharactersService } from '../characters/index.js';
+import { endUserContext, optionalActingUser, requireActingUser, requirePrincipal } from '../identity/auth.js';
+import type { IdentityService } from '../identity/service.js';
+import type { UserRow } from '../identity/store.js';
+import { textOf } from './prompt-builder.js';
+import {
+  botChatBodySchema,
+  botChatResponseSchema,
+  conversationSchema,
+  messageListSchemaFor,
+  modelListSchema,
+  openAiChatBodySchema,
+  openAiCompletionSchema,
+  presentConversation,
+  presentMessage,
+} from './schemas.js';
+import type { ChatService, PreparedTurn, TurnOutcome } from './service.js';
+import { SseWriter } from './sse-writer.js';
+
+export interface ChatRoutesDependencies {
+  chat: ChatService;
+  identity: IdentityService;
+  characters: CharactersService;
+  /** Silence on an open stream after which a keep-alive comment is sent. */
+  keepAliveMs: number;
+}
+
+const MODEL_PATTERN = /^(?:character|shapesinc)\/(.+)$/;
+const conversationParams = z.object({ id: z.string().min(1).max(100) });
+const pageQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() });
+const chatProblemResponses = { ...problemResponses, 402: problemSchema, 413: problemSchema, 502: problemSchema, 504: problemSchema };
+const openAiErrorResponses = { 400: openAiErrorSchema, 401: openAiErrorSchema, 402: openAiErrorSchema, 404: openAiErrorSchema, 422: openAiErrorSchema, 429: openAiErrorSchema, 502: openAiErrorSchema, 504: openAiErrorSchema };
+
+/** An AbortSignal that fires when the client goes away before the answer was fully written. */
+function clientSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client closed the connection'));
+  });
+  return controller.signal;
+}
+
+function usageOf(outcome: TurnOutcome | undefined) {
+  const prompt = outcome?.usage.promptTokens ?? 0;
+  const completion = outcome?.usage.completionTokens ?? 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, cost_usd: outcome?.usage.costUsd ?? null };
+}
+
+export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDependencies): void {
+  const { chat, identity, characters, keepAliveMs } = dependencies;
+
+  const viewerFor = (request: FastifyRequest, user: UserRow) => ({ role: requirePrincipal(request).role, userId: user.id });
+
+  const botResponse = (turn: PreparedTurn, outcome: TurnOutcome | undefined): z.infer<typeof botChatResponseSchema> => {
+    const usage = usageOf(outcome);
+    return {
+      response: turn.kind === 'command' ? turn.reply : (outcome?.text ?? ''),
+      character_id: turn.character.id,
+      conversation_id: turn.conversation.id,
+      message_id: outcome?.assistantMessageId ?? null,
+      memories_used: turn.kind === 'model' ? turn.memoriesUsed : 0,
+      processing_time: Math.round(performance.now() - turn.startedAt) / 1000,
+      tokens_used: usage.total_tokens,
+      usage,
+      api_keys_status: turn.kind === 'model' ? turn.keySources : {},
+      status: outcome?.status ?? 'complete',
+      command: turn.kind === 'command' ? turn.command : null,
+    };
+  };
+
+  /** Problem details for an error that happens after the stream opened. */
+  const streamError = (error: unknown) => {
+    const normalized = normalizeError(error);
+    return { status: normalized.status, code: normalized.code, message: normalized.message };
+  };
+
+  app.post(
+    '/v1/characters/:id/chat',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Talk to a character (the bot protocol); stream: true answers Server-Sent Events',
+        description:
+          'SSE events: {"type":"delta","content"} per piece of text, then {"type":"done", …the JSON answer}, or {"type":"error","error":{status,code,message}}.',
+        params: z.object({ id: z.string().min(1).max(100) }),
+        body: botChatBodySchema,
+        response: { 200: botChatResponseSchema, ...chatProblemResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const user = await requireActingUser(identity, request, body);
+      const context = endUserContext(request, body);
+      const signal = clientSignal(reply);
+      const turn = await chat.prepare({
+        character: request.params.id,
+        viewer: viewerFor(request, user),
+        user,
+        guildId: body.guild_id ?? context.guildId,
+        channelId: body.channel_id ?? context.channelId,
+        text: body.content,
+        imageUrls: body.attachment_url ? [body.attachment_url] : [],
+        imageField: 'attachment_url',
+        clientSystemMessages: [],
+        clientHistory: [],
+        signal,
+        requestId: request.id,
+      });
+      if (!body.stream) {
+        const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
+        return botResponse(turn, outcome);
+      }
+      const writer = new SseWriter(reply, keepAliveMs);
+      if (turn.kind === 'command') {
+        writer.data({ type: 'delta', content: turn.reply });
+        writer.data({ type: 'done', ...botResponse(turn, undefined) });
+        writer.end();
+        return reply;
+      }
+      writer.startKeepAlive();
+      try {
+        const outcome = await chat.run(turn, { onDelta: (text) => writer.data({ type: 'delta', content: text }) });
+        if (outcome.status === 'blocked') writer.data({ type: 'replace', content: outcome.text });
+        if (outcome.error) writer.data({ type: 'error', error: streamError(outcome.error), partial: botResponse(turn, outcome) });
+        else writer.data({ type: 'done', ...botResponse(turn, outcome) });
+      } catch (error) {
+        writer.stopKeepAlive();
+        if (!writer.isOpen) throw error;
+        request.log.warn({ err: error }, 'chat stream failed after it opened');
+        writer.data({ type: 'error', error: streamError(error) });
+      }
+      writer.end();
+      return reply;
+    },
+  );
+
+  app.post(
+    '/v1/chat/completions',
+    {
+      schema: {
+        tags: ['openai'],
+        summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',
+        body: openAiChatBodySchema,
+        response: { 200: openAiCompletionSchema, ...openAiErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const slug = MODEL_PATTERN.exec(body.model)?.[1];
+      if (!slug) {
+        throw new AppError(404, 'model_not_found', `The model "${body.model}" does not exist here: use "character/<slug>" (GET /v1/models lists them).`, { extra: { field: 'model' } });
+      }
+      const user = await requireActingUser(identity, request, { user_id: body.user });
+      const context = endUserContext(request);
+      const last = body.messages.at(-1)!;
+      if (last.role !== 'user') throw new ValidationError('messages', 'The last message must be the user\'s.');
+      const clientSystemMessages: string[] = [];
+      const clientHistory: ChatMessage[] = [];
+      for (const message of body.messages.slice(0, -1)) {
+        const text = message.content === null ? '' : textOf(message.content);
+        if (message.role === 'system' || message.role === 'developer') clientSystemMessages.push(text);
+        else clientHistory.push({ role: message.role, content: text, ...(message.name ? { name: message.name } : {}) });
+      }
+      const lastContent = last.content ?? '';
+      const imageUrls = typeof lastContent === 'string' ? [] : lastContent.flatMap((part) => (part.type === 'image_url' ? [part.image_url.url] : []));
+      const signal = clientSignal(reply);
+      const turn = await chat.prepare({
+        character: slug,
+        viewer: viewerFor(request, user),
+        user,
+        guildId: context.guildId,
+        channelId: context.channelId,
+        text: textOf(lastContent),
+        imageUrls,
+        imageField: 'messages',
+        clientSystemMessages,
+        clientHistory,
+        temperature: body.temperature,
+        maxTokens: body.max_completion_tokens ?? body.max_tokens,
+        signal,
+        requestId: request.id,
+      });
+      const created = Math.floor(Date.now() / 1000);
+      const model = `character/${turn.character.slug}`;
+
+      if (!body.stream) {
+        const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
+        const usage = usageOf(outcome);
+        return {
+          id: `chatcmpl-${outcome?.assistantMessageId ?? randomUUID()}`,
+          object: 'chat.completion' as const,
+          created,
+          model,
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant' as const, content: turn.kind === 'command' ? turn.reply : (outcome?.text ?? '') },
+              finish_reason: outcome?.status === 'blocked' ? 'content_filter' : (outcome?.finishReason ?? 'stop'),
+            },
+          ],
+          usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens },
+          conversation_id: turn.conversation.id,
+        };
+      }
+
+      const id = `chatcmpl-${randomUUID()}`;
+      const chunk = (delta: Record<string, unknown>, finishReason: string | null) => ({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        choices: [{ index: 0, delta, finish_reason: finishReason }],
+      });
+      const writer = new SseWriter(reply, keepAliveMs);
+      let roleSent = false;
+      const sendDelta = (text: string) => {
+        writer.data(chunk(roleSent ? { content: text } : { role: 'assistant', content: text }, null));
+        roleSent = true;
+      };
+      const closeStream = (finishReason: string, outcome: TurnOutcome | undefined) => {
+        if (!roleSent) sendDelta('');
+        writer.data(chunk({}, finishReason));
+        const usage = usageOf(outcome);
+        // Sent whether or not stream_options.include_usage was asked for; clients ignore what they did not ask for.
+        writer.data({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens } });
+        writer.data('[DONE]');
+        writer.end();
+      };
+      const errorEvent = (error: unknown) => {
+        const normalized = normalizeError(error);
+        return { error: { message: normalized.message, type: normalized.status >= 500 ? 'api_error' : 'invalid_request_error', code: normalized.code, param: null } };
+      };
+
+      if (turn.kind === 'command') {
+        sendDelta(turn.reply);
+        closeStream('stop', undefined);
+        return reply;
+      }
+      writer.startKeepAlive();
+      try {
+        const outcome = await chat.run(turn, { onDelta: sendDelta });
+        if (outcome.error) {
+          // The upstream broke after text was sent: OpenAI's clients raise on an error event.
+          writer.data(errorEvent(outcome.error));
+          writer.end();
+        } else if (outcome.status === 'blocked') {
+          sendDelta(`${roleSent ? '\n\n' : ''}${outcome.text}`);
+          closeStream('content_filter', outcome);
+        } else closeStream(outcome.finishReason, outcome);
+      } catch (error) {
+        writer.stopKeepAlive();
+        if (!writer.isOpen) throw error;
+        request.log.warn({ err: error }, 'chat stream failed after it opened');
+        writer.data(errorEvent(error));
+        writer.end();
+      }
+      return reply;
+    },
+  );
+
+  app.get(
+    '/v1/models',
+    { schema: { tags: ['openai'], summary: 'The characters you can talk to, as OpenAI model objects', response: { 200: modelListSchema, 401: openAiErrorSchema } } },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const user = await optionalActingUser(identity, request);
+      const data: Array<z.infer<typeof modelListSchema>['data'][number]> = [];
+      let cursor: string | undefined;
+      // Every visible character, page by page (bounded: a model list is not a data export).
+      for (let page = 0; page < 50; page += 1) {
+        const list = await characters.list({ viewer: { role: principal.role, userId: user?.id }, limit: 200, cursor });
+        for (const character of list.data) {
+          data.push({ id: `character/${character.slug}`, object: 'model', created: Math.floor(Date.parse(character.createdAt) / 1000), owned_by: character.ownerUserId ?? 'anima' });
+        }
+        if (!list.nextCursor) break;
+        cursor = list.nextCursor;
+      }
+      return { object: 'list' as const, data };
+    },
+  );
+
+  /** The end user for conversation routes; admins without X-User-Id see everyone's. */
+  const conversationViewer = async (request: FastifyRequest): Promise<UserRow | undefined> => {
+    const principal = requirePrincipal(request);
+    const user = await optionalActingUser(identity, request);
+    if (!user && principal.role !== 'admin') throw new ValidationError('X-User-Id', 'This endpoint acts for an end user: send X-User-Id with a service key.');
+    return user;
+  };
+
+  app.get(
+    '/v1/conversations',
+    {
+      schema: {
+        tags: ['conversations'],
+        summary: 'Your conversations (direct and the channels you spoke in), most recent first',
+        querystring: pageQuery,
+        response: { 200: z.object({ data: z.array(conversationSchema), next_cursor: z.string().nullable() }), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const user = await conversationViewer(request);
+      const page = await chat.listConversations(user, { limit: request.query.limit, cursor: request.query.cursor });
+      return { data: page.data.map(presentConversation), next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/messages',
+    {
+      schema: {
+        tags: ['conversations'],
+        summary: 'Messages of a conversation, newest first (also those before a context reset)',
+        params: conversationParams,
+        querystring: pageQuery,
+        response: { 200: messageListSchemaFor, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const user = await conversationViewer(request);
+      const conversation = await chat.conversationFor(request.params.id, user);
+      const page = await chat.listMessages(conversation, { limit: request.query.limit, cursor: request.query.cursor });
+      return { data: page.data.map(presentMessage), next_cursor: page.nextCursor };
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/reset',
+    {
+      schema: {
+        tags: ['conversations'],
+        summary: 'Clear the short-term context (like !wack); the messages stay for export',
+        params: conversationParams,
+        response: { 200: conversationSchema, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const user = await conversationViewer(request);
+      const conversation = await chat.conversationFor(request.params.id, user);
+      return presentConversation(await chat.resetConversation(conversation));
+    },
+  );
+
+  app.delete(
+    '/v1/conversations/:id',
+    { schema: { tags: ['conversations'], summary: 'Delete a conversation and its messages', params: conversationParams, response: { 204: z.null(), ...problemResponses } } },
+    async (request, reply) => {
+      const user = await conversationViewer(request);
+      const conversation = await chat.conversationFor(request.params.id, user);
+      await chat.deleteConversation(conversation);
+      return reply.status(204).send(null);
+    },
+  );
+}

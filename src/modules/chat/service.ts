@@ -1,0 +1,537 @@
+import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { Database } from '../../infra/db/database.js';
+import { memories } from '../../infra/db/schema.js';
+import { AppError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
+import { DEFAULT_MAX_FETCH_BYTES, safeFetch } from '../../infra/http/safe-fetch.js';
+import type { ChatContentPart, ChatMessage, ChatUsage } from '../../providers/chat/chat-model.js';
+import type { ChatProviders } from '../../providers/chat/index.js';
+import { ProviderCallError } from '../../providers/chat/provider-error.js';
+import type { ImageInput, VisionProvider } from '../../providers/vision/gemini.js';
+import { countTokens, resolveModelSettings, type Character, type CharactersService, type CharacterViewer, type ResolvedModelSettings } from '../characters/index.js';
+import { rejectedKeyError, type ProviderKeyResolver, type ResolvedProviderKey } from '../identity/key-resolution.js';
+import type { UserRow } from '../identity/store.js';
+import type { ConversationMemory, MemoryPlace } from '../memory/memory-port.js';
+import type { ModerationService } from '../moderation/index.js';
+import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { HELP_TEXT, parseCommand, type ChatCommand } from './commands.js';
+import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
+import { backoffDelay, warrantsFallback } from './retry-policy.js';
+import * as store from './store.js';
+import type { ConversationRow } from './store.js';
+
+/** Token budgets of the prompt's parts; the rest of the model's context is left for the answer. */
+export const HISTORY_TOKEN_BUDGET = 3_000;
+export const LOREBOOK_TOKEN_BUDGET = 800;
+export const MEMORY_TOKEN_BUDGET = 600;
+/** Stored messages loaded before the token budget trims them. */
+const HISTORY_ROW_LIMIT = 200;
+const MAX_IMAGES_PER_MESSAGE = 4;
+
+export interface ChatServiceDependencies {
+  config: Readonly<Config>;
+  db: Database;
+  logger: Logger;
+  characters: CharactersService;
+  keys: ProviderKeyResolver;
+  /** Long-term memory; absent when the memory module is not built (then turns run without it). */
+  memory: ConversationMemory | undefined;
+  usage: UsageRecorder;
+  moderation: ModerationService;
+  chatProviders: ChatProviders;
+  vision: VisionProvider;
+  /** Fetches an image URL; defaults to the SSRF-safe fetch. A test seam. */
+  fetchImage?: (url: string, field: string, signal: AbortSignal) => Promise<ImageInput>;
+  sleep?: (milliseconds: number, signal: AbortSignal) => Promise<void>;
+}
+
+export interface TurnRequest {
+  /** Character id or slug. */
+  character: string;
+  viewer: CharacterViewer;
+  user: UserRow;
+  guildId: string | undefined;
+  channelId: string | undefined;
+  text: string;
+  /** Image URLs (http(s) or data:) attached to the message. */
+  imageUrls: string[];
+  /** The request field images came from, named in 4xx errors. */
+  imageField: string;
+  clientSystemMessages: string[];
+  clientHistory: ChatMessage[];
+  temperature?: number | undefined;
+  maxTokens?: number | undefined;
+  signal: AbortSignal;
+  requestId: string;
+}
+
+interface TurnBase {
+  character: Character;
+  conversation: ConversationRow;
+  startedAt: number;
+}
+
+export type PreparedTurn =
+  | (TurnBase & { kind: 'command'; command: ChatCommand; reply: string })
+  | (TurnBase & {
+      kind: 'model';
+      request: TurnRequest;
+      settings: ResolvedModelSettings;
+      key: ResolvedProviderKey;
+      prompt: BuiltPrompt;
+      userMessageId: string;
+      memoriesUsed: number;
+      keySources: Record<string, 'user' | 'platform'>;
+    });
+
+export type ModelTurn = Extract<PreparedTurn, { kind: 'model' }>;
+
+export interface TurnOutcome {
+  text: string;
+  status: 'complete' | 'partial' | 'blocked';
+  finishReason: string;
+  model: string;
+  usage: ChatUsage;
+  assistantMessageId: string | null;
+  /** Set when the answer stopped early because the upstream failed after text reached the client. */
+  error: AppError | undefined;
+}
+
+export interface RunOptions {
+  /** Streaming: called with each piece of text as it may be shown. */
+  onDelta?: (text: string) => void;
+}
+
+export class ChatService {
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closing = false;
+
+  constructor(private readonly dependencies: ChatServiceDependencies) {}
+
+  get config(): Readonly<Config> {
+    return this.dependencies.config;
+  }
+
+  /**
+   * Everything before the model call: the character, the conversation, commands, moderation of
+   * the input, the key, images, memories and the prompt; stores the user's message. Errors here
+   * reach the client as ordinary HTTP errors.
+   */
+  async prepare(request: TurnRequest): Promise<PreparedTurn> {
+    const { db, characters, moderation, keys } = this.dependencies;
+    const startedAt = performance.now();
+    const character = await characters.get(request.character, request.viewer);
+    const conversation = await store.findOrCreateConversation(db, character.id, {
+      userId: request.user.id,
+      guildId: request.guildId,
+      channelId: request.channelId,
+    });
+    const command = request.imageUrls.length === 0 ? parseCommand(request.text) : undefined;
+    if (command) {
+      const reply = await this.runCommand(command, character, conversation, request);
+      return { kind: 'command', command, reply, character, conversation, startedAt };
+    }
+    if (!request.text.trim() && request.imageUrls.length === 0) throw new ValidationError('content', 'The message is empty.');
+    await moderation.checkInput(request.text, { userId: request.user.id, characterId: character.id });
+
+    const resolved = resolveModelSettings(character, this.dependencies.config);
+    const settings: ResolvedModelSettings = {
+      ...resolved,
+      temperature: request.temperature ?? resolved.temperature,
+      maxTokens: request.maxTokens ?? resolved.maxTokens,
+    };
+    const key = await keys.resolve(request.user, settings.provider);
+    const keySources: Record<string, 'user' | 'platform'> = { [settings.provider]: key.source };
+
+    const { imageParts, imageDescriptions } = await this.prepareImages(request, character, settings, keySources);
+    const place = this.memoryPlace(character, request);
+    const recalled = this.dependencies.memory
+      ? await this.dependencies.memory.recall(place, request.text, { tokenBudget: MEMORY_TOKEN_BUDGET })
+      : { memories: [], promptSection: '' };
+    const history = (await store.recentMessages(db, conversation, HISTORY_ROW_LIMIT)).reverse();
+    const userName = request.user.username ?? 'User';
+    const prompt = buildPrompt({
+      character,
+      userName,
+      history: history.map((message) => ({ role: message.role, content: message.content, speakerName: message.speakerName, tokenCount: message.tokenCount })),
+      group: conversation.userId === null,
+      memorySection: recalled.promptSection,
+      clientSystemMessages: request.clientSystemMessages,
+      clientHistory: request.clientHistory,
+      newMessage: { text: request.text, imageParts, imageDescriptions },
+      historyTokenBudget: HISTORY_TOKEN_BUDGET,
+      lorebookTokenBudget: LOREBOOK_TOKEN_BUDGET,
+      countTokens,
+    });
+    const userMessage = await store.insertMessage(db, {
+      conversationId: conversation.id,
+      role: 'user',
+      speakerUserId: request.user.id,
+      speakerName: userName,
+      content: request.text,
+      tokenCount: countTokens(request.text),
+      metadata: {
+        ...(request.imageUrls.length > 0 ? { images: request.imageUrls.map((url) => (url.startsWith('data:') ? 'data:…' : url)) } : {}),
+        ...(imageDescriptions.length > 0 ? { image_descriptions: imageDescriptions } : {}),
+        request_id: request.requestId,
+      },
+    });
+    return {
+      kind: 'model',
+      request,
+      character,
+      conversation,
+      startedAt,
+      settings,
+      key,
+      prompt,
+      userMessageId: userMessage.id,
+      memoriesUsed: recalled.memories.length,
+      keySources,
+    };
+  }
+
+  /**
+   * The model call with retries (only while nothing reached the client) and fallback models,
+   * output moderation, storage of the answer (partial when the client left or the upstream broke
+   * mid-way), metering, and handing the exchange to memory.
+   */
+  async run(turn: ModelTurn, options: RunOptions = {}): Promise<TurnOutcome> {
+    const work = this.runTracked(turn, options);
+    this.inFlight.add(work);
+    try {
+      return await work;
+    } finally {
+      this.inFlight.delete(work);
+    }
+  }
+
+  private async runTracked(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
+    const { config, keys, logger } = this.dependencies;
+    const provider = this.dependencies.chatProviders.forProvider(turn.settings.provider);
+    const models = [turn.settings.model, ...turn.settings.fallbackModels.filter((model) => model !== turn.settings.model)];
+    const streaming = options.onDelta !== undefined;
+    let lastError: ProviderCallError | undefined;
+
+    for (const model of models) {
+      for (let attempt = 0; attempt <= config.upstreamMaxRetries; attempt += 1) {
+        const progress = { text: '', delivered: 0, blockedCategory: undefined as string | undefined };
+        try {
+          const result = streaming ? await this.streamOnce(turn, model, provider, progress, options.onDelta!) : await this.completeOnce(turn, model, provider, progress);
+          return await this.finish(turn, { ...result, text: progress.text }, progress.blockedCategory, undefined);
+        } catch (error) {
+          if (!(error instanceof ProviderCallError)) throw error;
+          lastError = error;
+          if (error.kind === 'aborted' || turn.request.signal.aborted) {
+            return this.finish(turn, { model, finishReason: 'client_disconnected', usage: undefined, text: progress.text }, undefined, error, 'partial');
+          }
+          if (progress.delivered > 0) {
+            // Text already reached the client: a retry would repeat it, so keep what was said.
+            logger.warn({ err: error, model, delivered: progress.delivered }, 'upstream failed mid-answer');
+            return this.finish(turn, { model, finishReason: 'error', usage: undefined, text: progress.text }, undefined, error, 'partial');
+          }
+          if (error.kind === 'rejected_key') {
+            await keys.reportRejected(turn.key, error.message);
+            throw rejectedKeyError(turn.key, config.setupUrl);
+          }
+          if (!error.retryable || attempt === config.upstreamMaxRetries) break;
+          const delay = backoffDelay(attempt, error);
+          if (delay === undefined) break;
+          logger.info({ model, attempt: attempt + 1, delay_ms: Math.round(delay), kind: error.kind, upstream_status: error.upstreamStatus }, 'retrying upstream chat call');
+          await this.sleep(delay, turn.request.signal);
+        }
+      }
+      if (!lastError || !warrantsFallback(lastError)) break;
+      if (model !== models.at(-1)) logger.warn({ model, kind: lastError.kind }, 'chat model failed; trying the next fallback model');
+    }
+    throw lastError ?? new AppError(502, 'upstream_error', 'No chat model answered.');
+  }
+
+  private async completeOnce(
+    turn: ModelTurn,
+    model: string,
+    provider: ReturnType<ChatProviders['forProvider']>,
+    progress: { text: string; delivered: number; blockedCategory: string | undefined },
+  ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
+    const result = await provider.complete(
+      { model, messages: turn.prompt.messages, temperature: turn.settings.temperature, maxTokens: turn.settings.maxTokens, signal: turn.request.signal },
+      turn.key,
+    );
+    progress.text = result.text;
+    progress.blockedCategory = this.dependencies.moderation.wouldBlock(result.text, 'output');
+    return { model: result.model, finishReason: result.finishReason, usage: result.usage };
+  }
+
+  private async streamOnce(
+    turn: ModelTurn,
+    model: string,
+    provider: ReturnType<ChatProviders['forProvider']>,
+    progress: { text: string; delivered: number; blockedCategory: string | undefined },
+    onDelta: (text: string) => void,
+  ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
+    const events = provider.stream(
+      { model, messages: turn.prompt.messages, temperature: turn.settings.temperature, maxTokens: turn.settings.maxTokens, signal: turn.request.signal },
+      turn.key,
+    );
+    for await (const event of events) {
+      if (event.type === 'delta') {
+        progress.text += event.text;
+        // Checked as the answer grows, so blocked text stops before more of it is shown;
+        // leaving the loop closes the generator, which aborts the upstream call.
+        const blocked = this.dependencies.moderation.wouldBlock(progress.text, 'output');
+        if (blocked) {
+          progress.blockedCategory = blocked;
+          return { model, finishReason: 'content_filter', usage: undefined };
+        }
+        onDelta(event.text);
+        progress.delivered += 1;
+      } else {
+        return { model: event.model, finishReason: event.finishReason, usage: event.usage };
+      }
+    }
+    return { model, finishReason: 'stop', usage: undefined };
+  }
+
+  private async finish(
+    turn: ModelTurn,
+    result: { model: string; finishReason: string; usage: ChatUsage | undefined; text: string },
+    blockedCategory: string | undefined,
+    error: ProviderCallError | undefined,
+    forcedStatus?: 'partial',
+  ): Promise<TurnOutcome> {
+    const { db, usage: usageRecorder, moderation, memory, logger } = this.dependencies;
+    const subject = { userId: turn.request.user.id, characterId: turn.character.id };
+    let text = result.text;
+    let status: TurnOutcome['status'] = forcedStatus ?? 'complete';
+    if (blockedCategory) {
+      await moderation.checkOutput(result.text, subject);
+      text = moderation.refusalFor(blockedCategory);
+      status = 'blocked';
+    }
+    // Without the provider's figures (a cut stream, a client that left), meter our own count.
+    const usage: ChatUsage = result.usage ?? { promptTokens: turn.prompt.estimatedTokens, completionTokens: countTokens(result.text) };
+    await usageRecorder.record({
+      userId: turn.request.user.id,
+      characterId: turn.character.id,
+      service: 'chat',
+      key: turn.key,
+      model: result.model,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      providerCostUsd: usage.costUsd,
+      requestId: turn.request.requestId,
+    });
+    let assistantMessageId: string | null = null;
+    if (text !== '' || status !== 'partial') {
+      const stored = await store.insertMessage(db, {
+        conversationId: turn.conversation.id,
+        role: 'assistant',
+        speakerName: turn.character.name,
+        content: text,
+        tokenCount: countTokens(text),
+        status,
+        metadata: {
+          provider: turn.settings.provider,
+          model: result.model,
+          finish_reason: result.finishReason,
+          request_id: turn.request.requestId,
+          ...(blockedCategory ? { blocked_category: blockedCategory } : {}),
+        },
+      });
+      assistantMessageId = stored.id;
+    }
+    if (status === 'complete' && assistantMessageId && memory) {
+      try {
+        await memory.rememberExchange({
+          ...this.memoryPlace(turn.character, turn.request),
+          conversationId: turn.conversation.id,
+          userMessageId: turn.userMessageId,
+          assistantMessageId,
+          key: turn.key,
+          chatModel: result.model,
+        });
+      } catch (memoryError) {
+        // The user has the answer; a memory queue hiccup must not turn it into an error.
+        logger.warn({ err: memoryError }, 'could not queue memory formation');
+      }
+    }
+    return { text, status, finishReason: result.finishReason, model: result.model, usage, assistantMessageId, error };
+  }
+
+  private memoryPlace(character: Character, request: Pick<TurnRequest, 'user' | 'guildId' | 'channelId'>): MemoryPlace {
+    return { characterId: character.id, userId: request.user.id, guildId: request.guildId, channelId: request.channelId };
+  }
+
+  private async prepareImages(
+    request: TurnRequest,
+    character: Character,
+    settings: ResolvedModelSettings,
+    keySources: Record<string, 'user' | 'platform'>,
+  ): Promise<{ imageParts: ChatContentPart[]; imageDescriptions: string[] }> {
+    if (request.imageUrls.length === 0) return { imageParts: [], imageDescriptions: [] };
+    if (request.imageUrls.length > MAX_IMAGES_PER_MESSAGE) throw new ValidationError(request.imageField, `At most ${MAX_IMAGES_PER_MESSAGE} images per message.`);
+    if (settings.vision) {
+      // The model sees the images itself; the provider fetches links, so nothing is fetched here.
+      return { imageParts: request.imageUrls.map((url) => ({ type: 'image_url', image_url: { url } })), imageDescriptions: [] };
+    }
+    const { keys, vision, config, usage } = this.dependencies;
+    const key = await keys.resolve(request.user, 'gemini');
+    keySources.gemini = key.source;
+    const imageDescriptions: string[] = [];
+    for (const url of request.imageUrls) {
+      const image = await this.loadImage(url, request.imageField, request.signal);
+      try {
+        const description = await vision.describe(image, key, { model: config.visionModel, signal: request.signal });
+        await usage.record({
+          userId: request.user.id,
+          characterId: character.id,
+          service: 'vision',
+          key,
+          model: description.model,
+          promptTokens: description.usage.promptTokens,
+          completionTokens: description.usage.completionTokens,
+          requestId: request.requestId,
+        });
+        imageDescriptions.push(description.text);
+      } catch (error) {
+        if (error instanceof ProviderCallError && error.kind === 'rejected_key') {
+          await keys.reportRejected(key, error.message);
+          throw rejectedKeyError(key, config.setupUrl);
+        }
+        throw error;
+      }
+    }
+    return { imageParts: [], imageDescriptions };
+  }
+
+  private async loadImage(url: string, field: string, signal: AbortSignal): Promise<ImageInput> {
+    const dataUrl = /^data:(image\/[a-z0-9.+-]+);base64,([a-z0-9+/=\s]+)$/i.exec(url);
+    if (dataUrl) {
+      const bytes = Buffer.from(dataUrl[2]!, 'base64');
+      if (bytes.length > DEFAULT_MAX_FETCH_BYTES) throw new PayloadTooLargeError('The image is larger than 10 MB.');
+      return { bytes, mimeType: dataUrl[1]!.toLowerCase() };
+    }
+    if (url.startsWith('data:')) throw new ValidationError(field, 'Only base64 data: URLs of images are accepted.');
+    if (this.dependencies.fetchImage) return this.dependencies.fetchImage(url, field, signal);
+    const fetched = await safeFetch(url, { allowPrivate: this.dependencies.config.allowPrivateFetch, field, signal, timeoutMs: 15_000 });
+    return { bytes: fetched.bytes, mimeType: fetched.contentType };
+  }
+
+  private async runCommand(command: ChatCommand, character: Character, conversation: ConversationRow, request: TurnRequest): Promise<string> {
+    const { db, memory, keys, config } = this.dependencies;
+    const place = this.memoryPlace(character, request);
+    switch (command) {
+      case 'help':
+        return HELP_TEXT;
+      case 'wack': {
+        await store.resetContext(db, conversation.id, new Date());
+        return `Short-term context cleared: ${character.name} starts this conversation afresh. Earlier messages are kept for export.`;
+      }
+      case 'reset': {
+        if (!memory) return 'Long-term memory is not enabled on this server, so there is nothing to forget.';
+        const forgotten = await memory.forgetUser(character.id, request.user.id);
+        return `${character.name} forgot ${forgotten} ${forgotten === 1 ? 'memory' : 'memories'} about you.`;
+      }
+      case 'sleep': {
+        if (!memory) return 'Long-term memory is not enabled on this server.';
+        const settings = resolveModelSettings(character, config);
+        const key = await keys.resolve(request.user, settings.provider).catch(() => undefined);
+        const changed = await memory.consolidateNow({ ...place, conversationId: conversation.id, key, chatModel: settings.model });
+        return `${character.name} slept on it: ${changed} ${changed === 1 ? 'memory' : 'memories'} formed or updated.`;
+      }
+      case 'info': {
+        const settings = resolveModelSettings(character, config);
+        const counts = await store.countMessages(db, conversation.id);
+        const memoryCount = await this.countMemories(character.id, request.user.id, request.guildId);
+        return [
+          `${character.name} (${character.slug})`,
+          `Model: ${settings.model} via ${settings.provider}${settings.fallbackModels.length > 0 ? ` (fallbacks: ${settings.fallbackModels.join(', ')})` : ''}`,
+          `This conversation: ${counts.total} messages, ${counts.sinceReset} in the current context`,
+          `Memories: ${memoryCount}`,
+        ].join('\n');
+      }
+    }
+  }
+
+  /** Memories that apply to this user with this character: core, theirs, and their server's. */
+  private async countMemories(characterId: string, userId: string, guildId: string | undefined): Promise<number> {
+    const [row] = await this.dependencies.db
+      .select({ count: sql<number>`count(*)::int` })
+      .from(memories)
+      .where(
+        and(
+          eq(memories.characterId, characterId),
+          or(eq(memories.scope, 'core'), eq(memories.userId, userId), guildId ? and(eq(memories.scope, 'group'), eq(memories.guildId, guildId)) : undefined),
+          or(isNull(memories.expiresAt), sql`${memories.expiresAt} > now()`),
+        ),
+      );
+    return Number(row?.count ?? 0);
+  }
+
+  // ---- conversations API ----
+
+  async listConversations(user: UserRow | undefined, options: { limit: number; cursor: string | undefined }) {
+    const rows = await store.listConversations(this.dependencies.db, user?.id, { limit: options.limit + 1, afterConversationId: this.decodeCursor(options.cursor) });
+    const page = rows.slice(0, options.limit);
+    return { data: page, nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page.at(-1)!.id) : null };
+  }
+
+  /** The conversation when the caller may see it; 404 otherwise (never 403: existence is not revealed). */
+  async conversationFor(conversationId: string, user: UserRow | undefined): Promise<ConversationRow> {
+    if (!UUID_PATTERN.test(conversationId)) throw new NotFoundError('Conversation');
+    const conversation = await store.findConversation(this.dependencies.db, conversationId);
+    if (!conversation) throw new NotFoundError('Conversation');
+    if (user && !(await store.isParticipant(this.dependencies.db, conversation, user.id))) throw new NotFoundError('Conversation');
+    return conversation;
+  }
+
+  async listMessages(conversation: ConversationRow, options: { limit: number; cursor: string | undefined }) {
+    const rows = await store.listMessages(this.dependencies.db, conversation.id, { limit: options.limit + 1, afterMessageId: this.decodeCursor(options.cursor) });
+    const page = rows.slice(0, options.limit);
+    return { data: page, nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page.at(-1)!.id) : null };
+  }
+
+  async resetConversation(conversation: ConversationRow): Promise<ConversationRow> {
+    return (await store.resetContext(this.dependencies.db, conversation.id, new Date())) ?? conversation;
+  }
+
+  async deleteConversation(conversation: ConversationRow): Promise<void> {
+    await store.deleteConversation(this.dependencies.db, conversation.id);
+  }
+
+  private decodeCursor(cursor: string | undefined): string | undefined {
+    if (cursor === undefined) return undefined;
+    const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
+    if (!UUID_PATTERN.test(decoded)) throw new ValidationError('query.cursor', 'The cursor is not one this API gave out.');
+    return decoded;
+  }
+
+  private sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
+    if (this.dependencies.sleep) return this.dependencies.sleep(milliseconds, signal);
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, milliseconds);
+      signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Waits for turns still running (streams finishing within the shutdown grace) so their answers are stored before the database closes. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const deadline = new Promise((resolve) => setTimeout(resolve, this.dependencies.config.shutdownGraceMs).unref());
+    await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
+  }
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function encodeCursor(id: string): string {
+  return Buffer.from(id, 'utf8').toString('base64url');
+}

@@ -1,0 +1,164 @@
+import { and, desc, eq, exists, gt, isNull, or, sql } from 'drizzle-orm';
+import type { Executor } from '../../infra/db/database.js';
+import { conversations, messages } from '../../infra/db/schema.js';
+
+export type ConversationRow = typeof conversations.$inferSelect;
+export type MessageRow = typeof messages.$inferSelect;
+export type MessageInsert = typeof messages.$inferInsert;
+
+export interface Place {
+  userId: string;
+  guildId: string | undefined;
+  channelId: string | undefined;
+}
+
+/**
+ * One conversation per character and place: `dm:<userId>` without a channel, otherwise
+ * `channel:<guildId or ->:<channelId>` shared by every member of that channel.
+ */
+export function placeKey(place: Place): string {
+  if (!place.channelId) return `dm:${place.userId}`;
+  return `channel:${place.guildId ?? '-'}:${place.channelId}`;
+}
+
+export async function findOrCreateConversation(db: Executor, characterId: string, place: Place): Promise<ConversationRow> {
+  const key = placeKey(place);
+  const direct = !place.channelId;
+  const inserted = await db
+    .insert(conversations)
+    .values({
+      characterId,
+      placeKey: key,
+      userId: direct ? place.userId : null,
+      guildId: direct ? null : (place.guildId ?? null),
+      channelId: direct ? null : (place.channelId ?? null),
+    })
+    .onConflictDoNothing({ target: [conversations.characterId, conversations.placeKey] })
+    .returning();
+  if (inserted[0]) return inserted[0];
+  const [existing] = await db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.characterId, characterId), eq(conversations.placeKey, key)))
+    .limit(1);
+  return existing!;
+}
+
+export async function findConversation(db: Executor, conversationId: string): Promise<ConversationRow | undefined> {
+  const [row] = await db.select().from(conversations).where(eq(conversations.id, conversationId)).limit(1);
+  return row;
+}
+
+/** Whether the user took part: their own DM, or a channel conversation they have spoken in. */
+export async function isParticipant(db: Executor, conversation: ConversationRow, userId: string): Promise<boolean> {
+  if (conversation.userId !== null) return conversation.userId === userId;
+  const [row] = await db
+    .select({ id: messages.id })
+    .from(messages)
+    .where(and(eq(messages.conversationId, conversation.id), eq(messages.speakerUserId, userId)))
+    .limit(1);
+  return row !== undefined;
+}
+
+export interface ConversationSummary extends ConversationRow {
+  messageCount: number;
+  lastMessageAt: Date | null;
+}
+
+/** The user's conversations (DMs and channels they spoke in), most recently updated first. */
+export async function listConversations(
+  db: Executor,
+  userId: string | undefined,
+  options: { limit: number; afterConversationId?: string | undefined },
+): Promise<ConversationSummary[]> {
+  const spokeIn = exists(
+    db
+      .select({ one: sql`1` })
+      .from(messages)
+      .where(and(eq(messages.conversationId, conversations.id), eq(messages.speakerUserId, userId ?? '00000000-0000-0000-0000-000000000000'))),
+  );
+  const ownership = userId === undefined ? undefined : or(eq(conversations.userId, userId), and(isNull(conversations.userId), spokeIn));
+  const rows = await db
+    .select({
+      conversation: conversations,
+      messageCount: sql<number>`(select count(*)::int from messages m where m.conversation_id = ${conversations.id})`,
+      lastMessageAt: sql<Date | string | null>`(select max(m.created_at) from messages m where m.conversation_id = ${conversations.id})`,
+    })
+    .from(conversations)
+    .where(
+      and(
+        ownership,
+        options.afterConversationId
+          ? sql`(${conversations.updatedAt}, ${conversations.id}) < (select c.updated_at, c.id from conversations c where c.id = ${options.afterConversationId})`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(conversations.updatedAt), desc(conversations.id))
+    .limit(options.limit);
+  return rows.map((row) => ({
+    ...row.conversation,
+    messageCount: Number(row.messageCount),
+    lastMessageAt: row.lastMessageAt === null ? null : new Date(row.lastMessageAt),
+  }));
+}
+
+export async function insertMessage(db: Executor, values: MessageInsert): Promise<MessageRow> {
+  const [row] = await db.insert(messages).values(values).returning();
+  await db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, values.conversationId));
+  return row!;
+}
+
+/** Messages after the last context reset, newest first, at most `limit` (the prompt trims further by tokens). */
+export async function recentMessages(db: Executor, conversation: ConversationRow, limit: number): Promise<MessageRow[]> {
+  return db
+    .select()
+    .from(messages)
+    .where(
+      and(
+        eq(messages.conversationId, conversation.id),
+        conversation.contextResetAt ? gt(messages.createdAt, conversation.contextResetAt) : undefined,
+      ),
+    )
+    .orderBy(desc(messages.createdAt), desc(messages.id))
+    .limit(limit);
+}
+
+/**
+ * A page of messages, newest first, after the cursor message in that order. The cursor is
+ * compared in SQL (microsecond timestamps, id as tie-breaker), not through a JavaScript Date.
+ */
+export async function listMessages(db: Executor, conversationId: string, options: { limit: number; afterMessageId?: string | undefined }): Promise<MessageRow[]> {
+  const cursor = options.afterMessageId
+    ? sql`(${messages.createdAt}, ${messages.id}) < (select c.created_at, c.id from messages c where c.id = ${options.afterMessageId})`
+    : undefined;
+  return db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.conversationId, conversationId), cursor))
+    .orderBy(desc(messages.createdAt), desc(messages.id))
+    .limit(options.limit);
+}
+
+export async function countMessages(db: Executor, conversationId: string): Promise<{ total: number; sinceReset: number }> {
+  const conversation = await findConversation(db, conversationId);
+  const [row] = await db
+    .select({
+      total: sql<number>`count(*)::int`,
+      sinceReset: conversation?.contextResetAt
+        ? sql<number>`count(*) filter (where ${messages.createdAt} > ${conversation.contextResetAt.toISOString()}::timestamptz)::int`
+        : sql<number>`count(*)::int`,
+    })
+    .from(messages)
+    .where(eq(messages.conversationId, conversationId));
+  return { total: Number(row?.total ?? 0), sinceReset: Number(row?.sinceReset ?? 0) };
+}
+
+export async function resetContext(db: Executor, conversationId: string, at: Date): Promise<ConversationRow | undefined> {
+  const [row] = await db.update(conversations).set({ contextResetAt: at, updatedAt: at }).where(eq(conversations.id, conversationId)).returning();
+  return row;
+}
+
+export async function deleteConversation(db: Executor, conversationId: string): Promise<boolean> {
+  const rows = await db.delete(conversations).where(eq(conversations.id, conversationId)).returning({ id: conversations.id });
+  return rows.length > 0;
+}
