@@ -156,7 +156,12 @@ export class MemoryService implements ConversationMemory {
   }
 
   async rememberExchange(exchange: FinishedExchange): Promise<void> {
-    const bucket = Math.floor(Date.now() / 60_000);
+    // Coalescing: every exchange of a speaker in a conversation within one window shares a job id,
+    // and the job runs when the window has closed, so no later exchange can meet a finished job of
+    // the same id (BullMQ keeps finished ids and would drop it). A zero window: one job each.
+    const window = this.dependencies.settings.formationDelayMs;
+    const now = Date.now();
+    const bucket = window > 0 ? Math.floor(now / window) : undefined;
     await this.dependencies.queue.enqueue(
       'memory.form',
       {
@@ -169,9 +174,8 @@ export class MemoryService implements ConversationMemory {
         chatModel: exchange.chatModel,
       },
       {
-        // Coalesced per conversation and speaker (within a minute, since BullMQ keeps finished ids).
-        jobId: `memory-form.${exchange.conversationId}.${exchange.userId}.${bucket}`,
-        delayMs: this.dependencies.settings.formationDelayMs,
+        jobId: `memory-form.${exchange.conversationId}.${exchange.userId}.${bucket ?? exchange.assistantMessageId}`,
+        delayMs: bucket !== undefined ? (bucket + 1) * window - now + 50 : 0,
         attempts: 3,
       },
     );
