@@ -22,7 +22,10 @@ describe.each(backends())('memory formation (%s)', (backend) => {
   beforeAll(async () => {
     fake = await startOpenRouterFake({
       validKeys: ['platform-openrouter-key'],
-      reply: (body: { messages?: Array<{ content?: unknown }> }) => modelAnswer(String(body.messages?.at(-1)?.content ?? '')),
+      reply: (body: { messages?: Array<{ content?: unknown }> }) => {
+        const content = body.messages?.at(-1)?.content;
+        return modelAnswer(typeof content === 'string' ? content : JSON.stringify(content ?? ''));
+      },
     });
     server = await startTestServer(backend, {
       OPENROUTER_BASE_URL: fake.url,
