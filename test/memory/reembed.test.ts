@@ -53,7 +53,7 @@ describe.each(backends())('re-embedding (%s)', (backend) => {
     expect(progress).toEqual([10, 10, 15]);
 
     const counted = await db.execute(sql`SELECT count(*)::int AS count FROM memories WHERE embedding_model = ${memory.embedder.id} AND embedding_dimensions = ${memory.embedder.dimensions}`);
-    expect(Number((counted as unknown as { rows: Array<{ count: number }> }).rows[0]!.count)).toBe(25);
+    expect(Number((counted as { rows: Array<{ count: number }> }).rows[0]!.count)).toBe(25);
     const after = await memory.service.search({ filter: { characterId, includeCore: false, userId }, query: 'bees rooftop', limit: 5 });
     expect(after[0]?.content).toBe('The user keeps bees on a rooftop in Lyon.');
     expect(after[0]?.similarity).toBeGreaterThan(0.2);
