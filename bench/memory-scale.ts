@@ -1,0 +1,178 @@
+/**
+ * Memory retrieval at scale: N memories of one character spread over 10,000 users, random unit
+ * vectors clustered around 200 shared topics (so other users' memories crowd every query), and
+ * a scoped hybrid query (the speaker's memories + the character's core) as recall runs it.
+ *
+ *   npx tsx bench/memory-scale.ts [--n 100000] [--backend postgres|embedded] [--queries 200] [--k 10]
+ *
+ * PostgreSQL: a fresh database on BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+ * dropped afterwards. Prints a markdown section: load and index time, latency p50/p99 of the
+ * exact scoped path (what recall uses for scopes up to MEMORY_EXACT_SCAN_MAX_ROWS), of the HNSW
+ * path with iterative scan, and recall@K of the HNSW path against exact search.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import pino from 'pino';
+import { openDatabase, type DatabaseHandle } from '../src/infra/db/database.js';
+import { characters, users } from '../src/infra/db/schema.js';
+import * as store from '../src/modules/memory/store.js';
+
+const argument = (name: string, fallback: string): string => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 && process.argv[index + 1] ? process.argv[index + 1]! : fallback;
+};
+const backend = argument('backend', 'embedded') as 'embedded' | 'postgres';
+const total = Number(argument('n', backend === 'postgres' ? '100000' : '20000'));
+const queries = Number(argument('queries', '200'));
+const topK = Number(argument('k', '10'));
+const DIMENSIONS = 384;
+const USERS = 10_000;
+const TOPICS = 200;
+const CORE = 50;
+const MODEL = 'bench-random-v1';
+const VOCABULARY = 3000;
+
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = seededRandom(7);
+const unit = (vector: number[]) => {
+  let sum = 0;
+  for (const value of vector) sum += value * value;
+  const norm = Math.sqrt(sum);
+  return vector.map((value) => value / norm);
+};
+const randomVector = () => unit(Array.from({ length: DIMENSIONS }, () => random() * 2 - 1));
+const topics = Array.from({ length: TOPICS }, randomVector);
+const around = (centre: number[], spread: number) => unit(centre.map((value) => value + spread * (random() * 2 - 1)));
+const words = (count: number) => Array.from({ length: count }, () => `w${Math.floor(random() * VOCABULARY)}`).join(' ');
+
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((left, right) => left - right);
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const logger = pino({ level: 'warn' });
+  let cleanup: () => Promise<void> = async () => undefined;
+  let database: DatabaseHandle;
+  if (backend === 'postgres') {
+    const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    const name = `anima_bench_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(baseUrl);
+    url.pathname = `/${name}`;
+    database = await openDatabase({ databaseUrl: url.toString(), dataDir: tmpdir(), logger });
+    cleanup = async () => {
+      const client = new pg.Client({ connectionString: baseUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    };
+  } else {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-'));
+    database = await openDatabase({ databaseUrl: undefined, dataDir, logger });
+    cleanup = async () => rmSync(dataDir, { recursive: true, force: true });
+  }
+  const { db } = database;
+  try {
+    const loadStarted = performance.now();
+    const [character] = await db.insert(characters).values({ slug: 'bench', name: 'Bench' }).returning({ id: characters.id });
+    const characterId = character!.id;
+    const userIds: string[] = [];
+    for (let start = 0; start < USERS; start += 1000) {
+      const rows = await db.insert(users).values(Array.from({ length: Math.min(1000, USERS - start) }, () => ({}))).returning({ id: users.id });
+      userIds.push(...rows.map((row) => row.id));
+    }
+    // Each user talks about a few topics; their memories sit near those topics, among everyone else's.
+    const userTopics = userIds.map(() => Array.from({ length: 3 }, () => Math.floor(random() * TOPICS)));
+    const batch = 500;
+    for (let start = 0; start < total + CORE; start += batch) {
+      const values: ReturnType<typeof sql>[] = [];
+      for (let index = start; index < Math.min(start + batch, total + CORE); index += 1) {
+        const core = index >= total;
+        const owner = index % USERS;
+        const topic = core ? Math.floor(random() * TOPICS) : userTopics[owner]![Math.floor(random() * 3)]!;
+        const vector = around(topics[topic]!, 0.08);
+        values.push(
+          sql`(${characterId}, ${core ? 'core' : 'user'}, ${core ? null : userIds[owner]!}, ${`topic ${topic} ${words(6)}`}, ${store.vectorLiteral(vector)}::vector, ${MODEL}, ${DIMENSIONS})`,
+        );
+      }
+      await db.execute(sql`INSERT INTO memories (character_id, scope, user_id, content, embedding, embedding_model, embedding_dimensions) VALUES ${sql.join(values, sql`, `)}`);
+      if ((start / batch) % 100 === 0) process.stderr.write(`\rloaded ${start + values.length} / ${total + CORE}`);
+    }
+    const loadSeconds = (performance.now() - loadStarted) / 1000;
+    process.stderr.write(`\nloaded in ${loadSeconds.toFixed(1)} s; building the HNSW index…\n`);
+    const indexStarted = performance.now();
+    if (backend === 'postgres') await db.execute(sql`SET maintenance_work_mem = '2GB'`);
+    await store.ensureVectorIndex(db, DIMENSIONS);
+    await db.execute(sql`ANALYZE memories`);
+    const indexSeconds = (performance.now() - indexStarted) / 1000;
+    process.stderr.write(`index built in ${indexSeconds.toFixed(1)} s; querying…\n`);
+
+    const space = { model: MODEL, dimensions: DIMENSIONS };
+    const candidates = Math.max(topK * 4, 40);
+    const exactTimes: number[] = [];
+    const indexTimes: number[] = [];
+    let recallSum = 0;
+    let shortAnswers = 0;
+    const plan = await store.explainVectorSearch(db, { characterId, includeCore: true, userId: userIds[0] }, space, randomVector(), candidates, store.FORCE_INDEX_SETTINGS);
+    for (let query = 0; query < queries; query += 1) {
+      const owner = Math.floor(random() * USERS);
+      const filter = { characterId, includeCore: true, userId: userIds[owner] };
+      const vector = around(topics[userTopics[owner]![0]!]!, 0.08);
+      const text = `topic ${userTopics[owner]![0]} ${words(2)}`;
+      let started = performance.now();
+      const [exact] = await Promise.all([store.vectorSearch(db, filter, space, vector, { limit: candidates, exact: true }), store.textSearch(db, filter, text, candidates)]);
+      exactTimes.push(performance.now() - started);
+      started = performance.now();
+      const [approximate] = await Promise.all([
+        store.vectorSearch(db, filter, space, vector, { limit: candidates, exact: false, forceIndex: true, efSearch: Math.max(candidates * 2, 100) }),
+        store.textSearch(db, filter, text, candidates),
+      ]);
+      indexTimes.push(performance.now() - started);
+      const truth = new Set(exact.slice(0, topK).map((hit) => hit.id));
+      const found = approximate.slice(0, topK).filter((hit) => truth.has(hit.id)).length;
+      recallSum += truth.size > 0 ? found / truth.size : 1;
+      if (approximate.length < Math.min(candidates, exact.length)) shortAnswers += 1;
+    }
+    const perUser = total / USERS;
+    const lines = [
+      `## memory-scale (${backend}, N = ${total.toLocaleString('en-US')})`,
+      '',
+      `${total.toLocaleString('en-US')} user memories of one character over ${USERS.toLocaleString('en-US')} users (~${perUser.toFixed(0)} each) + ${CORE} core, ${DIMENSIONS}-d random unit vectors around ${TOPICS} shared topics; ${queries} scoped hybrid queries (vector top ${candidates} + full-text), recall@${topK} of the HNSW path against exact search.`,
+      '',
+      '| measure | value |',
+      '| --- | --- |',
+      `| load (multi-row INSERT) | ${loadSeconds.toFixed(1)} s |`,
+      `| HNSW index build | ${indexSeconds.toFixed(1)} s |`,
+      `| exact scoped path p50 / p99 | ${percentile(exactTimes, 0.5).toFixed(1)} / ${percentile(exactTimes, 0.99).toFixed(1)} ms |`,
+      `| HNSW path (iterative scan) p50 / p99 | ${percentile(indexTimes, 0.5).toFixed(1)} / ${percentile(indexTimes, 0.99).toFixed(1)} ms |`,
+      `| recall@${topK} of the HNSW path | ${(recallSum / queries).toFixed(3)} |`,
+      `| HNSW answers shorter than the scope allows | ${shortAnswers} of ${queries} |`,
+      `| plan of the HNSW path | ${plan.includes('memories_embedding_hnsw') ? 'Index Scan using memories_embedding_hnsw_384' : 'no HNSW index scan'} |`,
+      '',
+      `Recall uses the exact path for scopes up to MEMORY_EXACT_SCAN_MAX_ROWS (5000) rows, the HNSW path above; a short HNSW answer is re-run exactly.`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await database.close();
+    await cleanup();
+  }
+}
+
+await main();
