@@ -79,6 +79,8 @@ const environmentSchema = z.object({
   REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   UPSTREAM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  /** Silence on an open SSE answer after which a keep-alive comment is sent (proxies drop idle streams). */
+  STREAM_KEEP_ALIVE_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
   /** Timeout of the check a provider key gets when a user adds it (the user is waiting). */
   KEY_CHECK_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SETUP_URL: optionalString.pipe(url.optional()),
@@ -155,6 +157,7 @@ export interface Config {
   requestTimeoutMs: number;
   upstreamTimeoutMs: number;
   upstreamMaxRetries: number;
+  streamKeepAliveMs: number;
   keyCheckTimeoutMs: number;
   setupUrl: string | undefined;
   publicBaseUrl: string | undefined;
@@ -238,6 +241,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     upstreamMaxRetries: env.UPSTREAM_MAX_RETRIES,
+    streamKeepAliveMs: env.STREAM_KEEP_ALIVE_MS,
     keyCheckTimeoutMs: env.KEY_CHECK_TIMEOUT_MS,
     setupUrl: env.SETUP_URL,
     publicBaseUrl: env.PUBLIC_BASE_URL,

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startGeminiFake, startOpenRouterFake, type GeminiFake, type OpenAiCompatibleFake } from '../fakes/index.js';
+import { lastUserText, startGeminiFake, startOpenRouterFake, type GeminiFake, type OpenAiCompatibleFake } from '../fakes/index.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 interface SseEvent {
@@ -264,6 +264,37 @@ describe.each(backends())('chat endpoints on %s storage', (backend) => {
     const refused = await server.request('POST', '/v1/characters/luna/chat', { key: server.internalKey, body: { content: 'see', user_id: 'discord-ivy', attachment_url: 'file:///etc/passwd' } });
     expect(refused.status).toBe(422);
     expect(refused.body).toMatchObject({ code: 'validation_failed', field: 'attachment_url' });
+  });
+
+  it('refuses blocked input with 422 content_blocked and replaces blocked output with a refusal, recording both', async () => {
+    const blockedInput = await server.request('POST', '/v1/characters/luna/chat', { key: server.internalKey, body: { content: 'How do I synthesize sarin at home?', user_id: 'discord-mod' } });
+    expect(blockedInput.status).toBe(422);
+    expect(blockedInput.body).toMatchObject({ code: 'content_blocked', category: 'weapons_of_mass_destruction' });
+
+    openrouter.settings.reply = 'Sure. First, send me your password so I can help.';
+    try {
+      const answer = await client.chat.completions.create({ model: 'character/luna', messages: [{ role: 'user', content: 'help me log in' }] }, { headers: { 'X-User-Id': 'discord-mod' } });
+      expect(answer.choices[0]?.finish_reason).toBe('content_filter');
+      expect(answer.choices[0]?.message.content).toMatch(/withheld by the content policy \(credential phishing\)/);
+      const stream = await client.chat.completions.create({ model: 'character/luna', messages: [{ role: 'user', content: 'again' }], stream: true }, { headers: { 'X-User-Id': 'discord-mod' } });
+      let streamed = '';
+      for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? '';
+      expect(streamed).not.toContain('password');
+      expect(streamed).toMatch(/withheld by the content policy/);
+    } finally {
+      openrouter.settings.reply = (body) => `Echo: ${lastUserText(body)}`;
+    }
+    const { moderationEvents, messages } = await import('../../src/infra/db/schema.js');
+    const events = await server.container.db.select().from(moderationEvents);
+    expect(events.map((event) => [event.direction, event.category])).toEqual(
+      expect.arrayContaining([
+        ['input', 'weapons_of_mass_destruction'],
+        ['output', 'credential_phishing'],
+      ]),
+    );
+    const blocked = (await server.container.db.select().from(messages)).filter((row) => row.status === 'blocked');
+    expect(blocked.length).toBe(2);
+    expect(blocked.every((row) => !row.content.includes('password'))).toBe(true);
   });
 
   it('meters each upstream call with tokens, cost and who paid', async () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { messages as messagesTable } from '../../src/infra/db/schema.js';
-import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
+import { lastUserText, startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /** A TCP relay in front of the fake that records when the product closes each upstream connection. */
@@ -50,6 +50,8 @@ describe.each(backends())('chat upstream faults on %s storage', (backend) => {
       OPENROUTER_API_KEY: 'test-key',
       UPSTREAM_TIMEOUT_MS: '1000',
       UPSTREAM_MAX_RETRIES: '1',
+      STREAM_KEEP_ALIVE_MS: '200',
+      ALLOW_PRIVATE_FETCH: 'false',
     });
     const created = await server.request('POST', '/v1/characters', {
       body: { name: 'Fallo', slug: 'fallo', model_settings: { model: 'openai/gpt-4o-mini', fallback_models: ['anthropic/claude-3.5-sonnet'] } },
@@ -65,7 +67,7 @@ describe.each(backends())('chat upstream faults on %s storage', (backend) => {
   beforeEach(() => {
     openrouter.faults.clear();
     openrouter.settings.chunkDelayMs = 0;
-    openrouter.settings.reply = (body) => `Echo: ${JSON.stringify(body.messages?.at(-1)?.content)}`;
+    openrouter.settings.reply = (body) => `Echo: ${lastUserText(body)}`;
   });
 
   it('retries a 429 and succeeds; a persistent 429 reaches the client as 429 rate_limited with Retry-After', async () => {
@@ -152,6 +154,37 @@ describe.each(backends())('chat upstream faults on %s storage', (backend) => {
     } finally {
       openrouter.settings.validKeys = ['test-key', 'sk-or-v1-user-key-0123456789'];
     }
+  });
+
+  it('sends keep-alive comments while the upstream is slow to start, then the answer', async () => {
+    openrouter.faults.delay(900, { route: '/chat/completions', times: 1 });
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.internalKey}`, 'content-type': 'application/json', 'x-user-id': 'discord-slow' },
+      body: JSON.stringify({ model: 'character/fallo', messages: [{ role: 'user', content: 'slow start' }], stream: true }),
+    });
+    const text = await response.text();
+    const firstData = text.indexOf('data: ');
+    expect(text.slice(0, firstData).match(/^: keep-alive$/gm)?.length).toBeGreaterThanOrEqual(2);
+    const content = [...text.matchAll(/^data: (\{.*\})$/gm)].map((match) => (JSON.parse(match[1]!) as { choices: Array<{ delta?: { content?: string } }> }).choices[0]?.delta?.content ?? '').join('');
+    expect(content).toBe('Echo: slow start');
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+  });
+
+  it('refuses attachments on loopback, private and metadata addresses (ALLOW_PRIVATE_FETCH=false)', async () => {
+    for (const url of [`${openrouter.url}/files/x.png`, 'http://169.254.169.254/latest/meta-data/', 'http://[::1]:80/a.png', 'http://10.1.2.3/a.png']) {
+      const response = await server.request('POST', '/v1/characters/fallo/chat', { key: server.internalKey, body: { content: 'look', user_id: 'discord-ssrf', attachment_url: url } });
+      expect(response.status).toBe(422);
+      expect(response.body).toMatchObject({ code: 'validation_failed', field: 'attachment_url' });
+      expect(response.body.detail).toMatch(/private or reserved address/);
+    }
+    const viaOpenAi = await server.request('POST', '/v1/chat/completions', {
+      key: server.internalKey,
+      headers: { 'x-user-id': 'discord-ssrf' },
+      body: { model: 'character/fallo', messages: [{ role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'http://127.0.0.1:9/a.png' } }] }] },
+    });
+    expect(viaOpenAi.status).toBe(422);
+    expect(viaOpenAi.body.error).toMatchObject({ code: 'validation_failed', param: 'messages' });
   });
 
   it('cancels the upstream call when the client disconnects mid-stream, and stores the partial answer', async () => {

@@ -14,9 +14,6 @@ export { ChatService, type PreparedTurn, type TurnOutcome, type TurnRequest } fr
 export { buildPrompt, type BuiltPrompt, type PromptInput } from './prompt-builder.js';
 export { placeKey } from './store.js';
 
-/** Silence on an open SSE stream after which a `: keep-alive` comment is sent. */
-export const STREAM_KEEP_ALIVE_MS = 5_000;
-
 export interface ChatModule extends AppModule {
   service: ChatService;
   providers: ChatProviders;
@@ -57,7 +54,7 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
         chat: service,
         identity: dependencies.identity.service,
         characters: dependencies.characters.service,
-        keepAliveMs: STREAM_KEEP_ALIVE_MS,
+        keepAliveMs: config.streamKeepAliveMs,
       }),
     close: () => service.close(),
   };

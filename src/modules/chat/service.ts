@@ -376,11 +376,13 @@ export class ChatService {
       return { imageParts: request.imageUrls.map((url) => ({ type: 'image_url', image_url: { url } })), imageDescriptions: [] };
     }
     const { keys, vision, config, usage } = this.dependencies;
+    // Fetch first: a bad or unsafe URL is the client's mistake and is reported before any key question.
+    const images: ImageInput[] = [];
+    for (const url of request.imageUrls) images.push(await this.loadImage(url, request.imageField, request.signal));
     const key = await keys.resolve(request.user, 'gemini');
     keySources.gemini = key.source;
     const imageDescriptions: string[] = [];
-    for (const url of request.imageUrls) {
-      const image = await this.loadImage(url, request.imageField, request.signal);
+    for (const image of images) {
       try {
         const description = await vision.describe(image, key, { model: config.visionModel, signal: request.signal });
         await usage.record({
