@@ -9,16 +9,21 @@ import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { MemoryFormation, type ChatModels } from './formation.js';
 import { registerMemoryRoutes } from './routes.js';
 import { MemoryService } from './service.js';
+import { builtInUserData, registerUserDataRoutes, UserDataRegistry } from './user-data.js';
 
 export type { ConversationMemory, FinishedExchange, MemoryPlace, RecallResult, RecalledMemory } from './memory-port.js';
 export { MemoryService } from './service.js';
 export { MemoryFormation } from './formation.js';
+export { reembedMemories } from './reembed.js';
+export { UserDataRegistry, type UserDataHook } from './user-data.js';
 
 export interface MemoryModule extends AppModule {
   /** The ConversationMemory the chat engine uses, plus the memory API's operations. */
   service: MemoryService;
   formation: MemoryFormation;
   embedder: Embedder;
+  /** `GET /v1/me/export` and `DELETE /v1/me`: modules register their section of a user's data here. */
+  userData: UserDataRegistry;
 }
 
 export interface MemoryModuleDependencies extends Infrastructure {
@@ -45,15 +50,21 @@ export function createMemoryModule(dependencies: MemoryModuleDependencies): Memo
     logger,
   });
   service.setFormer(formation);
+  const userData = new UserDataRegistry();
+  for (const [section, hook] of Object.entries(builtInUserData(db))) userData.register(section, hook);
   return {
     name: 'memory',
     service,
     formation,
     embedder,
+    userData,
     jobHandlers: {
       'memory.form': (payload) => formation.handleJob(payload),
     },
-    registerRoutes: (app) => registerMemoryRoutes(app, { memory: service, formation, characters: dependencies.characters.service, identity: identity.service, config }),
+    registerRoutes: (app) => {
+      registerMemoryRoutes(app, { memory: service, formation, characters: dependencies.characters.service, identity: identity.service, config });
+      registerUserDataRoutes(app, { registry: userData, identity: identity.service, db });
+    },
     start: () => service.start(),
     close: () => service.close(),
   };
