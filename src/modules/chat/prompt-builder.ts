@@ -52,8 +52,12 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   const macros = (text: string) => substituteMacros(text, names);
 
   const userText = composeUserText(input);
-  const earlier: ChatMessage[] =
-    input.clientHistory.length > 0 ? input.clientHistory : fitHistory(input.history, input.historyTokenBudget, input.group, countTokens);
+  const fitted =
+    input.clientHistory.length > 0
+      ? { messages: input.clientHistory, tokens: input.clientHistory.reduce((sum, message) => sum + countTokens(textOf(message.content)), 0) }
+      : fitHistory(input.history, input.historyTokenBudget, input.group, countTokens);
+  const earlier = fitted.messages;
+  const historyTokens = fitted.tokens;
   const lorebook = activateLorebook(
     character.characterBook,
     [...earlier.map((message) => ({ content: textOf(message.content) })), { content: input.newMessage.text }],
@@ -76,7 +80,9 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
     role: 'user',
     content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,
   });
-  const estimatedTokens = messages.reduce((sum, message) => sum + countTokens(textOf(message.content)), 0);
+  // Tokenizing is the costly part of building a prompt: history counts were stored with the messages.
+  const estimatedTokens =
+    countTokens(systemSections.join('\n\n')) + historyTokens + countTokens(userText) + (character.postHistoryInstructions ? countTokens(character.postHistoryInstructions) : 0);
   return { messages, lorebook, historyMessages: earlier.length, estimatedTokens };
 }
 
@@ -86,18 +92,18 @@ function composeUserText(input: PromptInput): string {
 }
 
 /** Newest messages first until the budget is spent; returned oldest first. */
-function fitHistory(history: HistoryMessage[], budget: number, group: boolean, countTokens: (text: string) => number): ChatMessage[] {
+function fitHistory(history: HistoryMessage[], budget: number, group: boolean, countTokens: (text: string) => number): { messages: ChatMessage[]; tokens: number } {
   const kept: ChatMessage[] = [];
   let spent = 0;
   for (let index = history.length - 1; index >= 0; index -= 1) {
     const message = history[index]!;
-    const content = group && message.role === 'user' && message.speakerName ? `${message.speakerName}: ${message.content}` : message.content;
-    const tokens = (message.tokenCount > 0 ? message.tokenCount : countTokens(message.content)) + (content.length - message.content.length > 0 ? countTokens(content.slice(0, content.length - message.content.length)) : 0);
+    const prefix = group && message.role === 'user' && message.speakerName ? `${message.speakerName}: ` : '';
+    const tokens = (message.tokenCount > 0 ? message.tokenCount : countTokens(message.content)) + (prefix ? countTokens(prefix) : 0);
     if (spent + tokens > budget) break;
     spent += tokens;
-    kept.push({ role: message.role, content });
+    kept.push({ role: message.role, content: prefix + message.content });
   }
-  return kept.reverse();
+  return { messages: kept.reverse(), tokens: spent };
 }
 
 export function textOf(content: string | ChatContentPart[]): string {

@@ -26,7 +26,7 @@ export const HISTORY_TOKEN_BUDGET = 3_000;
 export const LOREBOOK_TOKEN_BUDGET = 800;
 export const MEMORY_TOKEN_BUDGET = 600;
 /** Stored messages loaded before the token budget trims them. */
-const HISTORY_ROW_LIMIT = 200;
+const HISTORY_ROW_LIMIT = 120;
 const MAX_IMAGES_PER_MESSAGE = 4;
 
 export interface ChatServiceDependencies {

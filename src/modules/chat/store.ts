@@ -24,6 +24,13 @@ export function placeKey(place: Place): string {
 export async function findOrCreateConversation(db: Executor, characterId: string, place: Place): Promise<ConversationRow> {
   const key = placeKey(place);
   const direct = !place.channelId;
+  // Almost every turn continues an existing conversation: one read, and an insert only the first time.
+  const [found] = await db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.characterId, characterId), eq(conversations.placeKey, key)))
+    .limit(1);
+  if (found) return found;
   const inserted = await db
     .insert(conversations)
     .values({
@@ -108,10 +115,12 @@ export async function insertMessage(db: Executor, values: MessageInsert): Promis
   return row!;
 }
 
+export type HistoryRow = Pick<MessageRow, 'role' | 'content' | 'speakerName' | 'tokenCount'>;
+
 /** Messages after the last context reset, newest first, at most `limit` (the prompt trims further by tokens). */
-export async function recentMessages(db: Executor, conversation: ConversationRow, limit: number): Promise<MessageRow[]> {
+export async function recentMessages(db: Executor, conversation: ConversationRow, limit: number): Promise<HistoryRow[]> {
   return db
-    .select()
+    .select({ role: messages.role, content: messages.content, speakerName: messages.speakerName, tokenCount: messages.tokenCount })
     .from(messages)
     .where(
       and(
