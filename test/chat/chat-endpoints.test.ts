@@ -33,6 +33,8 @@ describe.each(backends())('chat endpoints on %s storage', (backend) => {
     server = await startTestServer(backend, {
       OPENROUTER_BASE_URL: openrouter.url,
       OPENROUTER_API_KEY: 'test-key',
+      // Background memory formation also calls the chat fake; keep it out of these assertions.
+      MEMORY_FORMATION_DELAY_MS: '600000',
       GEMINI_BASE_URL: gemini.url,
       GEMINI_API_KEY: 'test-key',
     });

@@ -48,6 +48,8 @@ describe.each(backends())('chat upstream faults on %s storage', (backend) => {
     server = await startTestServer(backend, {
       OPENROUTER_BASE_URL: relay.url,
       OPENROUTER_API_KEY: 'test-key',
+      // Background memory formation also calls the chat fake; keep it out of these assertions.
+      MEMORY_FORMATION_DELAY_MS: '600000',
       UPSTREAM_TIMEOUT_MS: '1000',
       UPSTREAM_MAX_RETRIES: '1',
       STREAM_KEEP_ALIVE_MS: '200',
@@ -86,6 +88,14 @@ describe.each(backends())('chat upstream faults on %s storage', (backend) => {
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('1');
     expect(limited.body.error).toMatchObject({ code: 'rate_limited', type: 'rate_limit_error' });
+  });
+
+  it('retries a streamed request that failed before its first byte, invisibly to the client', async () => {
+    openrouter.faults.failNext(1, 502, { route: '/chat/completions' });
+    const stream = await client.chat.completions.create({ model: 'character/fallo', messages: [{ role: 'user', content: 'stream after a retry' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Echo: stream after a retry');
   });
 
   it('falls back to the next model when the primary keeps failing with 500', async () => {
@@ -151,6 +161,7 @@ describe.each(backends())('chat upstream faults on %s storage', (backend) => {
       const keys = await server.request('GET', '/v1/me/provider-keys', { key: server.internalKey, headers });
       const stored = (keys.body.data ?? keys.body) as Array<{ status: string }>;
       expect(stored[0]?.status).toBe('invalid');
+      expect(server.logs.join('\n')).not.toContain('sk-or-v1-user-key-0123456789');
     } finally {
       openrouter.settings.validKeys = ['test-key', 'sk-or-v1-user-key-0123456789'];
     }

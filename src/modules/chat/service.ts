@@ -56,7 +56,8 @@ export interface TurnRequest {
   text: string;
   /** Image URLs (http(s) or data:) attached to the message. */
   imageUrls: string[];
-  /** The request field images came from, named in 4xx errors. */
+  /** The request fields the text and the images came from, named in 4xx errors. */
+  contentField: string;
   imageField: string;
   clientSystemMessages: string[];
   clientHistory: ChatMessage[];
@@ -132,7 +133,7 @@ export class ChatService {
       const reply = await this.runCommand(command, character, conversation, request);
       return { kind: 'command', command, reply, character, conversation, startedAt };
     }
-    if (!request.text.trim() && request.imageUrls.length === 0) throw new ValidationError('content', 'The message is empty.');
+    if (!request.text.trim() && request.imageUrls.length === 0) throw new ValidationError(request.contentField, 'The message is empty.');
     await moderation.checkInput(request.text, { userId: request.user.id, characterId: character.id });
 
     const resolved = resolveModelSettings(character, this.dependencies.config);

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import type { Character } from '../characters/index.js';
+import { countTokens } from '../characters/token-counter.js';
+import { buildPrompt, type HistoryMessage, type PromptInput } from './prompt-builder.js';
+
+function character(overrides: Partial<Character> = {}): Character {
+  return {
+    id: '00000000-0000-4000-8000-000000000001',
+    slug: 'ada',
+    name: 'Ada',
+    description: 'A Victorian mathematician.',
+    personality: '',
+    personalityTraits: {},
+    interactionStyle: 'scholarly',
+    voiceCharacteristics: {},
+    knowledgeDomains: [],
+    exampleDialogues: [],
+    backstory: '',
+    scenario: '',
+    voiceId: null,
+    greeting: null,
+    alternateGreetings: [],
+    modelSettings: {},
+    systemPromptOverride: null,
+    postHistoryInstructions: null,
+    card: {},
+    characterBook: null,
+    avatar: null,
+    ownerUserId: null,
+    visibility: 'public',
+    createdAt: '2024-01-01T00:00:00.000Z',
+    updatedAt: '2024-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+function input(overrides: Partial<PromptInput> = {}): PromptInput {
+  return {
+    character: character(),
+    userName: 'Grace',
+    history: [],
+    group: false,
+    memorySection: '',
+    clientSystemMessages: [],
+    clientHistory: [],
+    newMessage: { text: 'Hello', imageParts: [], imageDescriptions: [] },
+    historyTokenBudget: 1000,
+    lorebookTokenBudget: 500,
+    countTokens,
+    ...overrides,
+  };
+}
+
+const turn = (role: 'user' | 'assistant', content: string, speakerName: string | null = null): HistoryMessage => ({ role, content, speakerName, tokenCount: countTokens(content) });
+
+describe('buildPrompt', () => {
+  it('puts the system prompt first and the new message last', () => {
+    const built = buildPrompt(input());
+    expect(built.messages[0]).toMatchObject({ role: 'system' });
+    expect(built.messages[0]!.content).toContain('You are Ada.');
+    expect(built.messages.at(-1)).toEqual({ role: 'user', content: 'Hello' });
+  });
+
+  it('drops the oldest history first when over the token budget', () => {
+    const history = Array.from({ length: 30 }, (_, index) => turn(index % 2 === 0 ? 'user' : 'assistant', `message number ${index} with some padding words`));
+    const perMessage = countTokens('message number 10 with some padding words');
+    const built = buildPrompt(input({ history, historyTokenBudget: perMessage * 5 + 1 }));
+    const contents = built.messages.slice(1, -1).map((message) => message.content);
+    expect(contents).toHaveLength(5);
+    expect(contents.at(-1)).toBe('message number 29 with some padding words');
+    expect(contents[0]).toBe('message number 25 with some padding words');
+    expect(built.historyMessages).toBe(5);
+  });
+
+  it('prefixes speaker names in a group channel, for history and the new message', () => {
+    const built = buildPrompt(input({ group: true, history: [turn('user', 'hi all', 'Bob'), turn('assistant', 'Hello Bob')] }));
+    expect(built.messages.slice(1).map((message) => message.content)).toEqual(['Bob: hi all', 'Hello Bob', 'Grace: Hello']);
+    expect(built.messages[0]!.content).toContain('group conversation');
+  });
+
+  it('uses client-sent history instead of stored history, and appends client system messages', () => {
+    const built = buildPrompt(
+      input({
+        history: [turn('user', 'stored question')],
+        clientHistory: [{ role: 'user', content: 'client question' }],
+        clientSystemMessages: ['Reply in French.'],
+      }),
+    );
+    expect(JSON.stringify(built.messages)).not.toContain('stored question');
+    expect(built.messages[1]).toEqual({ role: 'user', content: 'client question' });
+    expect(built.messages[0]!.content).toMatch(/Reply in French\.$/);
+  });
+
+  it('places lorebook entries around the character definition and substitutes macros', () => {
+    const built = buildPrompt(
+      input({
+        character: character({
+          postHistoryInstructions: 'Remember {{user}} is tired.',
+          characterBook: {
+            extensions: {},
+            entries: [
+              { keys: ['engine'], content: '{{char}} built a model engine.', enabled: true, insertion_order: 1, extensions: {}, position: 'after_char' },
+              { keys: ['engine'], content: 'World: steam age.', enabled: true, insertion_order: 0, extensions: {}, position: 'before_char' },
+              { keys: ['poetry'], content: 'Never shown.', enabled: true, insertion_order: 2, extensions: {} },
+            ],
+          },
+        }),
+        memorySection: 'Memories:\n- {{user}} likes tea',
+        newMessage: { text: 'Tell me about the engine', imageParts: [], imageDescriptions: [] },
+      }),
+    );
+    const system = built.messages[0]!.content as string;
+    expect(system.indexOf('World: steam age.')).toBeLessThan(system.indexOf('You are Ada.'));
+    expect(system.indexOf('Ada built a model engine.')).toBeGreaterThan(system.indexOf('You are Ada.'));
+    expect(system).toContain('- Grace likes tea');
+    expect(system).not.toContain('Never shown.');
+    expect(built.lorebook.entries).toHaveLength(2);
+    expect(built.messages.at(-2)).toEqual({ role: 'system', content: 'Remember Grace is tired.' });
+  });
+
+  it('sends images as parts to vision models and descriptions as text otherwise', () => {
+    const withParts = buildPrompt(input({ newMessage: { text: 'What is this?', imageParts: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }], imageDescriptions: [] } }));
+    expect(withParts.messages.at(-1)!.content).toEqual([
+      { type: 'text', text: 'What is this?' },
+      { type: 'image_url', image_url: { url: 'https://x/y.png' } },
+    ]);
+    const described = buildPrompt(input({ newMessage: { text: 'What is this?', imageParts: [], imageDescriptions: ['A red bicycle.'] } }));
+    expect(described.messages.at(-1)!.content).toBe('What is this?\n\n[The user shared an image. It shows: A red bicycle.]');
+  });
+});
