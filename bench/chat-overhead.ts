@@ -5,7 +5,7 @@
  *   (b) POST /v1/chat/completions on the real server (embedded storage, its own process),
  * non-streamed (whole request) and streamed (time to first token). Overhead = (b) − (a).
  *
- *   npx tsx bench/chat-overhead.ts [--latency 20] [--concurrency 8] [--requests 400] [--warmup 40]
+ *   npx tsx bench/chat-overhead.ts [--latency 20] [--concurrency 8] [--requests 400] [--warmup 40] [--database-url postgres://…]
  *
  * Memory formation is deferred (MEMORY_FORMATION_DELAY_MS) so background jobs do not share the
  * measured window; recall, history loading, tokenization, moderation, storage and metering are in.
@@ -25,12 +25,15 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     requests: { type: 'string', default: '400' },
     warmup: { type: 'string', default: '40' },
+    /** Run the server on this PostgreSQL database instead of the embedded default. */
+    'database-url': { type: 'string' },
   },
 });
 const latencyMs = Number(values.latency);
 const concurrency = Number(values.concurrency);
 const requestCount = Number(values.requests);
 const warmupCount = Number(values.warmup);
+const databaseUrl = values['database-url'];
 
 interface Target {
   url: string;
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
     OPENROUTER_BASE_URL: fake.url,
     OPENROUTER_API_KEY: 'test-key',
     MEMORY_FORMATION_DELAY_MS: '600000',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   });
   try {
     const created = await fetch(`${server.url}/v1/characters`, {
@@ -103,7 +107,8 @@ async function main(): Promise<void> {
       headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Bench', slug: 'bench', description: 'A calm astronomer who answers briefly.' }),
     });
-    if (created.status !== 201) throw new Error(`could not create the character: ${await created.text()}`);
+    // 409: an earlier run on the same PostgreSQL database created it already.
+    if (created.status !== 201 && created.status !== 409) throw new Error(`could not create the character: ${await created.text()}`);
 
     const question = (index: number) => `Question ${index}: what is the moon made of?`;
     const direct: Target = {
@@ -142,14 +147,14 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `Upstream: OpenRouter fake with ${latencyMs} ms latency before the first byte. ${requestCount} requests per series after ${warmupCount} warm-up, concurrency ${concurrency}. ` +
-        `Server: its own process, embedded storage (PGlite), in-process queue, LOG_LEVEL=info. Direct = the same request shape sent straight to the fake.`,
+        `Server: its own process, ${databaseUrl ? 'PostgreSQL' : 'embedded storage (PGlite)'}, in-process queue, LOG_LEVEL=info. Direct = the same request shape sent straight to the fake.`,
     );
     console.log('');
     console.log('| series | statistic | direct | through Anima | overhead (ms) | ratio |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: |');
     for (const row of rows) console.log(row);
     console.log('');
-    console.log('Command: `npx tsx bench/chat-overhead.ts`');
+    console.log(`Command: \`npx tsx bench/chat-overhead.ts${databaseUrl ? ' --database-url <postgres>' : ''}\``);
   } finally {
     await server.stop();
     await fake.close();
