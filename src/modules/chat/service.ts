@@ -177,7 +177,7 @@ export class ChatService {
         ...(imageDescriptions.length > 0 ? { image_descriptions: imageDescriptions } : {}),
         request_id: request.requestId,
       },
-    });
+    }, { touch: false });
     return {
       kind: 'model',
       request,

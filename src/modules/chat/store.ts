@@ -109,9 +109,10 @@ export async function listConversations(
   }));
 }
 
-export async function insertMessage(db: Executor, values: MessageInsert): Promise<MessageRow> {
+/** Stores a message; `touch` moves the conversation up in listings (done once per turn, with the answer). */
+export async function insertMessage(db: Executor, values: MessageInsert, options: { touch: boolean } = { touch: true }): Promise<MessageRow> {
   const [row] = await db.insert(messages).values(values).returning();
-  await db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, values.conversationId));
+  if (options.touch) await db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, values.conversationId));
   return row!;
 }
 
