@@ -149,3 +149,25 @@ describe('Gemini chat adapter against the Gemini fake', () => {
     expect(rejected.kind).toBe('rejected_key');
   });
 });
+
+describe.each(['openai', 'xai'] as const)('OpenAI-compatible chat adapter against the %s flavour', (flavor) => {
+  let fake: OpenAiCompatibleFake;
+  let adapter: OpenAiCompatibleChatProvider;
+  beforeAll(async () => {
+    fake = await startOpenRouterFake({ flavor });
+    adapter = new OpenAiCompatibleChatProvider({ provider: flavor, baseUrl: fake.url, timeoutMs: 1000 });
+  });
+  afterAll(async () => fake.close());
+
+  it('asks for streamed usage (these vendors send it only when asked) and maps their bad-key error', async () => {
+    const request = { model: flavor === 'openai' ? 'gpt-4o-mini' : 'grok-3-mini', messages: [{ role: 'user' as const, content: 'usage please' }] };
+    const events = await collect(adapter.stream(request, key('test-key', flavor)));
+    const finish = events.at(-1);
+    expect(finish?.type === 'finish' && finish.usage?.completionTokens).toBeGreaterThan(0);
+    expect(fake.lastRequest('/chat/completions')?.body).toMatchObject({ stream_options: { include_usage: true } });
+    expect(fake.lastRequest('/chat/completions')?.headers['x-openrouter-title']).toBeUndefined();
+    const rejected = await failure(adapter.complete(request, key('sk-wrong-key-123456789', flavor)));
+    expect(rejected.kind).toBe('rejected_key');
+    expect(rejected.message).not.toContain('sk-wrong-key-123456789');
+  });
+});
