@@ -299,6 +299,19 @@ describe.each(backends())('chat endpoints on %s storage', (backend) => {
     expect(blocked.every((row) => !row.content.includes('password'))).toBe(true);
   });
 
+  it('answers without memories when memory recall fails', async () => {
+    const memory = server.container.memory.service;
+    const original = memory.recall.bind(memory);
+    memory.recall = () => Promise.reject(new Error('embedding provider down'));
+    try {
+      const response = await server.request('POST', '/v1/characters/luna/chat', { key: server.internalKey, body: { content: 'still there?', user_id: 'discord-nomem' } });
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ response: 'Echo: still there?', memories_used: 0 });
+    } finally {
+      memory.recall = original;
+    }
+  });
+
   it('meters each upstream call with tokens, cost and who paid', async () => {
     const { usageEvents } = await import('../../src/infra/db/schema.js');
     const rows = await server.container.db.select().from(usageEvents);

@@ -147,9 +147,7 @@ export class ChatService {
 
     const { imageParts, imageDescriptions } = await this.prepareImages(request, character, settings, keySources);
     const place = this.memoryPlace(character, request);
-    const recalled = this.dependencies.memory
-      ? await this.dependencies.memory.recall(place, request.text, { tokenBudget: MEMORY_TOKEN_BUDGET })
-      : { memories: [], promptSection: '' };
+    const recalled = await this.recall(place, request.text);
     const history = (await store.recentMessages(db, conversation, HISTORY_ROW_LIMIT)).reverse();
     const userName = request.user.username ?? 'User';
     const prompt = buildPrompt({
@@ -358,6 +356,17 @@ export class ChatService {
       }
     }
     return { text, status, finishReason: result.finishReason, model: result.model, usage, assistantMessageId, error };
+  }
+
+  /** Memories for the prompt; a failing memory store (e.g. an embedding provider down) costs the turn its memories, not the answer. */
+  private async recall(place: MemoryPlace, text: string): Promise<{ memories: unknown[]; promptSection: string }> {
+    if (!this.dependencies.memory) return { memories: [], promptSection: '' };
+    try {
+      return await this.dependencies.memory.recall(place, text, { tokenBudget: MEMORY_TOKEN_BUDGET });
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error, characterId: place.characterId }, 'memory recall failed; answering without memories');
+      return { memories: [], promptSection: '' };
+    }
   }
 
   private memoryPlace(character: Character, request: Pick<TurnRequest, 'user' | 'guildId' | 'channelId'>): MemoryPlace {
