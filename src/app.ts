@@ -21,8 +21,10 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Builds the Fastify instance: external plugins, then the shell's own, then each module's routes. */
 export async function buildApp(container: Container): Promise<AppInstance> {
   const { config, logger } = container;
+  // pino's Logger is a FastifyBaseLogger; typing it so keeps the instance type the modules expect.
+  const fastifyLogger: FastifyBaseLogger = logger;
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance: fastifyLogger,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     // Honour a caller's request id when it is sane; otherwise make one.

@@ -4,6 +4,10 @@ import { ConfigError, loadConfig, PROVIDERS, type Config } from './config.js';
 import { buildContainer, type Container } from './container.js';
 import { openDatabase } from './infra/db/database.js';
 import { createLogger } from './infra/logging/logger.js';
+import { seedDemoCharacters } from './modules/characters/seed.js';
+import { rotateVaultKeys } from './modules/identity/vault-rotation.js';
+import { reembedMemories } from './modules/memory/reembed.js';
+import { checkProviderKey } from './providers/key-checks/index.js';
 
 const USAGE = `Usage: anima <command> [options]   (or: npm run cli -- <command> [options])
 
@@ -31,6 +35,47 @@ async function withContainer<T>(config: Readonly<Config>, work: (container: Cont
 }
 
 const commands: Record<string, CommandHandler> = {
+  async seed(config) {
+    return withContainer(config, async (container) => {
+      const result = await seedDemoCharacters(container.characters.service);
+      console.log(`Demo characters: created ${result.created.length ? result.created.join(', ') : 'none'}; already there: ${result.skipped.length ? result.skipped.join(', ') : 'none'}.`);
+      return 0;
+    });
+  },
+
+  async 'rotate-vault-keys'(config) {
+    return withContainer(config, async (container) => {
+      const report = await rotateVaultKeys(container, (message) => console.log(message));
+      console.log(`Vault key ${report.currentKeyId}: ${report.reencrypted} re-encrypted, ${report.alreadyCurrent} already current, ${report.failed} failed, of ${report.total}.`);
+      return report.failed === 0 ? 0 : 1;
+    });
+  },
+
+  async reembed(config, args) {
+    const { values } = parseArgs({ args, options: { 'batch-size': { type: 'string', default: '64' } } });
+    const batchSize = Number(values['batch-size']);
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      console.error('--batch-size must be a positive whole number');
+      return 2;
+    }
+    const controller = new AbortController();
+    // Ctrl-C finishes the current batch and stops; the next run continues from there.
+    process.once('SIGINT', () => controller.abort());
+    return withContainer(config, async (container) => {
+      const result = await reembedMemories(container, {
+        batchSize,
+        signal: controller.signal,
+        onProgress: (progress) => {
+          const percent = progress.total === 0 ? 100 : Math.floor((progress.done / progress.total) * 100);
+          process.stderr.write(`\rre-embedded ${progress.done} / ${progress.total} (${percent}%), last batch ${progress.batchMilliseconds.toFixed(0)} ms   `);
+        },
+      });
+      process.stderr.write('\n');
+      console.log(`Re-embedded ${result.reembedded} memories; ${result.remaining} left${result.remaining > 0 ? ' (run again to continue)' : ''}.`);
+      return result.remaining === 0 ? 0 : 1;
+    });
+  },
+
   async migrate(config) {
     const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: createLogger('warn') });
     await database.close();
@@ -86,7 +131,13 @@ const commands: Record<string, CommandHandler> = {
       }
       for (const provider of PROVIDERS) {
         const settings = config.providers[provider];
-        console.log(`${provider}: ${settings.platformKey ? 'platform key set' : 'no platform key (users may bring their own)'} at ${settings.baseUrl}`);
+        if (!settings.platformKey) {
+          console.log(`${provider}: no platform key (users may bring their own)`);
+          continue;
+        }
+        const outcome = await checkProviderKey(provider, settings.platformKey, { baseUrl: settings.baseUrl, timeoutMs: config.keyCheckTimeoutMs });
+        if (outcome.status === 'invalid' || outcome.status === 'unreachable') failures += 1;
+        console.log(`${provider}: platform key ${outcome.status}${outcome.detail ? ` (${outcome.detail})` : ''} at ${settings.baseUrl}`);
       }
       return failures === 0 ? 0 : 1;
     });

@@ -35,6 +35,7 @@ export interface RequestOptions {
 export interface TestResponse {
   status: number;
   headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read response bodies freely
   body: any;
   text: string;
 }

@@ -28,7 +28,7 @@ export function createBullmqQueue(redisUrl: string, logger: Logger, prefix = 'an
   return {
     kind: 'bullmq',
     async enqueue<Name extends JobName>(name: Name, payload: JobPayloads[Name], options: EnqueueOptions = {}) {
-      await queue.add(name as string, payload, {
+      await queue.add(name, payload, {
         jobId: options.jobId,
         delay: options.delayMs,
         attempts: options.attempts ?? 3,
