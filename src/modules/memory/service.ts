@@ -63,6 +63,9 @@ const RECALL_FLUSH_MS = 5000;
  * Long-term memory: hybrid retrieval over the scopes that apply to a place, and the lifecycle of
  * memories (create, change, forget). Formation is delegated to a MemoryFormer.
  */
+/** Memories at least this important are recalled on every turn of their place, within top-K and the budget. */
+const STANDING_MIN_IMPORTANCE = 0.7;
+
 export class MemoryService implements ConversationMemory {
   private former: MemoryFormer | undefined;
   private readonly pendingRecalled = new Set<string>();
@@ -105,7 +108,20 @@ export class MemoryService implements ConversationMemory {
   async recall(place: MemoryPlace, query: string, options: { tokenBudget?: number; limit?: number } = {}): Promise<RecallResult> {
     const { settings, countTokens } = this.dependencies;
     const limit = options.limit ?? settings.topK;
-    const ranked = await this.search({ filter: MemoryService.scopesOf(place), query, limit });
+    const filter = MemoryService.scopesOf(place);
+    const ranked = await this.search({ filter, query, limit });
+    // A turn whose words match few memories still gets the place's standing facts (the user's name,
+    // their pet): a lexical embedder cannot link "my pet" to "a ferret", and a character that forgets
+    // such facts because of wording does not feel like the same being.
+    if (ranked.length < limit) {
+      const seen = new Set(ranked.map((memory) => memory.id));
+      const standing = await store.standingMemories(this.dependencies.db, filter, STANDING_MIN_IMPORTANCE, limit);
+      for (const memory of standing) {
+        if (ranked.length >= limit) break;
+        if (seen.has(memory.id)) continue;
+        ranked.push({ ...memory, score: 0, similarity: undefined, textRank: undefined });
+      }
+    }
     const section = buildPromptSection(ranked, options.tokenBudget ?? settings.tokenBudget, countTokens);
     const included = section.included;
     for (const memory of included) this.pendingRecalled.add(memory.id);

@@ -179,6 +179,17 @@ export async function textSearch(db: Executor, filter: ScopeFilter, text: string
   return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank) }));
 }
 
+/**
+ * The scope's most important memories regardless of the query (standing facts: a name, a pet),
+ * most important and most recent first.
+ */
+export async function standingMemories(db: Executor, filter: ScopeFilter, minImportance: number, limit: number): Promise<ScoredRow[]> {
+  const result = await db.execute(
+    sql`SELECT ${SCORED_COLUMNS} FROM memories m WHERE ${scopeCondition(filter)} AND m.importance >= ${minImportance} ORDER BY m.importance DESC, m.updated_at DESC LIMIT ${limit}`,
+  );
+  return rowsOf<ScoredRow>(result).map((row) => normaliseScored(row));
+}
+
 export async function insertMemory(db: Executor, memory: NewMemory): Promise<MemoryRow> {
   const [row] = await db
     .insert(memories)
