@@ -116,6 +116,8 @@ const environmentSchema = z.object({
   MEMORY_EXACT_SCAN_MAX_ROWS: z.coerce.number().int().min(0).default(5000),
   /** Wait before forming memories from an exchange, so a burst of messages is read in one job. */
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
+  /** A conversation is summarised into long-term memory every this many messages (0 = never). */
+  MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
   MINIMAX_GROUP_ID: optionalString,
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
@@ -182,6 +184,7 @@ export interface Config {
     tokenBudget: number;
     exactScanMaxRows: number;
     formationDelayMs: number;
+    summaryEveryMessages: number;
   };
   minimaxGroupId: string | undefined;
   falQueueBaseUrl: string;
@@ -269,6 +272,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       tokenBudget: env.MEMORY_TOKEN_BUDGET,
       exactScanMaxRows: env.MEMORY_EXACT_SCAN_MAX_ROWS,
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
+      summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),

@@ -6,6 +6,7 @@ import type { CharactersModule } from '../characters/index.js';
 import type { IdentityModule } from '../identity/index.js';
 import type { AppModule } from '../module.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { ConversationSummaries } from './conversation-summaries.js';
 import { MemoryFormation, type ChatModels } from './formation.js';
 import { registerMemoryRoutes } from './routes.js';
 import { MemoryService } from './service.js';
@@ -50,6 +51,17 @@ export function createMemoryModule(dependencies: MemoryModuleDependencies): Memo
     logger,
   });
   service.setFormer(formation);
+  const summaries = new ConversationSummaries({
+    db,
+    queue,
+    memory: service,
+    chatModels: dependencies.chatModels ?? createChatProviders(config),
+    resolveKey: (userId, provider) => formation.resolveKey(userId, provider),
+    usage,
+    logger,
+    everyMessages: config.memory.summaryEveryMessages,
+  });
+  service.setSummaries(summaries);
   const userData = new UserDataRegistry();
   for (const [section, hook] of Object.entries(builtInUserData(db))) userData.register(section, hook);
   return {
@@ -60,6 +72,7 @@ export function createMemoryModule(dependencies: MemoryModuleDependencies): Memo
     userData,
     jobHandlers: {
       'memory.form': (payload) => formation.handleJob(payload),
+      'memory.summarize': (payload) => summaries.handleJob(payload),
     },
     registerRoutes: (app) => {
       registerMemoryRoutes(app, { memory: service, formation, characters: dependencies.characters.service, identity: identity.service, config });

@@ -101,7 +101,9 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
       if (query.cursor !== undefined && !before) throw new ValidationError('query.cursor', 'The cursor is not one this API gave out.');
       const filter: store.ListFilter = { characterId: character.id, scope: query.scope, before, limit: query.limit + 1 };
       const principal = requirePrincipal(request);
-      if (principal.role === 'user' || (!query.user_id && !query.guild_id && !query.scope && actingUser)) {
+      // A service key naming an end user (X-User-Id) sees what that user sees; only explicit
+      // user_id / guild_id filters use the service's wider view.
+      if (principal.role === 'user' || (!query.user_id && !query.guild_id && actingUser)) {
         if (!actingUser) throw new ValidationError('X-User-Id', 'Send X-User-Id with a service key.');
         filter.visibleToUserId = actingUser.id;
       } else {

@@ -68,6 +68,7 @@ const STANDING_MIN_IMPORTANCE = 0.7;
 
 export class MemoryService implements ConversationMemory {
   private former: MemoryFormer | undefined;
+  private summaries: { maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> } | undefined;
   private readonly pendingRecalled = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
@@ -86,6 +87,10 @@ export class MemoryService implements ConversationMemory {
 
   setFormer(former: MemoryFormer): void {
     this.former = former;
+  }
+
+  setSummaries(summaries: { maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> }): void {
+    this.summaries = summaries;
   }
 
   async start(): Promise<void> {
@@ -195,6 +200,7 @@ export class MemoryService implements ConversationMemory {
         attempts: 3,
       },
     );
+    await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.key?.provider ?? null, chatModel: exchange.chatModel });
   }
 
   async consolidateNow(place: MemoryPlace & { conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number> {

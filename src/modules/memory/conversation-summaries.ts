@@ -1,0 +1,148 @@
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database } from '../../infra/db/database.js';
+import { conversations, messages } from '../../infra/db/schema.js';
+import type { JobQueue } from '../../infra/queue/index.js';
+import type { ResolvedProviderKey } from '../identity/key-resolution.js';
+import type { UsageRecorder } from '../usage/usage-recorder.js';
+import type { ChatModels } from './formation.js';
+import type { MemoryService } from './service.js';
+
+declare module '../../infra/queue/queue.js' {
+  interface JobPayloads {
+    'memory.summarize': {
+      conversationId: string;
+      /** Who paid for the turn that triggered it; the job resolves a key for that user again. */
+      payerUserId: string;
+      provider: string | null;
+      chatModel: string;
+    };
+  }
+}
+
+const MAX_MESSAGES = 200;
+const SUMMARY_IMPORTANCE = 0.4;
+
+export interface ConversationSummariesDependencies {
+  db: Database;
+  queue: JobQueue;
+  memory: MemoryService;
+  chatModels: ChatModels | undefined;
+  resolveKey: (userId: string, provider: string) => Promise<ResolvedProviderKey | undefined>;
+  usage: UsageRecorder;
+  logger: Logger;
+  everyMessages: number;
+  now?: () => Date;
+}
+
+/**
+ * Long conversations are summarised periodically: every `everyMessages` messages since the last
+ * summary, one model call condenses the segment into a memory of the place (user scope in a DM,
+ * group scope in a server channel), so that what was talked about survives beyond short-term
+ * history even where no single fact was extracted. Without a usable model a compact excerpt is
+ * stored instead. Channels outside any server are not summarised: their participants share no
+ * scope that all of them, and only them, can read.
+ */
+export class ConversationSummaries {
+  constructor(private readonly dependencies: ConversationSummariesDependencies) {}
+
+  /** Called after each exchange: queues a summary when the conversation has grown enough. */
+  async maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> {
+    const { db, queue, everyMessages } = this.dependencies;
+    if (everyMessages <= 0) return;
+    const [row] = await db
+      .select({ since: conversations.lastSummarizedAt, count: sql<number>`count(${messages.id})::int` })
+      .from(conversations)
+      .leftJoin(messages, and(eq(messages.conversationId, conversations.id), gt(messages.createdAt, sql`coalesce(${conversations.lastSummarizedAt}, '-infinity'::timestamptz)`)))
+      .where(eq(conversations.id, exchange.conversationId))
+      .groupBy(conversations.id);
+    if (!row || row.count < everyMessages) return;
+    // One job per segment: the id names where the segment starts, so it coalesces while pending
+    // and a later segment (after the summary moved the marker) gets a new id.
+    const segmentStart = row.since ? new Date(row.since).getTime() : 0;
+    await queue.enqueue(
+      'memory.summarize',
+      { conversationId: exchange.conversationId, payerUserId: exchange.userId, provider: exchange.provider, chatModel: exchange.chatModel },
+      { jobId: `memory-summary.${exchange.conversationId}.${segmentStart}`, attempts: 3 },
+    );
+  }
+
+  async handleJob(payload: { conversationId: string; payerUserId: string; provider: string | null; chatModel: string }): Promise<'success' | 'skipped'> {
+    const { db, memory, logger } = this.dependencies;
+    const [conversation] = await db.select().from(conversations).where(eq(conversations.id, payload.conversationId)).limit(1);
+    if (!conversation) return 'skipped';
+    const scope = conversation.userId ? { scope: 'user' as const, userId: conversation.userId, guildId: null } : conversation.guildId ? { scope: 'group' as const, userId: null, guildId: conversation.guildId } : undefined;
+    if (!scope) return 'skipped';
+    const rows = await db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.conversationId, conversation.id), conversation.lastSummarizedAt ? gt(messages.createdAt, conversation.lastSummarizedAt) : undefined))
+      .orderBy(asc(messages.createdAt))
+      .limit(MAX_MESSAGES);
+    const segment = rows.filter((row) => row.status !== 'blocked' && row.role !== 'system');
+    if (segment.length < this.dependencies.everyMessages || segment.length === 0) return 'skipped';
+    const transcript = segment
+      .map((row) => `${row.role === 'assistant' ? 'Character' : (row.speakerName ?? 'User')}: ${row.content.replace(/\s+/g, ' ').slice(0, 600)}`)
+      .join('\n');
+    const key = payload.provider ? await this.dependencies.resolveKey(payload.payerUserId, payload.provider) : undefined;
+    const summary = (key ? await this.askModel(key, payload, conversation.characterId, transcript) : undefined) ?? this.excerpt(segment);
+    const date = (this.dependencies.now?.() ?? new Date()).toISOString().slice(0, 10);
+    await memory.create({
+      characterId: conversation.characterId,
+      ...scope,
+      content: `Conversation summary (up to ${date}): ${summary}`,
+      importance: SUMMARY_IMPORTANCE,
+      sourceMessageIds: segment.map((row) => row.id),
+    });
+    await db.update(conversations).set({ lastSummarizedAt: segment.at(-1)!.createdAt }).where(eq(conversations.id, conversation.id));
+    logger.debug({ conversationId: conversation.id, messages: segment.length, withModel: key !== undefined }, 'conversation summarised');
+    return 'success';
+  }
+
+  private async askModel(key: ResolvedProviderKey, payload: { payerUserId: string; chatModel: string }, characterId: string, transcript: string): Promise<string | undefined> {
+    const { chatModels, usage, logger } = this.dependencies;
+    if (!chatModels) return undefined;
+    try {
+      const result = await chatModels.forProvider(key.provider as 'openrouter').complete(
+        {
+          model: payload.chatModel,
+          messages: [
+            {
+              role: 'system',
+              content:
+                'Summarise this conversation segment for the character\'s long-term memory in at most four sentences: the topics, decisions, plans and how the people felt. Third person; name speakers as they are named. Plain text only.',
+            },
+            { role: 'user', content: transcript },
+          ],
+          temperature: 0,
+          maxTokens: 300,
+        },
+        key,
+      );
+      await usage.record({
+        userId: payload.payerUserId,
+        characterId,
+        service: 'memory',
+        key,
+        model: result.model || payload.chatModel,
+        promptTokens: result.usage.promptTokens,
+        completionTokens: result.usage.completionTokens,
+        providerCostUsd: result.usage.costUsd,
+      });
+      const text = result.text.replace(/\s+/g, ' ').trim();
+      return text.length > 0 ? text.slice(0, 1200) : undefined;
+    } catch (error) {
+      logger.warn({ provider: key.provider, reason: error instanceof Error ? error.message : String(error) }, 'conversation summary call failed; storing an excerpt instead');
+      return undefined;
+    }
+  }
+
+  /** The no-model fallback: what the users said, clipped. */
+  private excerpt(segment: Array<{ role: string; content: string; speakerName: string | null }>): string {
+    const said = segment
+      .filter((row) => row.role === 'user')
+      .map((row) => `${row.speakerName ? `${row.speakerName}: ` : ''}${row.content.replace(/\s+/g, ' ').trim().slice(0, 80)}`)
+      .join(' / ');
+    return `the users said ${said.length > 600 ? `${said.slice(0, 599)}…` : said}`;
+  }
+}
