@@ -1,37 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildSystemPrompt, defaultTemperature, resolveModelSettings, substituteMacros, traitStrength } from './system-prompt.js';
+import { sampleCharacter } from '../../../test/helpers/character-fixture.js';
 import type { Character } from './types.js';
 
-function character(overrides: Partial<Character> = {}): Character {
-  return {
-    id: '00000000-0000-4000-8000-000000000001',
-    slug: 'ada',
-    name: 'Ada',
-    description: 'A Victorian mathematician who loves engines.',
-    personality: '',
-    personalityTraits: {},
-    interactionStyle: 'scholarly',
-    voiceCharacteristics: {},
-    knowledgeDomains: [],
-    exampleDialogues: [],
-    backstory: '',
-    scenario: '',
-    voiceId: null,
-    greeting: null,
-    alternateGreetings: [],
-    modelSettings: {},
-    systemPromptOverride: null,
-    postHistoryInstructions: null,
-    card: {},
-    characterBook: null,
-    avatar: null,
-    ownerUserId: null,
-    visibility: 'public',
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    ...overrides,
-  };
-}
+const character = (overrides: Partial<Character> = {}) => sampleCharacter(overrides);
 
 describe('traitStrength', () => {
   it('maps 0.7 and above to strongly, 0.4 and above to moderately, the rest to slightly', () => {

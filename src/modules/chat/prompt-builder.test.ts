@@ -1,38 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Character } from '../characters/index.js';
 import { countTokens } from '../characters/token-counter.js';
+import { sampleCharacter } from '../../../test/helpers/character-fixture.js';
 import { buildPrompt, type HistoryMessage, type PromptInput } from './prompt-builder.js';
 
-function character(overrides: Partial<Character> = {}): Character {
-  return {
-    id: '00000000-0000-4000-8000-000000000001',
-    slug: 'ada',
-    name: 'Ada',
-    description: 'A Victorian mathematician.',
-    personality: '',
-    personalityTraits: {},
-    interactionStyle: 'scholarly',
-    voiceCharacteristics: {},
-    knowledgeDomains: [],
-    exampleDialogues: [],
-    backstory: '',
-    scenario: '',
-    voiceId: null,
-    greeting: null,
-    alternateGreetings: [],
-    modelSettings: {},
-    systemPromptOverride: null,
-    postHistoryInstructions: null,
-    card: {},
-    characterBook: null,
-    avatar: null,
-    ownerUserId: null,
-    visibility: 'public',
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    ...overrides,
-  };
-}
+const character = (overrides: Partial<Character> = {}) => sampleCharacter({ description: 'A Victorian mathematician.', ...overrides });
 
 function input(overrides: Partial<PromptInput> = {}): PromptInput {
   return {
