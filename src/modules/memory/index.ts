@@ -7,6 +7,7 @@ import type { IdentityModule } from '../identity/index.js';
 import type { AppModule } from '../module.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { ConversationSummaries } from './conversation-summaries.js';
+import { meteredEmbedder } from './metered-embedder.js';
 import { MemoryFormation, type ChatModels } from './formation.js';
 import { registerMemoryRoutes } from './routes.js';
 import { MemoryService } from './service.js';
@@ -39,7 +40,7 @@ export interface MemoryModuleDependencies extends Infrastructure {
 export function createMemoryModule(dependencies: MemoryModuleDependencies): MemoryModule {
   const { config, db, queue, keyValue, identity, usage } = dependencies;
   const logger = dependencies.logger.child({ module: 'memory' });
-  const embedder = dependencies.embedder ?? createEmbedder(config);
+  const embedder = dependencies.embedder ?? meteredEmbedder(createEmbedder(config), config.embedding.provider, config.embedding.model, usage, countTokens);
   const service = new MemoryService({ db, embedder, queue, logger, settings: config.memory, countTokens });
   const formation = new MemoryFormation({
     db,
