@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenRouterFake, startElevenLabsFake } from '../fakes/index.js';
 import { runChild, startChildServer } from '../helpers/child-server.js';
 
-describe('the CLI on the embedded default', () => {
+// Each CLI call is a process that opens the embedded database: slow on a loaded 2-core machine.
+describe('the CLI on the embedded default', { timeout: 120_000 }, () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-cli-'));
   let openrouter: Awaited<ReturnType<typeof startOpenRouterFake>>;
   let elevenlabs: Awaited<ReturnType<typeof startElevenLabsFake>>;

@@ -6,7 +6,7 @@ import { runChild, startChildServer } from '../helpers/child-server.js';
 
 const ADMIN_KEY = 'process-test-admin-key-0123456789';
 
-describe('the server process on the embedded default', () => {
+describe('the server process on the embedded default', { timeout: 120_000 }, () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-process-'));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
