@@ -20,6 +20,7 @@ import pino from 'pino';
 import { openDatabase, type DatabaseHandle } from '../src/infra/db/database.js';
 import { characters, users } from '../src/infra/db/schema.js';
 import * as store from '../src/modules/memory/store.js';
+import { percentile } from './stats.js';
 
 const argument = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`);
@@ -58,10 +59,6 @@ const topics = Array.from({ length: TOPICS }, randomVector);
 const around = (centre: number[], spread: number) => unit(centre.map((value) => value + spread * (random() * 2 - 1)));
 const words = (count: number) => Array.from({ length: count }, () => `w${Math.floor(random() * VOCABULARY)}`).join(' ');
 
-function percentile(values: number[], fraction: number): number {
-  const sorted = [...values].sort((left, right) => left - right);
-  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? NaN;
-}
 
 async function main(): Promise<void> {
   const logger = pino({ level: 'warn' });
