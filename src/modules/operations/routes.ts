@@ -28,6 +28,7 @@ export function registerOperationsRoutes(app: AppInstance, deps: { infrastructur
       schema: {
         tags: ['operations'],
         summary: 'Liveness: the process serves requests',
+        security: [],
         response: { 200: z.object({ status: z.literal('ok'), version: z.string(), uptime_seconds: z.number() }) },
       },
     },
@@ -80,7 +81,7 @@ export function registerOperationsRoutes(app: AppInstance, deps: { infrastructur
 
   app.get(
     '/metrics',
-    { config: { auth: 'public' }, schema: { tags: ['operations'], summary: 'Prometheus metrics', hide: false } },
+    { config: { auth: 'public' }, schema: { tags: ['operations'], summary: 'Prometheus metrics', security: [] } },
     async (_request, reply) => {
       reply.type(metrics.registry.contentType);
       return metrics.registry.metrics();
