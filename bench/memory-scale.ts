@@ -21,6 +21,7 @@ import { openDatabase, type DatabaseHandle } from '../src/infra/db/database.js';
 import { characters, users } from '../src/infra/db/schema.js';
 import * as store from '../src/modules/memory/store.js';
 import { percentile } from './stats.js';
+import { seededRandom } from '../test/fakes/vectors.js';
 
 const argument = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`);
@@ -37,16 +38,6 @@ const CORE = 50;
 const MODEL = 'bench-random-v1';
 const VOCABULARY = 3000;
 
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = seededRandom(7);
 const unit = (vector: number[]) => {
   let sum = 0;

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 
 const wordVectors = new Map<string, Float64Array>();
 
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   // mulberry32: tiny, fast and good enough for spreading directions.
   let state = seed >>> 0;
   return () => {

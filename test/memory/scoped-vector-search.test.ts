@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memories } from '../../src/infra/db/schema.js';
 import * as store from '../../src/modules/memory/store.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { seededRandom } from '../fakes/vectors.js';
 
 /**
  * pgvector's HNSW index filters AFTER its scan: with many memories of other users close to the
@@ -13,16 +14,6 @@ const DIMENSIONS = 384;
 const OTHERS = 3000;
 const TARGETS = 6;
 
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function unit(vector: number[]): number[] {
   const norm = Math.hypot(...vector);

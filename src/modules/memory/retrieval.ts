@@ -1,4 +1,4 @@
-import type { MemoryScope, TextHit, VectorHit } from './store.js';
+import type { MemoryScope, ScoredRow, TextHit, VectorHit } from './store.js';
 
 /**
  * Pure ranking: reciprocal rank fusion of the vector and full-text lists, weighted per scope and
@@ -12,15 +12,7 @@ export interface RankingSettings {
   fusionK?: number;
 }
 
-export interface RankedMemory {
-  id: string;
-  scope: MemoryScope;
-  content: string;
-  importance: number;
-  userId: string | null;
-  guildId: string | null;
-  createdAt: Date;
-  updatedAt: Date;
+export interface RankedMemory extends ScoredRow {
   score: number;
   /** Cosine similarity when the vector search found it. */
   similarity: number | undefined;
