@@ -113,7 +113,7 @@ export const providerKeys = pgTable(
 );
 
 export interface ModelSettings {
-  provider?: 'openrouter' | 'openai' | 'xai';
+  provider?: 'openrouter' | 'openai' | 'xai' | 'gemini';
   model?: string;
   temperature?: number;
   maxTokens?: number;

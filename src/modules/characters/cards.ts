@@ -80,7 +80,7 @@ const animaExtensionSchema = z
     voice_id: z.string().nullable().optional(),
     model_settings: z
       .object({
-        provider: z.enum(['openrouter', 'openai', 'xai']).optional(),
+        provider: z.enum(['openrouter', 'openai', 'xai', 'gemini']).optional(),
         model: z.string().optional(),
         temperature: z.number().min(0).max(2).optional(),
         max_tokens: z.number().int().min(1).optional(),

@@ -116,7 +116,7 @@ export function buildSystemPrompt(character: Character, names: { user: string })
 }
 
 export interface ResolvedModelSettings {
-  provider: 'openrouter' | 'openai' | 'xai';
+  provider: 'openrouter' | 'openai' | 'xai' | 'gemini';
   model: string;
   temperature: number;
   maxTokens: number;
@@ -126,6 +126,7 @@ export interface ResolvedModelSettings {
 
 /** xAI has no equivalent of the OpenRouter default, so a Grok character without a model gets this one. */
 const DEFAULT_XAI_MODEL = 'grok-3-mini';
+const DEFAULT_GEMINI_MODEL = 'gemini-2.5-flash';
 
 function defaultModelFor(provider: ResolvedModelSettings['provider'], defaultChatModel: string): string {
   switch (provider) {
@@ -136,6 +137,8 @@ function defaultModelFor(provider: ResolvedModelSettings['provider'], defaultCha
       return defaultChatModel.startsWith('openai/') ? defaultChatModel.slice('openai/'.length) : 'gpt-4o-mini';
     case 'xai':
       return DEFAULT_XAI_MODEL;
+    case 'gemini':
+      return DEFAULT_GEMINI_MODEL;
   }
 }
 

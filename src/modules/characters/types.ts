@@ -8,7 +8,7 @@ export type InteractionStyle = (typeof INTERACTION_STYLES)[number];
 export const VISIBILITIES = ['private', 'public'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];
 
-export const CHAT_PROVIDERS = ['openrouter', 'openai', 'xai'] as const;
+export const CHAT_PROVIDERS = ['openrouter', 'openai', 'xai', 'gemini'] as const;
 
 /** Who is looking at or changing a character: the principal's role and the acting end user. */
 export interface CharacterViewer {
