@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../../infra/http/errors.js';
+import { modelSettingsFromWire } from './schemas.js';
 import { INTERACTION_STYLES, type Character, type CharacterBook, type CharacterInput } from './types.js';
 
 /**
@@ -170,16 +171,7 @@ function cardDataToInput(data: Record<string, unknown>): CharacterInput {
     knowledgeDomains: anima.knowledge_domains,
     backstory: anima.backstory,
     voiceId: anima.voice_id,
-    modelSettings: settings
-      ? {
-          ...(settings.provider !== undefined && { provider: settings.provider }),
-          ...(settings.model !== undefined && { model: settings.model }),
-          ...(settings.temperature !== undefined && { temperature: settings.temperature }),
-          ...(settings.max_tokens !== undefined && { maxTokens: settings.max_tokens }),
-          ...(settings.fallback_models !== undefined && { fallbackModels: settings.fallback_models }),
-          ...(settings.vision !== undefined && { vision: settings.vision }),
-        }
-      : undefined,
+    modelSettings: settings ? modelSettingsFromWire(settings) : undefined,
   };
 }
 

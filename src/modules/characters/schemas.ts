@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ModelSettings } from '../../infra/db/schema.js';
 import { buildSystemPrompt } from './system-prompt.js';
 import { CHAT_PROVIDERS, INTERACTION_STYLES, VISIBILITIES, type Character, type CharacterBook, type CharacterPatch } from './types.js';
 
@@ -98,14 +99,7 @@ export function bodyToInput(body: CharacterPatchBody): CharacterPatch {
     voiceId: body.voice_id,
     greeting: body.greeting,
     alternateGreetings: body.alternate_greetings,
-    modelSettings: settings && {
-      ...(settings.provider !== undefined && { provider: settings.provider }),
-      ...(settings.model !== undefined && { model: settings.model }),
-      ...(settings.temperature !== undefined && { temperature: settings.temperature }),
-      ...(settings.max_tokens !== undefined && { maxTokens: settings.max_tokens }),
-      ...(settings.fallback_models !== undefined && { fallbackModels: settings.fallback_models }),
-      ...(settings.vision !== undefined && { vision: settings.vision }),
-    },
+    modelSettings: settings && modelSettingsFromWire(settings),
     systemPromptOverride: body.system_prompt,
     postHistoryInstructions: body.post_history_instructions,
     characterBook: body.character_book as CharacterBook | null | undefined,
@@ -151,5 +145,24 @@ export function presentCharacter(character: Character): z.infer<typeof character
     visibility: character.visibility,
     created_at: character.createdAt,
     updated_at: character.updatedAt,
+  };
+}
+
+/** `model_settings` as the API and cards spell it (snake_case) → the stored shape, keeping only what was given. */
+export function modelSettingsFromWire(settings: {
+  provider?: ModelSettings['provider'] | undefined;
+  model?: string | undefined;
+  temperature?: number | undefined;
+  max_tokens?: number | undefined;
+  fallback_models?: string[] | undefined;
+  vision?: boolean | undefined;
+}): ModelSettings {
+  return {
+    ...(settings.provider !== undefined && { provider: settings.provider }),
+    ...(settings.model !== undefined && { model: settings.model }),
+    ...(settings.temperature !== undefined && { temperature: settings.temperature }),
+    ...(settings.max_tokens !== undefined && { maxTokens: settings.max_tokens }),
+    ...(settings.fallback_models !== undefined && { fallbackModels: settings.fallback_models }),
+    ...(settings.vision !== undefined && { vision: settings.vision }),
   };
 }
