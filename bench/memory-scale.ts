@@ -10,18 +10,17 @@
  * exact scoped path (what recall uses for scopes up to MEMORY_EXACT_SCAN_MAX_ROWS), of the HNSW
  * path with iterative scan, and recall@K of the HNSW path against exact search.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import pino from 'pino';
 import { openDatabase, type DatabaseHandle } from '../src/infra/db/database.js';
 import { characters, users } from '../src/infra/db/schema.js';
 import * as store from '../src/modules/memory/store.js';
 import { percentile } from './stats.js';
 import { seededRandom } from '../test/fakes/vectors.js';
+import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 
 const argument = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`);
@@ -56,21 +55,9 @@ async function main(): Promise<void> {
   let cleanup: () => Promise<void> = async () => undefined;
   let database: DatabaseHandle;
   if (backend === 'postgres') {
-    const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-    const name = `anima_bench_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: baseUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(baseUrl);
-    url.pathname = `/${name}`;
-    database = await openDatabase({ databaseUrl: url.toString(), dataDir: tmpdir(), logger });
-    cleanup = async () => {
-      const client = new pg.Client({ connectionString: baseUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    };
+    const scratch = await createScratchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'anima_bench');
+    database = await openDatabase({ databaseUrl: scratch.url, dataDir: tmpdir(), logger });
+    cleanup = () => scratch.drop();
   } else {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-'));
     database = await openDatabase({ databaseUrl: undefined, dataDir, logger });

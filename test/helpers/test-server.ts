@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { createScratchDatabase } from './scratch-database.js';
 
 export type Backend = 'embedded' | 'postgres';
 
@@ -40,32 +40,11 @@ export interface TestResponse {
   text: string;
 }
 
-/** Creates a fresh, migrated PostgreSQL database for one test server; dropped on stop. */
-async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const baseUrl = process.env.TEST_DATABASE_URL!;
-  const name = `anima_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: baseUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
-
 export async function startTestServer(backend: Backend, env: Record<string, string | undefined> = {}): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? mkdtempSync(path.join(tmpdir(), 'anima-test-'));
   const adminKey = `admin-${randomBytes(16).toString('hex')}`;
   const internalKey = `internal-${randomBytes(16).toString('hex')}`;
-  const postgres = backend === 'postgres' ? await createPostgresDatabase() : undefined;
+  const postgres = backend === 'postgres' ? await createScratchDatabase(process.env.TEST_DATABASE_URL!) : undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
