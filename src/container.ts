@@ -10,6 +10,7 @@ import { createChatModule, type ChatModule } from './modules/chat/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
+import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
 export interface Infrastructure {
@@ -28,6 +29,8 @@ export interface Container extends Infrastructure {
   moderation: ModerationModule;
   chat: ChatModule;
   usage: UsageRecorder;
+  /** The one metered path of every provider call. */
+  gateway: ProviderGateway;
   modules: AppModule[];
   /** Job consumers of every module, for the server (no Redis) or the worker process. */
   jobHandlers: JobHandlers;
@@ -51,6 +54,14 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
+  const gateway = new ProviderGateway({
+    config,
+    logger: logger.child({ module: 'gateway' }),
+    keys: identity.keys,
+    registry: createProviderRegistry(config),
+    billing: new UnmeteredBilling(),
+    usage,
+  });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
@@ -68,6 +79,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     moderation,
     chat,
     usage,
+    gateway,
     modules,
     jobHandlers,
     async close() {

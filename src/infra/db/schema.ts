@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   boolean,
   customType,
   doublePrecision,
@@ -228,13 +229,16 @@ export const usageEvents = pgTable(
     id: id(),
     userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
     characterId: uuid('character_id').references(() => characters.id, { onDelete: 'set null' }),
-    service: text('service', { enum: ['chat', 'embedding', 'vision', 'speech', 'image', 'memory'] }).notNull(),
+    service: text('service', { enum: ['chat', 'embedding', 'vision', 'speech', 'transcription', 'image', 'memory'] }).notNull(),
     provider: text('provider').notNull(),
     model: text('model'),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),
     characters: integer('characters').notNull().default(0),
     seconds: doublePrecision('seconds').notNull().default(0),
+    images: integer('images').notNull().default(0),
+    /** Credits charged for the call in micro-credits (1 credit = 1,000,000); 0 when the user's own key paid. */
+    creditsMicro: bigint('credits_micro', { mode: 'number' }).notNull().default(0),
     costUsd: doublePrecision('cost_usd').notNull().default(0),
     costSource: text('cost_source', { enum: ['provider', 'price_table', 'unknown'] }).notNull().default('unknown'),
     paidBy: text('paid_by', { enum: ['user', 'platform'] }).notNull(),

@@ -12,10 +12,13 @@ export interface UsageRecord {
   service: UsageService;
   key: ResolvedProviderKey;
   model?: string | undefined;
-  promptTokens?: number;
-  completionTokens?: number;
-  characters?: number;
-  seconds?: number;
+  promptTokens?: number | undefined;
+  completionTokens?: number | undefined;
+  characters?: number | undefined;
+  seconds?: number | undefined;
+  images?: number | undefined;
+  /** Credits charged for this call, in micro-credits (0 when the user's own key paid). */
+  creditsMicro?: number;
   /** The provider's own cost where it reports one; otherwise the price table decides. */
   providerCostUsd?: number | undefined;
   requestId?: string | undefined;
@@ -23,29 +26,33 @@ export interface UsageRecord {
 
 /**
  * The one metering point every upstream call passes: provider, model, tokens, cost and who paid.
- * Billing will charge credits here, for platform-paid work only.
+ * The gateway calls it once per provider call, after billing settled the call.
  */
 export class UsageRecorder {
   constructor(private readonly dependencies: { db: Executor; logger: Logger }) {}
 
+  /** Cost in USD of what a call used: the provider's own figure where it gives one, else the price table. */
+  costOf(provider: string, service: UsageService, used: Pick<UsageRecord, 'model' | 'promptTokens' | 'completionTokens' | 'characters' | 'images' | 'providerCostUsd'>): number {
+    return this.priced({ ...used, service, key: { provider } as UsageRecord['key'], userId: undefined }).costUsd;
+  }
+
+  private priced(record: UsageRecord): { costUsd: number; costSource: 'provider' | 'price_table' | 'unknown' } {
+    const promptTokens = record.promptTokens ?? 0;
+    const completionTokens = record.completionTokens ?? 0;
+    if (record.providerCostUsd !== undefined && Number.isFinite(record.providerCostUsd)) return { costUsd: record.providerCostUsd, costSource: 'provider' };
+    const price = priceOf(record.key.provider, record.model);
+    if (!price) return { costUsd: 0, costSource: 'unknown' };
+    const costUsd =
+      (promptTokens * price.promptPerMillion + completionTokens * price.completionPerMillion) / 1_000_000 +
+      ((record.characters ?? 0) * (price.perThousandCharacters ?? 0)) / 1000 +
+      (price.perImage ?? 0) * (record.service === 'image' ? (record.images ?? 1) : 0);
+    return { costUsd, costSource: 'price_table' };
+  }
+
   async record(record: UsageRecord): Promise<void> {
     const promptTokens = record.promptTokens ?? 0;
     const completionTokens = record.completionTokens ?? 0;
-    let costUsd = 0;
-    let costSource: 'provider' | 'price_table' | 'unknown' = 'unknown';
-    if (record.providerCostUsd !== undefined && Number.isFinite(record.providerCostUsd)) {
-      costUsd = record.providerCostUsd;
-      costSource = 'provider';
-    } else {
-      const price = priceOf(record.key.provider, record.model);
-      if (price) {
-        costUsd =
-          (promptTokens * price.promptPerMillion + completionTokens * price.completionPerMillion) / 1_000_000 +
-          ((record.characters ?? 0) * (price.perThousandCharacters ?? 0)) / 1000 +
-          (price.perImage ?? 0) * (record.service === 'image' ? 1 : 0);
-        costSource = 'price_table';
-      }
-    }
+    const { costUsd, costSource } = this.priced(record);
     try {
       await this.dependencies.db.insert(usageEvents).values({
         userId: record.userId ?? null,
@@ -57,6 +64,8 @@ export class UsageRecorder {
         completionTokens,
         characters: record.characters ?? 0,
         seconds: record.seconds ?? 0,
+        images: record.images ?? 0,
+        creditsMicro: record.creditsMicro ?? 0,
         costUsd,
         costSource,
         paidBy: record.key.source,

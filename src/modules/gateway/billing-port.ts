@@ -1,0 +1,64 @@
+import type { ProviderName } from '../../config.js';
+import type { UserRow } from '../identity/store.js';
+
+/** What the usage ledger calls a kind of work; one row of usage per call. */
+export type MeteredService = 'chat' | 'embedding' | 'vision' | 'memory' | 'speech' | 'transcription' | 'image';
+
+/** Plan features a call may need (plans as data; the billing module owns them). */
+export type PlanFeature = 'long_term_memory' | 'voice' | 'image_generation' | 'platform_keys';
+
+/** The most a call may use, known before it is made: what a reservation is priced from. */
+export interface CostEstimate {
+  promptTokens?: number;
+  /** The answer's token cap (max_tokens). */
+  maxCompletionTokens?: number;
+  characters?: number;
+  seconds?: number;
+  images?: number;
+}
+
+/** What a call really used, known after it: what is settled and recorded. */
+export interface MeteredUsage {
+  model?: string | undefined;
+  promptTokens?: number;
+  completionTokens?: number;
+  characters?: number;
+  seconds?: number;
+  images?: number;
+  /** The vendor's own cost in USD where it reports one; otherwise the price table decides. */
+  providerCostUsd?: number | undefined;
+}
+
+export interface AuthorizationRequest {
+  user: UserRow | undefined;
+  service: MeteredService;
+  provider: ProviderName;
+  model: string | undefined;
+  feature: PlanFeature | undefined;
+  estimate: CostEstimate;
+  /** Who pays: only platform-paid work reserves credits; BYOK work is checked against limits only. */
+  paidBy: 'user' | 'platform';
+  /** Ties retries of one client request to one charge. */
+  idempotencyKey: string | undefined;
+  /** Holds a concurrency slot (e.g. a stream) until settle or release. */
+  concurrent: boolean;
+}
+
+/**
+ * A granted call: credits reserved (when the platform pays) and limits counted. Exactly one of
+ * settle / release is called; a second call of either is a no-op.
+ */
+export interface Authorization {
+  /** Charges the real cost (the unused part of the reservation goes back); returns micro-credits charged. */
+  settle(usage: MeteredUsage & { costUsd: number }): Promise<{ creditsMicro: number }>;
+  /** Gives the whole reservation back (the call failed or delivered nothing). */
+  release(reason: string): Promise<void>;
+}
+
+/**
+ * The billing side of the gateway: plans, limits, credits. `authorize` throws the client-facing
+ * errors (402 insufficient_credits, 403 feature not in plan, 429 rate_limited) before any vendor is called.
+ */
+export interface BillingPort {
+  authorize(request: AuthorizationRequest): Promise<Authorization>;
+}
