@@ -119,6 +119,14 @@ const environmentSchema = z.object({
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
   MINIMAX_GROUP_ID: optionalString,
+  /** The market (Stripe Checkout); unset: the market routes answer 503 and the rest works. */
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_WEBHOOK_SECRET: optionalString,
+  /** Where the Stripe SDK sends its calls (a self-hosted mock, tests), e.g. http://127.0.0.1:12111. */
+  STRIPE_API_BASE: optionalString.pipe(url.optional()),
+  /** Where Checkout sends the buyer back; default: PUBLIC_BASE_URL (or the request's origin) + /?checkout=success|cancel. */
+  MARKET_SUCCESS_URL: optionalString.pipe(url.optional()),
+  MARKET_CANCEL_URL: optionalString.pipe(url.optional()),
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
 });
@@ -187,6 +195,7 @@ export interface Config {
     summaryEveryMessages: number;
   };
   minimaxGroupId: string | undefined;
+  stripe: { secretKey: string | undefined; webhookSecret: string | undefined; apiBase: string | undefined; successUrl: string | undefined; cancelUrl: string | undefined };
   falQueueBaseUrl: string;
   providers: Record<ProviderName, ProviderSettings>;
 }
@@ -275,6 +284,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
+    stripe: {
+      secretKey: env.STRIPE_SECRET_KEY,
+      webhookSecret: env.STRIPE_WEBHOOK_SECRET,
+      apiBase: env.STRIPE_API_BASE,
+      successUrl: env.MARKET_SUCCESS_URL,
+      cancelUrl: env.MARKET_CANCEL_URL,
+    },
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
     providers,
   };
