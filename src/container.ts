@@ -7,6 +7,7 @@ import { createCharactersModule, type CharactersModule } from './modules/charact
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
+import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
@@ -28,6 +29,7 @@ export interface Container extends Infrastructure {
   memory: MemoryModule;
   moderation: ModerationModule;
   chat: ChatModule;
+  channelBindings: ChannelBindingsModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -66,7 +68,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  const modules: AppModule[] = [identity, characters, memory, moderation, chat];
+  const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
+  const modules: AppModule[] = [identity, characters, memory, moderation, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -78,6 +81,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     memory,
     moderation,
     chat,
+    channelBindings,
     usage,
     gateway,
     modules,

@@ -265,3 +265,5 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+
+export * from '../../modules/channel-bindings/tables.js';
