@@ -7,6 +7,7 @@ import { createCharactersModule, type CharactersModule } from './modules/charact
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
+import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
 import type { AppModule } from './modules/module.js';
@@ -31,6 +32,7 @@ export interface Container extends Infrastructure {
   chat: ChatModule;
   /** Stored images and audio (files or S3), signed URLs, retention. */
   media: MediaModule;
+  channelBindings: ChannelBindingsModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -70,7 +72,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  const modules: AppModule[] = [identity, characters, memory, moderation, media, chat];
+  const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
+  const modules: AppModule[] = [identity, characters, memory, moderation, media, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -83,6 +86,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     moderation,
     chat,
     media,
+    channelBindings,
     usage,
     gateway,
     modules,

@@ -52,7 +52,7 @@ async function compare(handle: DatabaseHandle): Promise<string[]> {
     byTable.set(column.table_name, table);
   }
   const problems: string[] = [];
-  const tables = Object.values(schema).filter((value): value is PgTable => is(value, PgTable));
+  const tables = (Object.values(schema) as unknown[]).filter((value): value is PgTable => is(value, PgTable));
   expect(tables.length).toBeGreaterThan(5);
   for (const table of tables) {
     const config = getTableConfig(table);

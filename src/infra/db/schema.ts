@@ -266,3 +266,5 @@ export const systemSettings = pgTable('system_settings', {
   updatedAt: updatedAt(),
 });
 export * from '../../modules/media/tables.js';
+
+export * from '../../modules/channel-bindings/tables.js';
