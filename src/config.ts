@@ -118,6 +118,13 @@ const environmentSchema = z.object({
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
+  /** Per-user caps (defaults; a plan's features or a user's quotas `max_characters` … override them). */
+  MAX_CHARACTERS_PER_USER: z.coerce.number().int().min(0).default(100),
+  MAX_API_KEYS_PER_USER: z.coerce.number().int().min(0).default(20),
+  MAX_MEMORIES_PER_USER: z.coerce.number().int().min(0).default(5000),
+  /** Size caps on chat input: one message, and the whole prompt a client sends (system + history + message). */
+  MAX_MESSAGE_CHARS: z.coerce.number().int().min(1).default(32_000),
+  MAX_PROMPT_CHARS: z.coerce.number().int().min(1).default(200_000),
   MINIMAX_GROUP_ID: optionalString,
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
@@ -186,6 +193,10 @@ export interface Config {
     formationDelayMs: number;
     summaryEveryMessages: number;
   };
+  /** Per-user caps; `limitFor` (identity) reads a user's quota, then the plan's feature, then these. */
+  userLimits: { characters: number; apiKeys: number; memories: number };
+  maxMessageChars: number;
+  maxPromptChars: number;
   minimaxGroupId: string | undefined;
   falQueueBaseUrl: string;
   providers: Record<ProviderName, ProviderSettings>;
@@ -274,6 +285,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
+    userLimits: { characters: env.MAX_CHARACTERS_PER_USER, apiKeys: env.MAX_API_KEYS_PER_USER, memories: env.MAX_MEMORIES_PER_USER },
+    maxMessageChars: env.MAX_MESSAGE_CHARS,
+    maxPromptChars: env.MAX_PROMPT_CHARS,
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
     providers,
