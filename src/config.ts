@@ -119,6 +119,13 @@ const environmentSchema = z.object({
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
+  /** Per-user caps (defaults; a plan's features or a user's quotas `max_characters` … override them). */
+  MAX_CHARACTERS_PER_USER: z.coerce.number().int().min(0).default(100),
+  MAX_API_KEYS_PER_USER: z.coerce.number().int().min(0).default(20),
+  MAX_MEMORIES_PER_USER: z.coerce.number().int().min(0).default(5000),
+  /** Size caps on chat input: one message, and the whole prompt a client sends (system + history + message). */
+  MAX_MESSAGE_CHARS: z.coerce.number().int().min(1).default(32_000),
+  MAX_PROMPT_CHARS: z.coerce.number().int().min(1).default(200_000),
   MINIMAX_GROUP_ID: optionalString,
   /** Where images and audio are kept: `file` (under DATA_DIR/media) or `s3://bucket/prefix`. */
   MEDIA_STORE: optionalString.pipe(z.string().regex(/^(file|s3:\/\/[^/]+(\/.*)?)$/, 'must be file or s3://bucket/prefix').optional()),
@@ -203,6 +210,10 @@ export interface Config {
     formationDelayMs: number;
     summaryEveryMessages: number;
   };
+  /** Per-user caps; `limitFor` (identity) reads a user's quota, then the plan's feature, then these. */
+  userLimits: { characters: number; apiKeys: number; memories: number };
+  maxMessageChars: number;
+  maxPromptChars: number;
   minimaxGroupId: string | undefined;
   media: {
     store: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined };
@@ -298,6 +309,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
+    userLimits: { characters: env.MAX_CHARACTERS_PER_USER, apiKeys: env.MAX_API_KEYS_PER_USER, memories: env.MAX_MEMORIES_PER_USER },
+    maxMessageChars: env.MAX_MESSAGE_CHARS,
+    maxPromptChars: env.MAX_PROMPT_CHARS,
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     media: {
       store: mediaStoreSettings(env.MEDIA_STORE, env),

@@ -73,12 +73,13 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHa
   const databaseDir = path.resolve(dataDir, 'pglite');
   mkdirSync(databaseDir, { recursive: true });
   // PGlite is single-process: a second opener would corrupt the files, so refuse clearly instead.
-  const lock: DirectoryLock = acquireDirectoryLock(path.resolve(dataDir, 'pglite.lock'), 'the embedded database');
+  // A listening socket, released by the kernel when the process dies (even as PID 1 in a container).
+  const lock: DirectoryLock = await acquireDirectoryLock(path.resolve(dataDir, 'pglite.sock'), 'the embedded database');
   let client: PGlite;
   try {
     client = await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
   } catch (error) {
-    lock.release();
+    await lock.release();
     throw error;
   }
   logger.debug({ databaseDir }, 'embedded database open');
@@ -93,7 +94,7 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHa
       try {
         if (!client.closed) await client.close();
       } finally {
-        lock.release();
+        await lock.release();
       }
     },
   };
