@@ -118,6 +118,18 @@ const environmentSchema = z.object({
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
+  /** Images: the provider used when a request names none and the user has no key that says otherwise. */
+  IMAGE_DEFAULT_PROVIDER: z.enum(['fal', 'openai', 'stability', 'kie']).default('fal'),
+  /** How long POST /v1/images/generations waits for the images before answering 202 (pending). */
+  IMAGE_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(55_000),
+  /** A generation still unfinished after this long is failed (and the vendor task cancelled). */
+  IMAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  /** First wait between polls of a vendor's task; it grows by half each time, up to 10 s. */
+  IMAGE_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  /** The largest image downloaded from a vendor or accepted for description. */
+  IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  /** The OpenAI-compatible vision model used by POST /v1/vision/describe when Gemini has no key. */
+  VISION_OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
   MINIMAX_GROUP_ID: optionalString,
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
@@ -186,6 +198,14 @@ export interface Config {
     formationDelayMs: number;
     summaryEveryMessages: number;
   };
+  images: {
+    defaultProvider: 'fal' | 'openai' | 'stability' | 'kie';
+    waitMs: number;
+    jobTimeoutMs: number;
+    pollIntervalMs: number;
+    maxBytes: number;
+  };
+  visionOpenAiModel: string;
   minimaxGroupId: string | undefined;
   falQueueBaseUrl: string;
   providers: Record<ProviderName, ProviderSettings>;
@@ -274,6 +294,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
+    images: {
+      defaultProvider: env.IMAGE_DEFAULT_PROVIDER,
+      waitMs: env.IMAGE_WAIT_MS,
+      jobTimeoutMs: env.IMAGE_JOB_TIMEOUT_MS,
+      pollIntervalMs: env.IMAGE_POLL_INTERVAL_MS,
+      maxBytes: env.IMAGE_MAX_BYTES,
+    },
+    visionOpenAiModel: env.VISION_OPENAI_MODEL,
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
     providers,

@@ -265,3 +265,4 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+export * from '../../modules/images/tables.js';
