@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -131,6 +132,22 @@ const environmentSchema = z.object({
   /** The OpenAI-compatible vision model used by POST /v1/vision/describe when Gemini has no key. */
   VISION_OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
   MINIMAX_GROUP_ID: optionalString,
+  /** Where images and audio are kept: `file` (under DATA_DIR/media) or `s3://bucket/prefix`. */
+  MEDIA_STORE: optionalString.pipe(z.string().regex(/^(file|s3:\/\/[^/]+(\/.*)?)$/, 'must be file or s3://bucket/prefix').optional()),
+  S3_ENDPOINT: optionalString.pipe(url.optional()),
+  S3_REGION: optionalString,
+  AWS_ACCESS_KEY_ID: optionalString,
+  AWS_SECRET_ACCESS_KEY: optionalString,
+  /** Secret of signed media URLs; unset = derived from ENCRYPTION_KEY (or a generated key file in DATA_DIR). */
+  MEDIA_URL_SECRET: optionalString,
+  /** How long a signed media URL (a chat turn's audio_url) stays valid. */
+  MEDIA_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(7 * 86_400),
+  /** Stored voice replies are deleted after this many days (0 = kept until the user is deleted). */
+  MEDIA_AUDIO_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  /** Largest voice message (audio_url, input_audio, /v1/audio/transcriptions) accepted. */
+  AUDIO_INPUT_MAX_BYTES: z.coerce.number().int().positive().default(25 * 1_048_576),
+  /** Longest text POST /v1/tts speaks in one request (longer texts: 413). */
+  TTS_MAX_CHARACTERS: z.coerce.number().int().positive().max(100_000).default(5000),
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
 });
@@ -207,6 +224,13 @@ export interface Config {
   };
   visionOpenAiModel: string;
   minimaxGroupId: string | undefined;
+  media: {
+    store: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined };
+    urlSecret: string | undefined;
+    urlTtlSeconds: number;
+    audioRetentionDays: number;
+  };
+  voice: { audioInputMaxBytes: number; ttsMaxCharacters: number };
   falQueueBaseUrl: string;
   providers: Record<ProviderName, ProviderSettings>;
 }
@@ -303,10 +327,34 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
     },
     visionOpenAiModel: env.VISION_OPENAI_MODEL,
     minimaxGroupId: env.MINIMAX_GROUP_ID,
+    media: {
+      store: mediaStoreSettings(env.MEDIA_STORE, env),
+      urlSecret: env.MEDIA_URL_SECRET,
+      urlTtlSeconds: env.MEDIA_URL_TTL_SECONDS,
+      audioRetentionDays: env.MEDIA_AUDIO_RETENTION_DAYS,
+    },
+    voice: { audioInputMaxBytes: env.AUDIO_INPUT_MAX_BYTES, ttsMaxCharacters: env.TTS_MAX_CHARACTERS },
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
     providers,
   };
   return deepFreeze(config);
+}
+
+function mediaStoreSettings(
+  value: string | undefined,
+  env: { DATA_DIR: string; S3_ENDPOINT?: string | undefined; S3_REGION?: string | undefined; AWS_ACCESS_KEY_ID?: string | undefined; AWS_SECRET_ACCESS_KEY?: string | undefined },
+): Config['media']['store'] {
+  if (value === undefined || value === 'file') return { kind: 'file', directory: path.join(env.DATA_DIR, 'media') };
+  const location = new URL(value);
+  return {
+    kind: 's3',
+    bucket: location.hostname,
+    prefix: location.pathname.replace(/^\/+|\/+$/g, ''),
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION ?? 'us-east-1',
+    accessKeyId: env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+  };
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -8,6 +8,8 @@ import { createIdentityModule, type IdentityModule } from './modules/identity/in
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
+import { createMediaModule, type MediaModule } from './modules/media/index.js';
+import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
@@ -28,6 +30,10 @@ export interface Container extends Infrastructure {
   memory: MemoryModule;
   moderation: ModerationModule;
   chat: ChatModule;
+  /** Stored images and audio (files or S3), signed URLs, retention. */
+  media: MediaModule;
+  /** Image generation jobs, the gallery, vision describe. */
+  images: ImagesModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -65,8 +71,10 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
+  const media = createMediaModule({ ...infrastructure, identity, memory });
+  const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  const modules: AppModule[] = [identity, characters, memory, moderation, chat];
+  const modules: AppModule[] = [identity, characters, memory, moderation, media, images, chat];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -78,6 +86,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     memory,
     moderation,
     chat,
+    media,
+    images,
     usage,
     gateway,
     modules,

@@ -265,4 +265,5 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+export * from '../../modules/media/tables.js';
 export * from '../../modules/images/tables.js';
