@@ -194,8 +194,16 @@ export function pickAspectRatio(request: ImageRequest, allowed: readonly string[
   if (request.size !== undefined) {
     const size = parseSize(request.size);
     if (!size) throw new ValidationError('size', 'size must look like 1024x768.');
-    const ratio = ratioOf(size.width, size.height);
-    if (!allowed.includes(ratio)) throw new ValidationError('size', `${provider} takes an aspect ratio, not a pixel size; ${request.size} is ${ratio}, and the supported ratios are ${allowed.join(', ')}.`);
+    // Vendors' own sizes are near, not exact (Stability's 16:9 is 1344x768): the closest ratio within 5% counts.
+    const wanted = Math.log(size.width / size.height);
+    const distance = (ratio: string) => {
+      const [width = 1, height = 1] = ratio.split(':').map(Number);
+      return Math.abs(Math.log(width / height) - wanted);
+    };
+    const ratio = [...allowed].sort((a, b) => distance(a) - distance(b))[0];
+    if (ratio === undefined || distance(ratio) > Math.log(1.05)) {
+      throw new ValidationError('size', `${provider} takes an aspect ratio, not a pixel size; ${request.size} is ${ratioOf(size.width, size.height)}, and the supported ratios are ${allowed.join(', ')}.`);
+    }
     warnings.push(`${provider} picks the pixel size itself: the image has the aspect ratio ${ratio}, not necessarily ${request.size}.`);
     return { ratio, warnings };
   }

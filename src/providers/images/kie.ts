@@ -116,7 +116,10 @@ export class KieImageProvider implements ImageModelProvider {
           if (String(record.errorCode) === '400' || /flagged|content polic|sensitive|nsfw/i.test(reason)) throw new ContentFilteredError('kie', `KIE refused the prompt: ${reason}`.slice(0, 500));
           throw new GenerationFailedError('kie', `kie could not make the image: ${reason}`.slice(0, 500), 200);
         }
+        case 0:
+        case undefined:
         default:
+          // 0 = still generating (or a record without a flag yet).
           return { state: 'pending', task };
       }
     }
