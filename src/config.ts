@@ -133,6 +133,18 @@ const environmentSchema = z.object({
   /** Size caps on chat input: one message, and the whole prompt a client sends (system + history + message). */
   MAX_MESSAGE_CHARS: z.coerce.number().int().min(1).default(32_000),
   MAX_PROMPT_CHARS: z.coerce.number().int().min(1).default(200_000),
+  /** Images: the provider used when a request names none and the user has no key that says otherwise. */
+  IMAGE_DEFAULT_PROVIDER: z.enum(['fal', 'openai', 'stability', 'kie']).default('fal'),
+  /** How long POST /v1/images/generations waits for the images before answering 202 (pending). */
+  IMAGE_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(55_000),
+  /** A generation still unfinished after this long is failed (and the vendor task cancelled). */
+  IMAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  /** First wait between polls of a vendor's task; it grows by half each time, up to 10 s. */
+  IMAGE_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  /** The largest image downloaded from a vendor or accepted for description. */
+  IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  /** The OpenAI-compatible vision model used by POST /v1/vision/describe when Gemini has no key. */
+  VISION_OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
   MINIMAX_GROUP_ID: optionalString,
   /** Where images and audio are kept: `file` (under DATA_DIR/media) or `s3://bucket/prefix`. */
   MEDIA_STORE: optionalString.pipe(z.string().regex(/^(file|s3:\/\/[^/]+(\/.*)?)$/, 'must be file or s3://bucket/prefix').optional()),
@@ -224,6 +236,14 @@ export interface Config {
   userLimits: { characters: number; apiKeys: number; memories: number };
   maxMessageChars: number;
   maxPromptChars: number;
+  images: {
+    defaultProvider: 'fal' | 'openai' | 'stability' | 'kie';
+    waitMs: number;
+    jobTimeoutMs: number;
+    pollIntervalMs: number;
+    maxBytes: number;
+  };
+  visionOpenAiModel: string;
   minimaxGroupId: string | undefined;
   media: {
     store: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined };
@@ -325,6 +345,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
     userLimits: { characters: env.MAX_CHARACTERS_PER_USER, apiKeys: env.MAX_API_KEYS_PER_USER, memories: env.MAX_MEMORIES_PER_USER },
     maxMessageChars: env.MAX_MESSAGE_CHARS,
     maxPromptChars: env.MAX_PROMPT_CHARS,
+    images: {
+      defaultProvider: env.IMAGE_DEFAULT_PROVIDER,
+      waitMs: env.IMAGE_WAIT_MS,
+      jobTimeoutMs: env.IMAGE_JOB_TIMEOUT_MS,
+      pollIntervalMs: env.IMAGE_POLL_INTERVAL_MS,
+      maxBytes: env.IMAGE_MAX_BYTES,
+    },
+    visionOpenAiModel: env.VISION_OPENAI_MODEL,
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     media: {
       store: mediaStoreSettings(env.MEDIA_STORE, env),

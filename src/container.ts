@@ -10,6 +10,7 @@ import { createChatModule, type ChatModule } from './modules/chat/index.js';
 import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
+import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
@@ -33,6 +34,8 @@ export interface Container extends Infrastructure {
   /** Stored images and audio (files or S3), signed URLs, retention. */
   media: MediaModule;
   channelBindings: ChannelBindingsModule;
+  /** Image generation jobs, the gallery, vision describe. */
+  images: ImagesModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -71,9 +74,10 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
+  const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
-  const modules: AppModule[] = [identity, characters, memory, moderation, media, chat, channelBindings];
+  const modules: AppModule[] = [identity, characters, memory, moderation, media, images, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -87,6 +91,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     chat,
     media,
     channelBindings,
+    images,
     usage,
     gateway,
     modules,
