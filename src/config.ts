@@ -118,6 +118,12 @@ const environmentSchema = z.object({
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
+  /** Per-plan request, stream and quota limits (429). Off only for trusted single-user installs and test harnesses. */
+  RATE_LIMITS_ENABLED: booleanFlag.default(true),
+  /** A credit reservation not settled within this time (a crashed process) is released by the sweep job. */
+  RESERVATION_TTL_MS: z.coerce.number().int().min(10_000).default(900_000),
+  /** How often stale reservations are swept. */
+  RESERVATION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1_000).default(60_000),
   MINIMAX_GROUP_ID: optionalString,
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
@@ -186,6 +192,7 @@ export interface Config {
     formationDelayMs: number;
     summaryEveryMessages: number;
   };
+  billing: { rateLimitsEnabled: boolean; reservationTtlMs: number; reservationSweepIntervalMs: number };
   minimaxGroupId: string | undefined;
   falQueueBaseUrl: string;
   providers: Record<ProviderName, ProviderSettings>;
@@ -273,6 +280,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       exactScanMaxRows: env.MEMORY_EXACT_SCAN_MAX_ROWS,
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
+    },
+    billing: {
+      rateLimitsEnabled: env.RATE_LIMITS_ENABLED,
+      reservationTtlMs: env.RESERVATION_TTL_MS,
+      reservationSweepIntervalMs: env.RESERVATION_SWEEP_INTERVAL_MS,
     },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),

@@ -10,7 +10,8 @@ import { createChatModule, type ChatModule } from './modules/chat/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
-import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
+import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
+import { createBillingModule, type BillingModule } from './modules/billing/index.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
 export interface Infrastructure {
@@ -29,6 +30,8 @@ export interface Container extends Infrastructure {
   moderation: ModerationModule;
   chat: ChatModule;
   usage: UsageRecorder;
+  /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
+  billing: BillingModule;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
   modules: AppModule[];
@@ -54,19 +57,21 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
+  const billing = createBillingModule(infrastructure, { identity });
   const gateway = new ProviderGateway({
     config,
     logger: logger.child({ module: 'gateway' }),
     keys: identity.keys,
     registry: createProviderRegistry(config),
-    billing: new UnmeteredBilling(),
+    billing: billing.port,
     usage,
   });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  const modules: AppModule[] = [identity, characters, memory, moderation, chat];
+  // billing before chat: its rate-limit hook must be in place before the limited routes are added.
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, chat];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -79,6 +84,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     moderation,
     chat,
     usage,
+    billing,
     gateway,
     modules,
     jobHandlers,
