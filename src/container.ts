@@ -13,7 +13,8 @@ import { createMediaModule, type MediaModule } from './modules/media/index.js';
 import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
-import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
+import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
+import { createBillingModule, type BillingModule } from './modules/billing/index.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
 export interface Infrastructure {
@@ -37,6 +38,8 @@ export interface Container extends Infrastructure {
   /** Image generation jobs, the gallery, vision describe. */
   images: ImagesModule;
   usage: UsageRecorder;
+  /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
+  billing: BillingModule;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
   modules: AppModule[];
@@ -62,12 +65,13 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
+  const billing = createBillingModule(infrastructure, { identity });
   const gateway = new ProviderGateway({
     config,
     logger: logger.child({ module: 'gateway' }),
     keys: identity.keys,
     registry: createProviderRegistry(config),
-    billing: new UnmeteredBilling(),
+    billing: billing.port,
     usage,
   });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
@@ -77,7 +81,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
-  const modules: AppModule[] = [identity, characters, memory, moderation, media, images, chat, channelBindings];
+  // billing before chat: its rate-limit hook must be in place before the limited routes are added.
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -93,6 +98,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     channelBindings,
     images,
     usage,
+    billing,
     gateway,
     modules,
     jobHandlers,

@@ -166,6 +166,13 @@ export class IdentityService {
     return store.findUserById(this.dependencies.db, userId);
   }
 
+  /** An admin route's `{id}`: the internal id or an external id (e.g. a Discord user id). */
+  async findUserByReference(reference: string): Promise<UserRow | undefined> {
+    const { db } = this.dependencies;
+    const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(reference) ? await store.findUserById(db, reference) : undefined;
+    return byId ?? (await store.findUserByExternalId(db, reference));
+  }
+
   /** Admin changes: the plan must exist (422 otherwise), quotas replace the previous ones. */
   async updateUser(
     userId: string,
