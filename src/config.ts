@@ -364,3 +364,73 @@ function deepFreeze<T>(value: T): Readonly<T> {
   }
   return value;
 }
+
+/**
+ * The Discord bot (`npm run bot`) is its own process that talks to Anima only over HTTP, so it reads
+ * only its own variables: no database, no provider keys.
+ */
+const botEnvironmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DISCORD_TOKEN: optionalString,
+  DISCORD_APPLICATION_ID: optionalString.pipe(z.string().regex(/^\d{5,25}$/, 'must be the numeric application id').optional()),
+  /** Discord's REST base (self-hosted proxies, tests); the gateway URL is read from GET /gateway/bot. */
+  DISCORD_API_URL: optionalString.pipe(url.optional()),
+  ANIMA_API_URL: optionalString.pipe(url.optional()),
+  INTERNAL_API_KEY: optionalString,
+  SETUP_URL: optionalString.pipe(url.optional()),
+  /** How long the bot trusts a channel's resolved bindings before asking Anima again. */
+  BOT_BINDINGS_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+  /** Longest wait for one Anima call (a chat turn, an image). */
+  BOT_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(180_000),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export interface BotConfig {
+  environment: 'development' | 'production' | 'test';
+  logLevel: string;
+  discordToken: string;
+  /** Numeric application id; read from the gateway's READY when unset. */
+  discordApplicationId: string | undefined;
+  /** undefined: discord.js's own default (https://discord.com/api). */
+  discordApiUrl: string | undefined;
+  animaApiUrl: string;
+  internalApiKey: string;
+  setupUrl: string;
+  bindingsCacheMs: number;
+  requestTimeoutMs: number;
+  shutdownGraceMs: number;
+  /** Slash commands: per guild (instant) in development and tests, global in production. */
+  commandScope: 'guild' | 'global';
+}
+
+export function loadBotConfig(environment: NodeJS.ProcessEnv = process.env): Readonly<BotConfig> {
+  const parsed = botEnvironmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  const problems: string[] = [];
+  if (!env.DISCORD_TOKEN) {
+    problems.push(
+      'DISCORD_TOKEN: not set. Create an application at https://discord.com/developers/applications, add a bot, copy its token into DISCORD_TOKEN (README: "The Discord bot").',
+    );
+  }
+  if (!env.INTERNAL_API_KEY) problems.push('INTERNAL_API_KEY: not set. The bot acts for Discord users with the service key the Anima server was started with.');
+  if (problems.length > 0) throw new ConfigError(problems);
+  const animaApiUrl = (env.ANIMA_API_URL ?? 'http://127.0.0.1:8000').replace(/\/+$/, '');
+  return deepFreeze({
+    environment: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    discordToken: env.DISCORD_TOKEN!,
+    discordApplicationId: env.DISCORD_APPLICATION_ID,
+    discordApiUrl: env.DISCORD_API_URL?.replace(/\/+$/, ''),
+    animaApiUrl,
+    internalApiKey: env.INTERNAL_API_KEY!,
+    setupUrl: env.SETUP_URL ?? `${animaApiUrl}/setup`,
+    bindingsCacheMs: env.BOT_BINDINGS_CACHE_MS,
+    requestTimeoutMs: env.BOT_REQUEST_TIMEOUT_MS,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    commandScope: env.NODE_ENV === 'production' ? 'global' : 'guild',
+  });
+}

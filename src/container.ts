@@ -7,6 +7,7 @@ import { createCharactersModule, type CharactersModule } from './modules/charact
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
+import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
 import { createImagesModule, type ImagesModule } from './modules/images/index.js';
@@ -34,6 +35,7 @@ export interface Container extends Infrastructure {
   media: MediaModule;
   /** Image generation jobs, the gallery, vision describe. */
   images: ImagesModule;
+  channelBindings: ChannelBindingsModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -74,7 +76,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  const modules: AppModule[] = [identity, characters, memory, moderation, media, images, chat];
+  const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
+  const modules: AppModule[] = [identity, characters, memory, moderation, media, images, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -88,6 +91,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     chat,
     media,
     images,
+    channelBindings,
     usage,
     gateway,
     modules,

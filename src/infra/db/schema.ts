@@ -267,3 +267,5 @@ export const systemSettings = pgTable('system_settings', {
 });
 export * from '../../modules/media/tables.js';
 export * from '../../modules/images/tables.js';
+
+export * from '../../modules/channel-bindings/tables.js';
