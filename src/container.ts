@@ -75,7 +75,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage, imagine: images.imagine });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
   const modules: AppModule[] = [identity, characters, memory, moderation, media, images, chat, channelBindings];
 

@@ -352,6 +352,33 @@ describe.each(backends())('images (%s)', (backend) => {
     });
   });
 
+  describe('!imagine in chat', () => {
+    it('draws with the user’s usable provider and answers with the picture’s URL; the gallery knows the character', async () => {
+      const created = await server.request('POST', '/v1/characters', { body: { name: 'Iris', slug: 'iris-painter' } });
+      expect(created.status).toBe(201);
+      const turn = await server.request('POST', '/v1/characters/iris-painter/chat', { ...as('discord:ivan'), body: { content: '!imagine a blue whale' } });
+      expect(turn.status).toBe(200);
+      const url = /(http\S+\/v1\/media\/\S+)/.exec(turn.body.response as string)?.[1];
+      expect(url, turn.body.response).toBeDefined();
+      // Without PUBLIC_BASE_URL (unknown in tests: the port is ephemeral) the origin is a placeholder; path and signature are real.
+      const signed = new URL(url!);
+      expect(pngDimensions(Buffer.from(await (await fetch(`${server.url}${signed.pathname}${signed.search}`)).arrayBuffer())).width).toBeGreaterThan(0);
+      // IMAGE_DEFAULT_PROVIDER is fal, which has a platform key here.
+      expect(fal.lastRequest('/queue/fal-ai/')?.body).toMatchObject({ prompt: 'a blue whale' });
+      const gallery = await server.request('GET', '/v1/images?character=iris-painter', as('discord:ivan'));
+      expect(gallery.body.data).toHaveLength(1);
+      expect(gallery.body.data[0]).toMatchObject({ prompt: 'a blue whale', character_id: created.body.id });
+    });
+
+    it('a refused prompt is the chat’s error, and bare !imagine asks for a prompt', async () => {
+      const refused = await server.request('POST', '/v1/characters/iris-painter/chat', { ...as('discord:ivan'), body: { content: '!imagine something forbidden' } });
+      expect(refused.status).toBe(422);
+      expect(refused.body.code).toBe('content_filtered');
+      const bare = await server.request('POST', '/v1/characters/iris-painter/chat', { ...as('discord:ivan'), body: { content: '!imagine' } });
+      expect(bare.body.response).toContain('!imagine <prompt>');
+    });
+  });
+
   describe('vision describe', () => {
     it('describes an image URL (fetched SSRF-safely) through Gemini with inline data', async () => {
       const png = solidPng(20, 10, [10, 200, 30]);
