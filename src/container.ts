@@ -79,7 +79,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage, imagine: images.imagine });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
   // billing before chat: its rate-limit hook must be in place before the limited routes are added.
   const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, chat, channelBindings];
