@@ -9,6 +9,7 @@ import { createMemoryModule, type MemoryModule } from './modules/memory/index.js
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
+import { createVoiceModule, type VoiceModule } from './modules/voice/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
@@ -31,6 +32,8 @@ export interface Container extends Infrastructure {
   chat: ChatModule;
   /** Stored images and audio (files or S3), signed URLs, retention. */
   media: MediaModule;
+  /** Speech and transcription (ElevenLabs, MiniMax, OpenAI-compatible, Gemini) through the gateway. */
+  voice: VoiceModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -69,8 +72,9 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
+  const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  const modules: AppModule[] = [identity, characters, memory, moderation, media, chat];
+  const modules: AppModule[] = [identity, characters, memory, moderation, media, voice, chat];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -83,6 +87,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     moderation,
     chat,
     media,
+    voice,
     usage,
     gateway,
     modules,

@@ -11,3 +11,4 @@ export * from './fal.js';
 export * from './stability.js';
 export * from './jwks.js';
 export * from './s3.js';
+export * from './transcription.js';

@@ -1,6 +1,6 @@
-import type { ModelSettings } from '../../infra/db/schema.js';
+import type { CharacterVoiceSettings, ModelSettings } from '../../infra/db/schema.js';
 
-export type { ModelSettings };
+export type { CharacterVoiceSettings, ModelSettings };
 
 export const INTERACTION_STYLES = ['formal', 'casual', 'playful', 'scholarly', 'supportive', 'sarcastic'] as const;
 export type InteractionStyle = (typeof INTERACTION_STYLES)[number];
@@ -72,6 +72,7 @@ export interface Character {
   greeting: string | null;
   alternateGreetings: string[];
   modelSettings: ModelSettings;
+  voiceSettings: CharacterVoiceSettings;
   systemPromptOverride: string | null;
   postHistoryInstructions: string | null;
   /** Character Card fields without a column of their own (tags, creator, extensions…), kept for round trips. */
@@ -105,6 +106,7 @@ export interface CharacterInput {
   greeting?: string | null | undefined;
   alternateGreetings?: string[] | undefined;
   modelSettings?: ModelSettings | undefined;
+  voiceSettings?: CharacterVoiceSettings | undefined;
   systemPromptOverride?: string | null | undefined;
   postHistoryInstructions?: string | null | undefined;
   card?: Record<string, unknown> | undefined;
