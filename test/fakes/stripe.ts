@@ -105,7 +105,7 @@ export async function startStripeFake(options: { validKeys?: string[] } = {}): P
           if (mode === 'subscription' && !(priceData.recurring as Record<string, unknown> | undefined)?.interval) {
             return answer(400, stripeError(400, 'You must provide at least one recurring price in `subscription` mode when using prices.', 'invalid_request_error', 'line_items'));
           }
-          currency = String(priceData.currency ?? 'usd');
+          currency = typeof priceData.currency === 'string' ? priceData.currency : 'usd';
           amountTotal += unitAmount * Number(item.quantity ?? 1);
         }
         const id = `cs_test_${randomBytes(16).toString('hex')}`;

@@ -1,4 +1,5 @@
 import type { Infrastructure } from '../../container.js';
+import type { BillingService } from '../billing/service.js';
 import type { IdentityModule } from '../identity/index.js';
 import type { AppModule } from '../module.js';
 import { registerMarketRoutes } from './routes.js';
@@ -15,8 +16,30 @@ export interface MarketModule extends AppModule {
 
 export interface MarketModuleDependencies extends Infrastructure {
   identity: IdentityModule;
-  wallet: MarketWallet;
-  plans: MarketPlans;
+  billing: BillingService;
+}
+
+/** The wallet as the market needs it: purchases and refunds through the billing module's ledger. */
+function marketWallet(billing: BillingService): MarketWallet {
+  return {
+    async credit(input, executor) {
+      const result = await billing.grant({ ...input, kind: 'purchase', executor });
+      return { applied: !result.duplicate };
+    },
+    async revoke(input, executor) {
+      const result = await billing.grant({ ...input, kind: 'refund', executor });
+      if (result.duplicate) return { applied: false, takenMicro: 0, shortfallMicro: 0 };
+      return { applied: true, takenMicro: input.amountMicro - result.shortfallMicro, shortfallMicro: result.shortfallMicro };
+    },
+  };
+}
+
+function marketPlans(identity: IdentityModule): MarketPlans {
+  return {
+    defaultPlanId: 'free',
+    setPlan: (userId, planId, executor) => identity.service.setPlan(userId, planId, executor),
+    exists: (planId) => identity.service.planExists(planId),
+  };
 }
 
 /** Credit packs and subscriptions through Stripe Checkout; without STRIPE_SECRET_KEY the routes answer 503. */
@@ -25,7 +48,7 @@ export function createMarketModule(dependencies: MarketModuleDependencies): Mark
   const logger = dependencies.logger.child({ module: 'market' });
   const stripe = createStripeClient(config.stripe);
   if (!stripe) logger.info('market disabled: STRIPE_SECRET_KEY is not set');
-  const service = new MarketService({ config, db: dependencies.db, logger, stripe, wallet: dependencies.wallet, plans: dependencies.plans });
+  const service = new MarketService({ config, db: dependencies.db, logger, stripe, wallet: marketWallet(dependencies.billing), plans: marketPlans(dependencies.identity) });
   return {
     name: 'market',
     service,

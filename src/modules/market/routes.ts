@@ -105,6 +105,7 @@ export function registerMarketRoutes(app: AppInstance, dependencies: { market: M
     app.post(
       path,
       {
+        config: { rateLimit: true },
         schema: { tags: ['market'], summary, body: checkoutBody, response: { 200: checkoutAnswer, ...problemResponses, ...unavailable } },
       },
       async (request) => {
