@@ -216,6 +216,10 @@ export const memories = pgTable(
     embeddingModel: text('embedding_model'),
     embeddingDimensions: integer('embedding_dimensions'),
     searchVector: tsvector('search_vector').generatedAlwaysAs(sql`to_tsvector('english', content)`),
+    /** The caller's own data about the memory (source, tags), returned as given. */
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /** The caller's id for the memory, unique per character and scope: imports are idempotent by it. */
+    externalId: text('external_id'),
   },
   (table) => [
     index('memories_scope_idx').on(table.characterId, table.scope, table.userId, table.guildId),
@@ -265,3 +269,4 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+export * from '../../modules/memory/tables.js';
