@@ -321,6 +321,7 @@ export interface MemoryChange {
   embedding?: number[] | null;
   embeddingModel?: string | null;
   sourceMessageIds?: string[];
+  metadata?: Record<string, unknown> | null;
 }
 
 export async function updateMemory(db: Executor, id: string, change: MemoryChange): Promise<MemoryRow | undefined> {
@@ -329,6 +330,7 @@ export async function updateMemory(db: Executor, id: string, change: MemoryChang
   if (change.importance !== undefined) values.importance = change.importance;
   if (change.expiresAt !== undefined) values.expiresAt = change.expiresAt;
   if (change.sourceMessageIds !== undefined) values.sourceMessageIds = change.sourceMessageIds;
+  if (change.metadata !== undefined) values.metadata = change.metadata;
   if (change.embedding !== undefined) {
     values.embedding = change.embedding;
     values.embeddingModel = change.embedding ? (change.embeddingModel ?? null) : null;
