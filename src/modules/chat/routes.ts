@@ -79,6 +79,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       conversation_id: turn.conversation.id,
       message_id: outcome?.assistantMessageId ?? null,
       memories_used: turn.kind === 'model' ? turn.memoriesUsed : 0,
+      memory_ids: turn.kind === 'model' ? turn.memoryIds : [],
       processing_time: Math.round(performance.now() - turn.startedAt) / 1000,
       tokens_used: usage.total_tokens,
       usage,

@@ -28,6 +28,7 @@ export const botChatResponseSchema = z.object({
   conversation_id: z.string(),
   message_id: z.string().nullable(),
   memories_used: z.number().int(),
+  memory_ids: z.array(z.string()).describe('The memories in this turn\'s prompt, best first'),
   processing_time: z.number().describe('seconds'),
   tokens_used: z.number().int(),
   usage: usageSchema,

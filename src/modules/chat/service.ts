@@ -88,6 +88,8 @@ export type PreparedTurn =
       prompt: BuiltPrompt;
       userMessageId: string;
       memoriesUsed: number;
+      /** The ids of the memories the prompt holds, best first. */
+      memoryIds: string[];
       keySources: Record<string, 'user' | 'platform'>;
     });
 
@@ -200,6 +202,7 @@ export class ChatService {
       prompt,
       userMessageId: userMessage.id,
       memoriesUsed: recalled.memories.length,
+      memoryIds: recalled.memories.map((memory) => memory.id),
       keySources,
     };
   }
@@ -372,7 +375,7 @@ export class ChatService {
   }
 
   /** Memories for the prompt; a failing memory store (e.g. an embedding provider down) costs the turn its memories, not the answer. */
-  private async recall(place: MemoryPlace, text: string): Promise<{ memories: unknown[]; promptSection: string }> {
+  private async recall(place: MemoryPlace, text: string): Promise<{ memories: Array<{ id: string }>; promptSection: string }> {
     if (!this.dependencies.memory) return { memories: [], promptSection: '' };
     try {
       return await this.dependencies.memory.recall(place, text, { tokenBudget: MEMORY_TOKEN_BUDGET });

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../../infra/cache/index.js';
@@ -7,6 +7,7 @@ import { conversations, messages, users } from '../../infra/db/schema.js';
 import type { ChatModelProvider } from '../../providers/chat/chat-model.js';
 import type { ProviderKeyResolver, ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { acquireFormationLease, releaseFormationLease } from './formation-lock.js';
 import type { MemoryFormer, MemoryService } from './service.js';
 import type { MemoryScope } from './store.js';
 
@@ -30,7 +31,9 @@ export interface ChatModels {
 const CHAT_PROVIDERS = new Set(['openrouter', 'openai', 'xai', 'gemini']);
 const MESSAGE_WINDOW = 20;
 const CANDIDATES = 10;
-const CURSOR_TTL_SECONDS = 60 * 60 * 24 * 30;
+/** How long one formation may hold its conversation, and how long another waits for it. */
+const FORMATION_LEASE_MS = 5 * 60_000;
+const FORMATION_WAIT_MS = 60_000;
 const MAX_MEMORY_LENGTH = 500;
 
 const operationSchema = z.discriminatedUnion('op', [
@@ -87,35 +90,58 @@ export class MemoryFormation implements MemoryFormer {
   }
 
   async formFromConversation(request: { characterId: string; userId: string; guildId: string | null; conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number> {
-    const { cache, logger } = this.dependencies;
-    const cursorKey = `memory:formed:${request.conversationId}:${request.userId}`;
-    const cursor = await cache.get<string>(cursorKey);
-    const { transcript, guildId } = await this.newMessages(request.conversationId, request.userId, cursor ? new Date(cursor) : undefined);
-    if (!transcript.some((message) => message.role === 'user')) return 0;
-    // The conversation knows its server even when the caller (e.g. `!sleep` over HTTP) does not.
-    request = { ...request, guildId: request.guildId ?? guildId };
-    let changed: number;
-    const operations = request.key ? await this.askModel(request, request.key, transcript) : undefined;
-    if (operations) {
-      changed = await this.apply(request, operations.operations, operations.candidates, transcript);
-    } else {
-      changed = await this.storeSummary(request, transcript);
+    const { cache, logger, db } = this.dependencies;
+    // One run at a time per conversation and speaker (see formation-lock.ts); a run that waited
+    // starts where the previous one finished, so concurrent `!sleep`s store each fact once.
+    const place = { conversationId: request.conversationId, userId: request.userId };
+    const lease = await acquireFormationLease(db, place, { leaseMs: FORMATION_LEASE_MS, waitMs: FORMATION_WAIT_MS });
+    if (!lease) {
+      logger.info({ conversationId: request.conversationId }, 'memory formation for this conversation is still running elsewhere; skipped');
+      return 0;
     }
-    const last = transcript.at(-1);
-    if (last) await cache.set(cursorKey, last.createdAt.toISOString(), CURSOR_TTL_SECONDS);
-    logger.debug({ conversationId: request.conversationId, changed, withModel: operations !== undefined }, 'memories formed');
-    return changed;
+    let formedThrough: string | undefined;
+    try {
+      // Before the formation state lived in the database, the cursor was kept in the cache.
+      const legacyCursor = lease.formedUntil ? undefined : await cache.get<string>(`memory:formed:${request.conversationId}:${request.userId}`);
+      const { transcript, guildId } = await this.newMessages(request.conversationId, request.userId, lease.formedUntil ? 'recorded' : legacyCursor ? new Date(legacyCursor) : undefined);
+      formedThrough = transcript.at(-1)?.id;
+      // Nothing new from this speaker: no model call, nothing stored.
+      if (!transcript.some((message) => message.role === 'user')) return 0;
+      // The conversation knows its server even when the caller (e.g. `!sleep` over HTTP) does not.
+      request = { ...request, guildId: request.guildId ?? guildId };
+      let changed: number;
+      const operations = request.key ? await this.askModel(request, request.key, transcript) : undefined;
+      if (operations) {
+        changed = await this.apply(request, operations.operations, operations.candidates, transcript);
+      } else {
+        changed = await this.storeSummary(request, transcript);
+      }
+      logger.debug({ conversationId: request.conversationId, changed, withModel: operations !== undefined }, 'memories formed');
+      return changed;
+    } finally {
+      await releaseFormationLease(db, place, lease.token, formedThrough);
+    }
   }
 
   /** This speaker's messages (and the replies to them) after the cursor, the newest window only. */
-  private async newMessages(conversationId: string, userId: string, after: Date | undefined): Promise<{ transcript: TranscriptMessage[]; guildId: string | null }> {
+  private async newMessages(conversationId: string, userId: string, after: Date | 'recorded' | undefined): Promise<{ transcript: TranscriptMessage[]; guildId: string | null }> {
     const { db } = this.dependencies;
     const [conversation] = await db.select().from(conversations).where(eq(conversations.id, conversationId)).limit(1);
     if (!conversation) return { transcript: [], guildId: null };
     const rows = await db
       .select()
       .from(messages)
-      .where(and(eq(messages.conversationId, conversationId), after ? gt(messages.createdAt, after) : undefined))
+      .where(
+        and(
+          eq(messages.conversationId, conversationId),
+          // 'recorded': after the message formation last read, compared at the column's full precision.
+          after === 'recorded'
+            ? sql`${messages.createdAt} > (SELECT s.formed_until FROM memory_formation_state s WHERE s.conversation_id = ${conversationId} AND s.user_id = ${userId})`
+            : after
+              ? gt(messages.createdAt, after)
+              : undefined,
+        ),
+      )
       .orderBy(asc(messages.createdAt))
       .limit(500);
     const direct = conversation.userId === userId;

@@ -104,6 +104,28 @@ export class MemoryService implements ConversationMemory {
     await store.ensureVectorIndex(this.dependencies.db, this.dependencies.embedder.dimensions);
     this.flushTimer = setInterval(() => void this.flushRecalled(), RECALL_FLUSH_MS);
     this.flushTimer.unref();
+    // Not awaited: on a large table the count takes a moment and start-up need not wait for it.
+    void this.reportStaleEmbeddings();
+  }
+
+  /**
+   * After a change of embedder (EMBEDDING_PROVIDER, EMBEDDING_MODEL, a new built-in table), stored
+   * vectors of the old one are never compared with the new one's: those memories are found by
+   * full-text and fill-up only until `anima reembed` has run. Say so at start-up, with the count.
+   */
+  private async reportStaleEmbeddings(): Promise<void> {
+    const { db, embedder, logger } = this.dependencies;
+    try {
+      const stale = await store.countStaleEmbeddings(db, { model: embedder.id, dimensions: embedder.dimensions });
+      if (stale > 0) {
+        logger.warn(
+          { stale, embedder: embedder.id },
+          `${stale} memories have no vector from the configured embedder (${embedder.id}); until \`anima reembed\` (npm run cli -- reembed) has run they are found by full-text search only`,
+        );
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'could not count memories waiting for re-embedding');
+    }
   }
 
   async close(): Promise<void> {
@@ -253,6 +275,8 @@ export class MemoryService implements ConversationMemory {
     importance?: number | undefined;
     sourceMessageIds?: string[] | undefined;
     expiresAt?: Date | null | undefined;
+    metadata?: Record<string, unknown> | null | undefined;
+    externalId?: string | null | undefined;
   }): Promise<MemoryRow> {
     const embedding = await this.embedDocument(input.content);
     return store.insertMemory(this.dependencies.db, {
@@ -266,16 +290,40 @@ export class MemoryService implements ConversationMemory {
       expiresAt: input.expiresAt ?? null,
       embedding: embedding ?? null,
       embeddingModel: this.dependencies.embedder.id,
+      metadata: input.metadata ?? null,
+      externalId: input.externalId ?? null,
     });
   }
 
-  async update(id: string, change: { content?: string | undefined; importance?: number | undefined; expiresAt?: Date | null | undefined; sourceMessageIds?: string[] | undefined }): Promise<MemoryRow | undefined> {
+  /**
+   * Stores up to a few thousand memories at once: one embedding call for all of them, multi-row
+   * inserts, idempotent by external id (see store.importMemories). A failing embedder stores them
+   * without vectors (re-embed fills them in).
+   */
+  async importMany(items: Array<Omit<store.NewMemory, 'embedding' | 'embeddingModel'>>): Promise<Array<{ id: string; status: store.ImportStatus }>> {
+    let vectors: number[][] | undefined;
+    try {
+      vectors = items.length > 0 ? await this.dependencies.embedder.embed(items.map((item) => item.content), 'document') : [];
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error, embedder: this.dependencies.embedder.id }, 'could not embed imported memories; stored without vectors until re-embedding');
+    }
+    return store.importMemories(
+      this.dependencies.db,
+      items.map((item, index) => ({ ...item, embedding: vectors?.[index] ?? null, embeddingModel: this.dependencies.embedder.id })),
+    );
+  }
+
+  async update(
+    id: string,
+    change: { content?: string | undefined; importance?: number | undefined; expiresAt?: Date | null | undefined; sourceMessageIds?: string[] | undefined; metadata?: Record<string, unknown> | null | undefined },
+  ): Promise<MemoryRow | undefined> {
     const embedding = change.content !== undefined ? await this.embedDocument(change.content) : undefined;
     return store.updateMemory(this.dependencies.db, id, {
       ...(change.content !== undefined ? { content: change.content, embedding: embedding ?? null, embeddingModel: this.dependencies.embedder.id } : {}),
       ...(change.importance !== undefined ? { importance: change.importance } : {}),
       ...(change.expiresAt !== undefined ? { expiresAt: change.expiresAt } : {}),
       ...(change.sourceMessageIds !== undefined ? { sourceMessageIds: change.sourceMessageIds } : {}),
+      ...(change.metadata !== undefined ? { metadata: change.metadata } : {}),
     });
   }
 
