@@ -7,7 +7,10 @@ import { createCharactersModule, type CharactersModule } from './modules/charact
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
+import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
+import { createMediaModule, type MediaModule } from './modules/media/index.js';
+import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
@@ -29,6 +32,11 @@ export interface Container extends Infrastructure {
   memory: MemoryModule;
   moderation: ModerationModule;
   chat: ChatModule;
+  /** Stored images and audio (files or S3), signed URLs, retention. */
+  media: MediaModule;
+  channelBindings: ChannelBindingsModule;
+  /** Image generation jobs, the gallery, vision describe. */
+  images: ImagesModule;
   usage: UsageRecorder;
   /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
   billing: BillingModule;
@@ -69,9 +77,12 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
+  const media = createMediaModule({ ...infrastructure, identity, memory });
+  const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  // billing before chat: its rate-limit hook must be in place before the limited routes are added.
-  const modules: AppModule[] = [identity, billing, characters, memory, moderation, chat];
+  const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
+  // billing early: its rate-limit hook must be in place before the limited routes are added.
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -83,6 +94,9 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     memory,
     moderation,
     chat,
+    media,
+    channelBindings,
+    images,
     usage,
     billing,
     gateway,

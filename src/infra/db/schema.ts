@@ -279,6 +279,10 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+export * from '../../modules/media/tables.js';
+
+export * from '../../modules/channel-bindings/tables.js';
+export * from '../../modules/images/tables.js';
 
 export * from '../../modules/billing/tables.js';
 export * from '../../modules/usage/tables.js';

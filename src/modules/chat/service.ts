@@ -15,6 +15,7 @@ import type { UserRow } from '../identity/store.js';
 import type { ConversationMemory, MemoryPlace } from '../memory/memory-port.js';
 import type { ModerationService } from '../moderation/index.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { usageReport, usageSummaryText } from '../usage/usage-report.js';
 import { HELP_TEXT, parseCommand, type ChatCommand } from './commands.js';
 import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
@@ -452,6 +453,8 @@ export class ChatService {
         const changed = await memory.consolidateNow({ ...place, conversationId: conversation.id, key, chatModel: settings.model });
         return `${character.name} slept on it: ${changed} ${changed === 1 ? 'memory' : 'memories'} formed or updated.`;
       }
+      case 'usage':
+        return usageSummaryText(await usageReport(db, request.user.id, 30));
       case 'info': {
         const settings = resolveModelSettings(character, config);
         const counts = await store.countMessages(db, conversation.id);
@@ -498,8 +501,13 @@ export class ChatService {
     return conversation;
   }
 
-  async listMessages(conversation: ConversationRow, options: { limit: number; cursor: string | undefined }) {
-    const rows = await store.listMessages(this.dependencies.db, conversation.id, { limit: options.limit + 1, afterMessageId: this.decodeCursor(options.cursor) });
+  /** A page of messages; in a shared channel a member sees the conversation from their own first message on. */
+  async listMessages(conversation: ConversationRow, options: { limit: number; cursor: string | undefined; viewerUserId?: string | undefined }) {
+    const rows = await store.listMessages(this.dependencies.db, conversation.id, {
+      limit: options.limit + 1,
+      afterMessageId: this.decodeCursor(options.cursor),
+      visibleToUserId: conversation.userId === null ? options.viewerUserId : undefined,
+    });
     const page = rows.slice(0, options.limit);
     return { data: page, nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page.at(-1)!.id) : null };
   }
