@@ -126,12 +126,6 @@ const environmentSchema = z.object({
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
-  /** Per-plan request, stream and quota limits (429). Off only for trusted single-user installs and test harnesses. */
-  RATE_LIMITS_ENABLED: booleanFlag.default(true),
-  /** A credit reservation not settled within this time (a crashed process) is released by the sweep job. */
-  RESERVATION_TTL_MS: z.coerce.number().int().min(10_000).default(900_000),
-  /** How often stale reservations are swept. */
-  RESERVATION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1_000).default(60_000),
   /** Per-user caps (defaults; a plan's features or a user's quotas `max_characters` … override them). */
   MAX_CHARACTERS_PER_USER: z.coerce.number().int().min(0).default(100),
   MAX_API_KEYS_PER_USER: z.coerce.number().int().min(0).default(20),
@@ -151,6 +145,12 @@ const environmentSchema = z.object({
   IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   /** The OpenAI-compatible vision model used by POST /v1/vision/describe when Gemini has no key. */
   VISION_OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Per-plan request, stream and quota limits (429). Off only for trusted single-user installs and test harnesses. */
+  RATE_LIMITS_ENABLED: booleanFlag.default(true),
+  /** A credit reservation not settled within this time (a crashed process) is released by the sweep job. */
+  RESERVATION_TTL_MS: z.coerce.number().int().min(10_000).default(900_000),
+  /** How often stale reservations are swept. */
+  RESERVATION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1_000).default(60_000),
   MINIMAX_GROUP_ID: optionalString,
   /** Where images and audio are kept: `file` (under DATA_DIR/media) or `s3://bucket/prefix`. */
   MEDIA_STORE: optionalString.pipe(z.string().regex(/^(file|s3:\/\/[^/]+(\/.*)?)$/, 'must be file or s3://bucket/prefix').optional()),
@@ -238,7 +238,6 @@ export interface Config {
     formationDelayMs: number;
     summaryEveryMessages: number;
   };
-  billing: { rateLimitsEnabled: boolean; reservationTtlMs: number; reservationSweepIntervalMs: number };
   /** Per-user caps; `limitFor` (identity) reads a user's quota, then the plan's feature, then these. */
   userLimits: { characters: number; apiKeys: number; memories: number };
   maxMessageChars: number;
@@ -251,6 +250,7 @@ export interface Config {
     maxBytes: number;
   };
   visionOpenAiModel: string;
+  billing: { rateLimitsEnabled: boolean; reservationTtlMs: number; reservationSweepIntervalMs: number };
   minimaxGroupId: string | undefined;
   media: {
     store: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined };
@@ -349,11 +349,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
-    billing: {
-      rateLimitsEnabled: env.RATE_LIMITS_ENABLED,
-      reservationTtlMs: env.RESERVATION_TTL_MS,
-      reservationSweepIntervalMs: env.RESERVATION_SWEEP_INTERVAL_MS,
-    },
     userLimits: { characters: env.MAX_CHARACTERS_PER_USER, apiKeys: env.MAX_API_KEYS_PER_USER, memories: env.MAX_MEMORIES_PER_USER },
     maxMessageChars: env.MAX_MESSAGE_CHARS,
     maxPromptChars: env.MAX_PROMPT_CHARS,
@@ -365,6 +360,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       maxBytes: env.IMAGE_MAX_BYTES,
     },
     visionOpenAiModel: env.VISION_OPENAI_MODEL,
+    billing: {
+      rateLimitsEnabled: env.RATE_LIMITS_ENABLED,
+      reservationTtlMs: env.RESERVATION_TTL_MS,
+      reservationSweepIntervalMs: env.RESERVATION_SWEEP_INTERVAL_MS,
+    },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     media: {
       store: mediaStoreSettings(env.MEDIA_STORE, env),

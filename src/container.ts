@@ -11,6 +11,7 @@ import { createChannelBindingsModule, type ChannelBindingsModule } from './modul
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
 import { createImagesModule, type ImagesModule } from './modules/images/index.js';
+import { createVoiceModule, type VoiceModule } from './modules/voice/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
@@ -37,6 +38,8 @@ export interface Container extends Infrastructure {
   channelBindings: ChannelBindingsModule;
   /** Image generation jobs, the gallery, vision describe. */
   images: ImagesModule;
+  /** Speech and transcription (ElevenLabs, MiniMax, OpenAI-compatible, Gemini) through the gateway. */
+  voice: VoiceModule;
   usage: UsageRecorder;
   /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
   billing: BillingModule;
@@ -79,10 +82,11 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
+  const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage, imagine: images.imagine });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
-  // billing early: its rate-limit hook must be in place before the limited routes are added.
-  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, chat, channelBindings];
+  // billing before chat: its rate-limit hook must be in place before the limited routes are added.
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, voice, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -97,6 +101,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     media,
     channelBindings,
     images,
+    voice,
     usage,
     billing,
     gateway,

@@ -136,6 +136,17 @@ export interface ModelSettings {
   vision?: boolean;
 }
 
+/** A character's spoken voice beyond its voice_id (the voice module reads it). */
+export interface CharacterVoiceSettings {
+  provider?: 'elevenlabs' | 'minimax';
+  model?: string;
+  speed?: number;
+  stability?: number;
+  similarityBoost?: number;
+  style?: number;
+  emotion?: string;
+}
+
 export const characters = pgTable(
   'characters',
   {
@@ -154,6 +165,8 @@ export const characters = pgTable(
     greeting: text('greeting'),
     alternateGreetings: jsonb('alternate_greetings').$type<string[]>().notNull().default([]),
     modelSettings: jsonb('model_settings').$type<ModelSettings>().notNull().default({}),
+    /** How the character speaks aloud (voice_id names the voice): provider, model, speed, stability… */
+    voiceSettings: jsonb('voice_settings').$type<CharacterVoiceSettings>().notNull().default({}),
     systemPromptOverride: text('system_prompt_override'),
     postHistoryInstructions: text('post_history_instructions'),
     /** Character Card fields kept for faithful round trips. */
@@ -286,3 +299,4 @@ export * from '../../modules/images/tables.js';
 
 export * from '../../modules/billing/tables.js';
 export * from '../../modules/usage/tables.js';
+export * from '../../modules/voice/tables.js';
