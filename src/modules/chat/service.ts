@@ -15,6 +15,7 @@ import type { UserRow } from '../identity/store.js';
 import type { ConversationMemory, MemoryPlace } from '../memory/memory-port.js';
 import type { ModerationService } from '../moderation/index.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { usageReport, usageSummaryText } from '../usage/usage-report.js';
 import { HELP_TEXT, parseCommand, parseImagine, type ChatCommand } from './commands.js';
 import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
@@ -470,6 +471,8 @@ export class ChatService {
         const changed = await memory.consolidateNow({ ...place, conversationId: conversation.id, key, chatModel: settings.model });
         return `${character.name} slept on it: ${changed} ${changed === 1 ? 'memory' : 'memories'} formed or updated.`;
       }
+      case 'usage':
+        return usageSummaryText(await usageReport(db, request.user.id, 30));
       case 'info': {
         const settings = resolveModelSettings(character, config);
         const counts = await store.countMessages(db, conversation.id);
