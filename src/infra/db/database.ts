@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
@@ -75,6 +75,10 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHa
   // PGlite is single-process: a second opener would corrupt the files, so refuse clearly instead.
   // A listening socket, released by the kernel when the process dies (even as PID 1 in a container).
   const lock: DirectoryLock = await acquireDirectoryLock(path.resolve(dataDir, 'pglite.sock'), 'the embedded database');
+  // A first start runs PostgreSQL's initdb inside WebAssembly: say so, since it takes a while.
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    logger.info({ databaseDir }, 'creating the embedded database (first start only; 10–60 s on a small machine)');
+  }
   let client: PGlite;
   try {
     client = await PGlite.create({ dataDir: databaseDir, extensions: { vector } });

@@ -41,7 +41,7 @@ const OPENAI_ERROR_TYPES: Record<number, string> = {
 /** Routes whose clients are OpenAI libraries answer errors in OpenAI's envelope (contract §4). */
 export function usesOpenAiErrorFormat(url: string): boolean {
   const pathOnly = url.split('?')[0] ?? url;
-  return pathOnly === '/v1/chat/completions' || pathOnly === '/v1/models' || pathOnly.startsWith('/v1/models/');
+  return pathOnly === '/v1/chat/completions' || pathOnly === '/v1/audio/transcriptions' || pathOnly === '/v1/models' || pathOnly.startsWith('/v1/models/');
 }
 
 interface NormalizedError {
