@@ -6,7 +6,7 @@ import type { ConversationSummary, ConversationRow, MessageRow } from './store.j
 const idText = z.string().trim().min(1).max(200);
 
 export const botChatBodySchema = z.object({
-  content: z.string().max(32_000).describe('The message, or a command: !wack, !reset, !sleep, !info, !help'),
+  content: z.string().max(2_000_000).describe('The message (at most MAX_MESSAGE_CHARS characters), or a command: !wack, !reset, !sleep, !info, !help'),
   user_id: idText.optional().describe('External end-user id (service keys; X-User-Id also works)'),
   username: z.string().trim().min(1).max(100).optional(),
   guild_id: idText.optional(),

@@ -25,7 +25,6 @@ import type { ConversationRow } from './store.js';
 /** Token budgets of the prompt's parts; the rest of the model's context is left for the answer. */
 export const HISTORY_TOKEN_BUDGET = 3_000;
 export const LOREBOOK_TOKEN_BUDGET = 800;
-export const MEMORY_TOKEN_BUDGET = 600;
 /** Stored messages loaded before the token budget trims them. */
 const HISTORY_ROW_LIMIT = 120;
 const MAX_IMAGES_PER_MESSAGE = 4;
@@ -130,6 +129,7 @@ export class ChatService {
   async prepare(request: TurnRequest): Promise<PreparedTurn> {
     const { db, characters, moderation, keys } = this.dependencies;
     const startedAt = performance.now();
+    this.assertInputSize(request);
     const character = await characters.get(request.character, request.viewer);
     const conversation = await store.findOrCreateConversation(db, character.id, {
       userId: request.user.id,
@@ -206,6 +206,18 @@ export class ChatService {
       memoryIds: recalled.memories.map((memory) => memory.id),
       keySources,
     };
+  }
+
+  /** MAX_MESSAGE_CHARS for the message, MAX_PROMPT_CHARS for everything the client sent: 413 naming the field. */
+  private assertInputSize(request: TurnRequest): void {
+    const { maxMessageChars, maxPromptChars } = this.dependencies.config;
+    if (request.text.length > maxMessageChars) {
+      throw new PayloadTooLargeError(`The message is ${request.text.length} characters long; at most ${maxMessageChars} are accepted.`, { extra: { field: request.contentField, limit: maxMessageChars } });
+    }
+    const total = request.text.length + request.clientSystemMessages.reduce((sum, text) => sum + text.length, 0) + request.clientHistory.reduce((sum, message) => sum + (typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length), 0);
+    if (total > maxPromptChars) {
+      throw new PayloadTooLargeError(`The messages total ${total} characters; at most ${maxPromptChars} are accepted per request.`, { extra: { field: request.contentField, limit: maxPromptChars } });
+    }
   }
 
   /**
@@ -379,7 +391,7 @@ export class ChatService {
   private async recall(place: MemoryPlace, text: string): Promise<{ memories: Array<{ id: string }>; promptSection: string }> {
     if (!this.dependencies.memory) return { memories: [], promptSection: '' };
     try {
-      return await this.dependencies.memory.recall(place, text, { tokenBudget: MEMORY_TOKEN_BUDGET });
+      return await this.dependencies.memory.recall(place, text, { tokenBudget: this.dependencies.config.memory.tokenBudget });
     } catch (error) {
       this.dependencies.logger.warn({ err: error, characterId: place.characterId }, 'memory recall failed; answering without memories');
       return { memories: [], promptSection: '' };

@@ -69,7 +69,8 @@ export class GeminiChatProvider implements ChatModelProvider {
           try {
             chunk = JSON.parse(data) as GeminiResponse;
           } catch {
-            continue;
+            // Gemini streams only JSON chunks: anything else is a broken upstream, not an empty success.
+            throw new ProviderCallError('gemini', 'stream_error', 'gemini streamed data that is not a JSON chunk.');
           }
           if (chunk.error) throw errorFromBody(chunk, chunk.error.code ?? 500, key, undefined);
           const text = joinText(chunk);

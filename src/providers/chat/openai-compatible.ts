@@ -93,7 +93,11 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
             break;
           }
           const chunk = parseJson(data) as WireResponse | undefined;
-          if (!chunk) continue;
+          // OpenAI-compatible streams carry only JSON chunks and [DONE]: anything else is a broken
+          // upstream, never an empty success (which would be stored as complete and billed).
+          if (!chunk || typeof chunk !== 'object') {
+            throw new ProviderCallError(this.options.provider, 'stream_error', `${this.options.provider} streamed data that is not a JSON chunk.`);
+          }
           if (chunk.error !== undefined) throw this.errorFromBody(chunk, 200, key, 'stream_error');
           if (typeof chunk.model === 'string') model = chunk.model;
           if (chunk.usage) usage = toUsage(chunk.usage);
