@@ -99,9 +99,11 @@ const environmentSchema = z.object({
   MODERATION_POLICY_PATH: z.string().min(1).default('config/moderation.json'),
   DEFAULT_CHAT_MODEL: z.string().min(1).default('openai/gpt-4o-mini'),
   VISION_MODEL: z.string().min(1).default('gemini-2.5-flash'),
-  EMBEDDING_PROVIDER: z.enum(['builtin', 'openrouter', 'openai', 'gemini', 'local', 'custom']).default('builtin'),
+  /** words: the shipped GloVe word vectors (semantic, no download); hashing (alias builtin): feature hashing. */
+  EMBEDDING_PROVIDER: z.enum(['words', 'hashing', 'builtin', 'openrouter', 'openai', 'gemini', 'local', 'custom']).default('words'),
   EMBEDDING_MODEL: optionalString,
-  EMBEDDING_DIMENSIONS: z.coerce.number().int().min(8).max(4096).default(384),
+  /** Vector size; defaults to 100 for the word vectors (their fixed size) and 384 for the others. */
+  EMBEDDING_DIMENSIONS: z.coerce.number().int().min(8).max(4096).optional(),
   EMBEDDING_BASE_URL: optionalString.pipe(url.optional()),
   EMBEDDING_API_KEY: optionalString,
   EMBEDDING_LOCAL_MODEL_DIR: optionalString,
@@ -113,12 +115,24 @@ const environmentSchema = z.object({
   /** Cosine similarity below which a vector match is not relevant (full-text matches always are). */
   MEMORY_MIN_RELEVANCE: z.coerce.number().min(-1).max(1).default(0.2),
   MEMORY_TOKEN_BUDGET: z.coerce.number().int().min(0).max(100_000).default(600),
+  /** Score fusion: weight of the vector list; the full-text list gets 1 − this (both min–max normalised). */
+  MEMORY_VECTOR_WEIGHT: z.coerce.number().min(0).max(1).default(0.3),
+  /** Full-text query expansion by the word vectors' nearest neighbours: their weight (0 = off) and how many per word. */
+  MEMORY_EXPANSION_WEIGHT: z.coerce.number().min(0).max(1).default(0.5),
+  MEMORY_EXPANSION_NEIGHBOURS: z.coerce.number().int().min(0).max(20).default(5),
   /** Scopes with at most this many vectors are searched exactly; larger ones through the HNSW index. */
   MEMORY_EXACT_SCAN_MAX_ROWS: z.coerce.number().int().min(0).default(5000),
   /** Wait before forming memories from an exchange, so a burst of messages is read in one job. */
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
+  /** Per-user caps (defaults; a plan's features or a user's quotas `max_characters` … override them). */
+  MAX_CHARACTERS_PER_USER: z.coerce.number().int().min(0).default(100),
+  MAX_API_KEYS_PER_USER: z.coerce.number().int().min(0).default(20),
+  MAX_MEMORIES_PER_USER: z.coerce.number().int().min(0).default(5000),
+  /** Size caps on chat input: one message, and the whole prompt a client sends (system + history + message). */
+  MAX_MESSAGE_CHARS: z.coerce.number().int().min(1).default(32_000),
+  MAX_PROMPT_CHARS: z.coerce.number().int().min(1).default(200_000),
   /** Images: the provider used when a request names none and the user has no key that says otherwise. */
   IMAGE_DEFAULT_PROVIDER: z.enum(['fal', 'openai', 'stability', 'kie']).default('fal'),
   /** How long POST /v1/images/generations waits for the images before answering 202 (pending). */
@@ -199,7 +213,7 @@ export interface Config {
   defaultChatModel: string;
   visionModel: string;
   embedding: {
-    provider: 'builtin' | 'openrouter' | 'openai' | 'gemini' | 'local' | 'custom';
+    provider: 'words' | 'hashing' | 'builtin' | 'openrouter' | 'openai' | 'gemini' | 'local' | 'custom';
     model: string | undefined;
     dimensions: number;
     baseUrl: string | undefined;
@@ -211,10 +225,17 @@ export interface Config {
     topK: number;
     minRelevance: number;
     tokenBudget: number;
+    vectorWeight: number;
+    expansionWeight: number;
+    expansionNeighbours: number;
     exactScanMaxRows: number;
     formationDelayMs: number;
     summaryEveryMessages: number;
   };
+  /** Per-user caps; `limitFor` (identity) reads a user's quota, then the plan's feature, then these. */
+  userLimits: { characters: number; apiKeys: number; memories: number };
+  maxMessageChars: number;
+  maxPromptChars: number;
   images: {
     defaultProvider: 'fal' | 'openai' | 'stability' | 'kie';
     waitMs: number;
@@ -304,7 +325,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
     embedding: {
       provider: env.EMBEDDING_PROVIDER,
       model: env.EMBEDDING_MODEL,
-      dimensions: env.EMBEDDING_DIMENSIONS,
+      dimensions: env.EMBEDDING_DIMENSIONS ?? (env.EMBEDDING_PROVIDER === 'words' ? 100 : 384),
       baseUrl: env.EMBEDDING_BASE_URL,
       apiKey: env.EMBEDDING_API_KEY,
       localModelDir: env.EMBEDDING_LOCAL_MODEL_DIR,
@@ -314,10 +335,16 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       topK: env.MEMORY_TOP_K,
       minRelevance: env.MEMORY_MIN_RELEVANCE,
       tokenBudget: env.MEMORY_TOKEN_BUDGET,
+      vectorWeight: env.MEMORY_VECTOR_WEIGHT,
+      expansionWeight: env.MEMORY_EXPANSION_WEIGHT,
+      expansionNeighbours: env.MEMORY_EXPANSION_NEIGHBOURS,
       exactScanMaxRows: env.MEMORY_EXACT_SCAN_MAX_ROWS,
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
+    userLimits: { characters: env.MAX_CHARACTERS_PER_USER, apiKeys: env.MAX_API_KEYS_PER_USER, memories: env.MAX_MEMORIES_PER_USER },
+    maxMessageChars: env.MAX_MESSAGE_CHARS,
+    maxPromptChars: env.MAX_PROMPT_CHARS,
     images: {
       defaultProvider: env.IMAGE_DEFAULT_PROVIDER,
       waitMs: env.IMAGE_WAIT_MS,

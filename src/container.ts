@@ -33,9 +33,9 @@ export interface Container extends Infrastructure {
   chat: ChatModule;
   /** Stored images and audio (files or S3), signed URLs, retention. */
   media: MediaModule;
+  channelBindings: ChannelBindingsModule;
   /** Image generation jobs, the gallery, vision describe. */
   images: ImagesModule;
-  channelBindings: ChannelBindingsModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -90,8 +90,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     moderation,
     chat,
     media,
-    images,
     channelBindings,
+    images,
     usage,
     gateway,
     modules,

@@ -266,6 +266,6 @@ export const systemSettings = pgTable('system_settings', {
   updatedAt: updatedAt(),
 });
 export * from '../../modules/media/tables.js';
-export * from '../../modules/images/tables.js';
 
 export * from '../../modules/channel-bindings/tables.js';
+export * from '../../modules/images/tables.js';
