@@ -102,7 +102,8 @@ describe.each(backends())('images (%s)', (backend) => {
       const image = response.body.images[0];
       expect(image).toMatchObject({ status: 'succeeded', provider: 'fal', model: 'fal-ai/flux/schnell', content_type: 'image/png', seed: 42, paid_by: 'platform', bytes: bytes.length, prompt: 'a watercolour fox' });
       expect(image.width).toBe(pngDimensions(bytes).width);
-      expect(image.cost_usd).toBeGreaterThan(0);
+      // The price table prices images by model, so by style: schnell (fast) is the cheap one.
+      expect(image.cost_usd).toBeCloseTo(0.003, 6);
       const usage = await imageUsage('discord:alice');
       expect(usage.some((row) => row.images === 1)).toBe(true);
     });
@@ -235,7 +236,8 @@ describe.each(backends())('images (%s)', (backend) => {
       expect(kie.requestsTo('/record-info').length).toBeGreaterThanOrEqual(3);
       expect(response.body.warnings.join(' ')).toContain('seed is not supported by kie');
       const image = response.body.images[0];
-      expect(image).toMatchObject({ content_type: 'image/jpeg', paid_by: 'user', provider: 'kie' });
+      expect(image).toMatchObject({ content_type: 'image/jpeg', paid_by: 'user', provider: 'kie', model: 'flux-kontext-max' });
+      expect(image.cost_usd).toBeCloseTo(0.05, 6);
       const content = await server.request('GET', `/v1/images/${image.id}/content`, as('discord:frank'));
       expect(content.headers.get('content-type')).toBe('image/jpeg');
       const raw = await fetch(`${server.url}/v1/images/${image.id}/content`, { headers: { authorization: `Bearer ${server.internalKey}`, 'x-user-id': 'discord:frank' } });
