@@ -265,6 +265,7 @@ export function recordToCharacter(record: CharacterRecord): Character {
     greeting: record.greeting,
     alternateGreetings: record.alternateGreetings,
     modelSettings: record.modelSettings,
+    voiceSettings: record.voiceSettings ?? {},
     systemPromptOverride: record.systemPromptOverride,
     postHistoryInstructions: record.postHistoryInstructions,
     card,
@@ -292,6 +293,7 @@ function toColumns(input: CharacterPatch, current?: Character): Partial<store.Ch
   if (input.greeting !== undefined) values.greeting = input.greeting;
   if (input.alternateGreetings !== undefined) values.alternateGreetings = input.alternateGreetings;
   if (input.modelSettings !== undefined) values.modelSettings = input.modelSettings;
+  if (input.voiceSettings !== undefined) values.voiceSettings = input.voiceSettings;
   if (input.systemPromptOverride !== undefined) values.systemPromptOverride = input.systemPromptOverride;
   if (input.postHistoryInstructions !== undefined) values.postHistoryInstructions = input.postHistoryInstructions;
   if (input.characterBook !== undefined) values.characterBook = input.characterBook;

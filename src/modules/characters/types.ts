@@ -1,7 +1,7 @@
-import type { ModelSettings } from '../../infra/db/schema.js';
+import type { CharacterVoiceSettings, ModelSettings } from '../../infra/db/schema.js';
 import type { Actor } from '../identity/authorization.js';
 
-export type { ModelSettings };
+export type { CharacterVoiceSettings, ModelSettings };
 
 export const INTERACTION_STYLES = ['formal', 'casual', 'playful', 'scholarly', 'supportive', 'sarcastic'] as const;
 export type InteractionStyle = (typeof INTERACTION_STYLES)[number];
@@ -70,6 +70,7 @@ export interface Character {
   greeting: string | null;
   alternateGreetings: string[];
   modelSettings: ModelSettings;
+  voiceSettings: CharacterVoiceSettings;
   systemPromptOverride: string | null;
   postHistoryInstructions: string | null;
   /** Character Card fields without a column of their own (tags, creator, extensions…), kept for round trips. */
@@ -103,6 +104,7 @@ export interface CharacterInput {
   greeting?: string | null | undefined;
   alternateGreetings?: string[] | undefined;
   modelSettings?: ModelSettings | undefined;
+  voiceSettings?: CharacterVoiceSettings | undefined;
   systemPromptOverride?: string | null | undefined;
   postHistoryInstructions?: string | null | undefined;
   card?: Record<string, unknown> | undefined;

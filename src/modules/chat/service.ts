@@ -160,12 +160,14 @@ export class ChatService {
     const place = this.memoryPlace(character, request);
     const recalled = await this.recall(place, request.text);
     const history = (await store.recentMessages(db, conversation, HISTORY_ROW_LIMIT)).reverse();
-    const userName = request.user.username ?? 'User';
+    // Speaker names go into the prompt only where more than one person talks in this conversation.
+    const humans = new Set([request.user.id, ...history.flatMap((message) => (message.role === 'user' && message.speakerUserId ? [message.speakerUserId] : []))]);
     const prompt = buildPrompt({
       character,
-      userName,
+      userName: request.user.username ?? 'User',
+      speakerName: request.user.username,
       history: history.map((message) => ({ role: message.role, content: message.content, speakerName: message.speakerName, tokenCount: message.tokenCount })),
-      group: conversation.userId === null,
+      group: conversation.userId === null && humans.size > 1,
       memorySection: recalled.promptSection,
       clientSystemMessages: request.clientSystemMessages,
       clientHistory: request.clientHistory,
@@ -178,7 +180,7 @@ export class ChatService {
       conversationId: conversation.id,
       role: 'user',
       speakerUserId: request.user.id,
-      speakerName: userName,
+      speakerName: request.user.username,
       content: request.text,
       tokenCount: countTokens(request.text),
       metadata: {
