@@ -59,6 +59,12 @@ describe.each(backends())('images (%s)', (backend) => {
       // With Redis the jobs go through BullMQ; this server consumes them itself (no worker process here).
       RUN_WORKERS_IN_PROCESS: 'true',
     });
+    // The free plan allows 5 images a day: users that draw a lot here are on the enterprise plan.
+    for (const user of ['discord:alice', 'discord:dora', 'discord:erin', 'discord:frank', 'discord:gina', 'discord:ivan']) {
+      const me = await server.request('GET', '/v1/me', as(user));
+      const promoted = await server.request('PATCH', `/v1/admin/users/${me.body.id}`, { body: { plan: 'enterprise' } });
+      expect(promoted.status).toBe(200);
+    }
   }, 240_000);
 
   afterAll(async () => {
@@ -269,6 +275,27 @@ describe.each(backends())('images (%s)', (backend) => {
       kie.settings.resultOverride = null;
       expect(response.status).toBe(502);
       expect(response.body.detail).toContain('not a PNG, JPEG or WebP');
+    });
+  });
+
+  describe('credits (billing)', () => {
+    it('charges the plan’s credits per delivered image and nothing for a filtered one', async () => {
+      const balance = async () => (await server.request('GET', '/v1/wallet/balance', as('discord:paula'))).body.balance as number;
+      const start = await balance();
+      const first = await generate('discord:paula', { prompt: 'a paid painting', provider: 'fal' });
+      expect(first.status).toBe(200);
+      expect(first.body.images[0].credits_charged).toBeGreaterThan(0);
+      expect(await balance()).toBeCloseTo(start - first.body.images[0].credits_charged, 6);
+      const afterFirst = await balance();
+      const filtered = await generate('discord:paula', { prompt: 'a forbidden painting', provider: 'fal' });
+      expect(filtered.status).toBe(422);
+      expect(await balance()).toBeCloseTo(afterFirst, 6);
+      // n images are n charges, split over the rows so they add up to the wallet's change.
+      const two = await generate('discord:paula', { prompt: 'two paintings', provider: 'fal', n: 2 });
+      expect(two.status).toBe(200);
+      const charged = two.body.images.reduce((sum: number, image: { credits_charged: number }) => sum + image.credits_charged, 0);
+      expect(charged).toBeCloseTo(2 * first.body.images[0].credits_charged, 6);
+      expect(await balance()).toBeCloseTo(afterFirst - charged, 6);
     });
   });
 
