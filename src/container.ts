@@ -7,9 +7,11 @@ import { createCharactersModule, type CharactersModule } from './modules/charact
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
+import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
 import { createVoiceModule, type VoiceModule } from './modules/voice/index.js';
+import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
@@ -34,6 +36,9 @@ export interface Container extends Infrastructure {
   media: MediaModule;
   /** Speech and transcription (ElevenLabs, MiniMax, OpenAI-compatible, Gemini) through the gateway. */
   voice: VoiceModule;
+  channelBindings: ChannelBindingsModule;
+  /** Image generation jobs, the gallery, vision describe. */
+  images: ImagesModule;
   usage: UsageRecorder;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
@@ -73,8 +78,10 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
+  const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
-  const modules: AppModule[] = [identity, characters, memory, moderation, media, voice, chat];
+  const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
+  const modules: AppModule[] = [identity, characters, memory, moderation, media, voice, images, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -88,6 +95,8 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     chat,
     media,
     voice,
+    channelBindings,
+    images,
     usage,
     gateway,
     modules,

@@ -12,3 +12,4 @@ export * from './stability.js';
 export * from './jwks.js';
 export * from './s3.js';
 export * from './transcription.js';
+export * from './kie.js';

@@ -280,3 +280,6 @@ export const systemSettings = pgTable('system_settings', {
 });
 export * from '../../modules/media/tables.js';
 export * from '../../modules/voice/tables.js';
+
+export * from '../../modules/channel-bindings/tables.js';
+export * from '../../modules/images/tables.js';

@@ -498,8 +498,13 @@ export class ChatService {
     return conversation;
   }
 
-  async listMessages(conversation: ConversationRow, options: { limit: number; cursor: string | undefined }) {
-    const rows = await store.listMessages(this.dependencies.db, conversation.id, { limit: options.limit + 1, afterMessageId: this.decodeCursor(options.cursor) });
+  /** A page of messages; in a shared channel a member sees the conversation from their own first message on. */
+  async listMessages(conversation: ConversationRow, options: { limit: number; cursor: string | undefined; viewerUserId?: string | undefined }) {
+    const rows = await store.listMessages(this.dependencies.db, conversation.id, {
+      limit: options.limit + 1,
+      afterMessageId: this.decodeCursor(options.cursor),
+      visibleToUserId: conversation.userId === null ? options.viewerUserId : undefined,
+    });
     const page = rows.slice(0, options.limit);
     return { data: page, nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page.at(-1)!.id) : null };
   }
