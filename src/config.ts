@@ -145,6 +145,12 @@ const environmentSchema = z.object({
   IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   /** The OpenAI-compatible vision model used by POST /v1/vision/describe when Gemini has no key. */
   VISION_OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Per-plan request, stream and quota limits (429). Off only for trusted single-user installs and test harnesses. */
+  RATE_LIMITS_ENABLED: booleanFlag.default(true),
+  /** A credit reservation not settled within this time (a crashed process) is released by the sweep job. */
+  RESERVATION_TTL_MS: z.coerce.number().int().min(10_000).default(900_000),
+  /** How often stale reservations are swept. */
+  RESERVATION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1_000).default(60_000),
   MINIMAX_GROUP_ID: optionalString,
   /** Where images and audio are kept: `file` (under DATA_DIR/media) or `s3://bucket/prefix`. */
   MEDIA_STORE: optionalString.pipe(z.string().regex(/^(file|s3:\/\/[^/]+(\/.*)?)$/, 'must be file or s3://bucket/prefix').optional()),
@@ -244,6 +250,7 @@ export interface Config {
     maxBytes: number;
   };
   visionOpenAiModel: string;
+  billing: { rateLimitsEnabled: boolean; reservationTtlMs: number; reservationSweepIntervalMs: number };
   minimaxGroupId: string | undefined;
   media: {
     store: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined };
@@ -353,6 +360,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       maxBytes: env.IMAGE_MAX_BYTES,
     },
     visionOpenAiModel: env.VISION_OPENAI_MODEL,
+    billing: {
+      rateLimitsEnabled: env.RATE_LIMITS_ENABLED,
+      reservationTtlMs: env.RESERVATION_TTL_MS,
+      reservationSweepIntervalMs: env.RESERVATION_SWEEP_INTERVAL_MS,
+    },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
     media: {
       store: mediaStoreSettings(env.MEDIA_STORE, env),

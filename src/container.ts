@@ -14,7 +14,8 @@ import { createVoiceModule, type VoiceModule } from './modules/voice/index.js';
 import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
-import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
+import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
+import { createBillingModule, type BillingModule } from './modules/billing/index.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
 export interface Infrastructure {
@@ -40,6 +41,8 @@ export interface Container extends Infrastructure {
   /** Image generation jobs, the gallery, vision describe. */
   images: ImagesModule;
   usage: UsageRecorder;
+  /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
+  billing: BillingModule;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
   modules: AppModule[];
@@ -65,12 +68,13 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
+  const billing = createBillingModule(infrastructure, { identity });
   const gateway = new ProviderGateway({
     config,
     logger: logger.child({ module: 'gateway' }),
     keys: identity.keys,
     registry: createProviderRegistry(config),
-    billing: new UnmeteredBilling(),
+    billing: billing.port,
     usage,
   });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
@@ -79,9 +83,10 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage, imagine: images.imagine });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
-  const modules: AppModule[] = [identity, characters, memory, moderation, media, voice, images, chat, channelBindings];
+  // billing before chat: its rate-limit hook must be in place before the limited routes are added.
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, voice, images, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -98,6 +103,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     channelBindings,
     images,
     usage,
+    billing,
     gateway,
     modules,
     jobHandlers,

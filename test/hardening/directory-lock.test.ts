@@ -18,8 +18,8 @@ function startHolder(lockPath: string, inNamespace: boolean): Promise<{ child: C
   return new Promise((resolve, reject) => {
     let output = '';
     let errors = '';
-    child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const line = output.split('\n')[0];
       if (output.includes('\n') && line) resolve({ child, line });

@@ -42,7 +42,7 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
       identities: ['discord:2002'],
       active: true,
       quotas: {},
-      plan: { id: 'free', name: 'Free', allows_platform_keys: true, daily_credits: 100, requests_per_minute: 20 },
+      plan: { id: 'free', name: 'Free', allows_platform_keys: true, daily_credits: 10, requests_per_minute: 5 },
     });
     expect(Date.parse(first.body.created_at)).not.toBeNaN();
     await server.container.identity.service.flushActivity();
@@ -86,7 +86,7 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
 
     const changed = await server.request('PATCH', `/v1/admin/users/${userId}`, { body: { plan: 'premium', quotas: { images_per_day: 5 } } });
     expect(changed.status).toBe(200);
-    expect(changed.body).toMatchObject({ plan: { id: 'premium', daily_credits: 1000 }, quotas: { images_per_day: 5 } });
+    expect(changed.body).toMatchObject({ plan: { id: 'premium', daily_credits: 100 }, quotas: { images_per_day: 5 } });
 
     const unknownPlan = await server.request('PATCH', `/v1/admin/users/${userId}`, { body: { plan: 'gold' } });
     expect(unknownPlan.status).toBe(422);

@@ -55,6 +55,8 @@ describe.each(backends())('images (%s)', (backend) => {
       IMAGE_POLL_INTERVAL_MS: '20',
       IMAGE_JOB_TIMEOUT_MS: '2000',
       MEMORY_FORMATION_DELAY_MS: '600000',
+      // With Redis the jobs go through BullMQ; this server consumes them itself (no worker process here).
+      RUN_WORKERS_IN_PROCESS: 'true',
     });
   }, 240_000);
 
@@ -349,6 +351,33 @@ describe.each(backends())('images (%s)', (backend) => {
       expect((await server.request('DELETE', '/v1/me', as('discord:gina'))).status).toBe(204);
       expect((await fetch(image.url)).status).toBe(404);
       expect((await server.request('GET', '/v1/images', as('discord:gina'))).body.data).toEqual([]);
+    });
+  });
+
+  describe('!imagine in chat', () => {
+    it('draws with the user’s usable provider and answers with the picture’s URL; the gallery knows the character', async () => {
+      const created = await server.request('POST', '/v1/characters', { body: { name: 'Iris', slug: 'iris-painter' } });
+      expect(created.status).toBe(201);
+      const turn = await server.request('POST', '/v1/characters/iris-painter/chat', { ...as('discord:ivan'), body: { content: '!imagine a blue whale' } });
+      expect(turn.status).toBe(200);
+      const url = /(http\S+\/v1\/media\/\S+)/.exec(turn.body.response as string)?.[1];
+      expect(url, turn.body.response).toBeDefined();
+      // Without PUBLIC_BASE_URL (unknown in tests: the port is ephemeral) the origin is a placeholder; path and signature are real.
+      const signed = new URL(url!);
+      expect(pngDimensions(Buffer.from(await (await fetch(`${server.url}${signed.pathname}${signed.search}`)).arrayBuffer())).width).toBeGreaterThan(0);
+      // IMAGE_DEFAULT_PROVIDER is fal, which has a platform key here.
+      expect(fal.requestsTo('/queue/fal-ai/').filter((request) => request.method === 'POST').at(-1)?.body).toMatchObject({ prompt: 'a blue whale' });
+      const gallery = await server.request('GET', '/v1/images?character=iris-painter', as('discord:ivan'));
+      expect(gallery.body.data).toHaveLength(1);
+      expect(gallery.body.data[0]).toMatchObject({ prompt: 'a blue whale', character_id: created.body.id });
+    });
+
+    it('a refused prompt is the chat’s error, and bare !imagine asks for a prompt', async () => {
+      const refused = await server.request('POST', '/v1/characters/iris-painter/chat', { ...as('discord:ivan'), body: { content: '!imagine something forbidden' } });
+      expect(refused.status).toBe(422);
+      expect(refused.body.code).toBe('content_filtered');
+      const bare = await server.request('POST', '/v1/characters/iris-painter/chat', { ...as('discord:ivan'), body: { content: '!imagine' } });
+      expect(bare.body.response).toContain('!imagine <prompt>');
     });
   });
 

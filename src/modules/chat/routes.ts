@@ -97,6 +97,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/characters/:id/chat',
     {
+      config: { rateLimit: true },
       schema: {
         tags: ['chat'],
         summary: 'Talk to a character (the bot protocol); stream: true answers Server-Sent Events',
@@ -157,6 +158,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/chat/completions',
     {
+      config: { rateLimit: true },
       schema: {
         tags: ['openai'],
         summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',

@@ -116,12 +116,12 @@ export async function insertMessage(db: Executor, values: MessageInsert, options
   return row!;
 }
 
-export type HistoryRow = Pick<MessageRow, 'role' | 'content' | 'speakerName' | 'tokenCount'>;
+export type HistoryRow = Pick<MessageRow, 'role' | 'content' | 'speakerUserId' | 'speakerName' | 'tokenCount'>;
 
 /** Messages after the last context reset, newest first, at most `limit` (the prompt trims further by tokens). */
 export async function recentMessages(db: Executor, conversation: ConversationRow, limit: number): Promise<HistoryRow[]> {
   return db
-    .select({ role: messages.role, content: messages.content, speakerName: messages.speakerName, tokenCount: messages.tokenCount })
+    .select({ role: messages.role, content: messages.content, speakerUserId: messages.speakerUserId, speakerName: messages.speakerName, tokenCount: messages.tokenCount })
     .from(messages)
     .where(
       and(

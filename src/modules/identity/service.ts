@@ -137,7 +137,8 @@ export class IdentityService {
       // The verifier throws a specific 401 (expired, wrong issuer…) or 503 when the issuer is unreachable.
       const verified = await this.tokenVerifier(token);
       if (verified) {
-        const { user } = await store.findOrCreateUserByExternalId(this.dependencies.db, verified.externalId, verified.username);
+        const found = await store.findOrCreateUserByExternalId(this.dependencies.db, verified.externalId, verified.username);
+        const user = await this.keepUsernameCurrent(found.user, verified.username);
         return { role: 'user', credential: 'oidc', apiKeyId: null, ownUserId: user.id };
       }
     }
@@ -164,6 +165,13 @@ export class IdentityService {
 
   async findUser(userId: string): Promise<UserRow | undefined> {
     return store.findUserById(this.dependencies.db, userId);
+  }
+
+  /** An admin route's `{id}`: the internal id or an external id (e.g. a Discord user id). */
+  async findUserByReference(reference: string): Promise<UserRow | undefined> {
+    const { db } = this.dependencies;
+    const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(reference) ? await store.findUserById(db, reference) : undefined;
+    return byId ?? (await store.findUserByExternalId(db, reference));
   }
 
   /** Admin changes: the plan must exist (422 otherwise), quotas replace the previous ones. */
@@ -210,7 +218,8 @@ export class IdentityService {
     }
     if (context.externalUserId.length > 200) throw new ValidationError('X-User-Id', 'X-User-Id is longer than 200 characters.');
     if (context.username !== undefined && context.username.length > 100) throw new ValidationError('X-Username', 'X-Username is longer than 100 characters.');
-    const { user } = await store.findOrCreateUserByExternalId(db, context.externalUserId, context.username);
+    const found = await store.findOrCreateUserByExternalId(db, context.externalUserId, context.username);
+    const user = await this.keepUsernameCurrent(found.user, context.username);
     this.assertActive(user);
     this.noteUserActivity(user.id);
     return user;
@@ -261,6 +270,15 @@ export class IdentityService {
   async credentialUserId(principal: Principal): Promise<string> {
     const cached = this.credentialUserIds.get(credentialExternalId(principal));
     return cached ?? (await this.credentialUser(principal)).id;
+  }
+
+  /**
+   * X-Username (or a token's name) is the user's current display name: a bot that learns the name
+   * later, or a Discord user who renames, is seen under the new name. Written only when it changed.
+   */
+  private async keepUsernameCurrent(user: UserRow, username: string | undefined): Promise<UserRow> {
+    if (username === undefined || username === '' || user.username === username) return user;
+    return (await store.updateUser(this.dependencies.db, user.id, { username })) ?? user;
   }
 
   private assertActive(user: UserRow): void {

@@ -9,7 +9,8 @@ import type { AppModule } from '../module.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { registerImageRoutes } from './routes.js';
 import { presentImage } from './schemas.js';
-import { ImagesService, type ImageMediaPort } from './service.js';
+import { errorOfRow, ImagesService, type ImageMediaPort } from './service.js';
+import type { ImagineCommand } from '../chat/service.js';
 import { VisionService } from './vision.js';
 
 export { ImagesService, type ImageMediaPort, type GenerateInput } from './service.js';
@@ -25,6 +26,8 @@ declare module '../gateway/registry.js' {
 export interface ImagesModule extends AppModule {
   service: ImagesService;
   vision: VisionService;
+  /** The chat command `!imagine <prompt>`. */
+  imagine: ImagineCommand;
 }
 
 export interface ImagesModuleDependencies extends Infrastructure {
@@ -53,10 +56,20 @@ export function createImagesModule(dependencies: ImagesModuleDependencies): Imag
     exportUserData: async (userId) => (await service.exportOf(userId)).map((row) => presentImage(row, undefined)),
     deleteUserData: (userId) => service.deleteAllOf(userId),
   });
+  const imagine: ImagineCommand = async ({ user, character, prompt, requestId, signal }) => {
+    const generation = await service.generate({ user, prompt, characterId: character.id, requestId });
+    const [row] = await service.waitFor(generation.generationId, config.images.waitMs, signal);
+    if (!row) throw new Error('a generation without images');
+    if (row.status === 'failed') throw errorOfRow(row);
+    if (row.status !== 'succeeded') return `${character.name} is still drawing “${prompt}”. It will be in your gallery: /v1/images/${row.id}`;
+    const url = (await service.signedUrl(row)) ?? `/v1/images/${row.id}/content`;
+    return `${character.name} drew “${row.revisedPrompt ?? prompt}”:\n${url}`;
+  };
   return {
     name: 'images',
     service,
     vision,
+    imagine,
     jobHandlers: { 'images.generate': (payload) => service.runJob(payload) },
     registerRoutes: (app) => registerImageRoutes(app, { images: service, vision, identity: identity.service, characters: dependencies.characters.service, config }),
   };
