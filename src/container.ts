@@ -10,8 +10,8 @@ import { createChatModule, type ChatModule } from './modules/chat/index.js';
 import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
-import { createVoiceModule, type VoiceModule } from './modules/voice/index.js';
 import { createImagesModule, type ImagesModule } from './modules/images/index.js';
+import { createVoiceModule, type VoiceModule } from './modules/voice/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
@@ -35,11 +35,11 @@ export interface Container extends Infrastructure {
   chat: ChatModule;
   /** Stored images and audio (files or S3), signed URLs, retention. */
   media: MediaModule;
-  /** Speech and transcription (ElevenLabs, MiniMax, OpenAI-compatible, Gemini) through the gateway. */
-  voice: VoiceModule;
   channelBindings: ChannelBindingsModule;
   /** Image generation jobs, the gallery, vision describe. */
   images: ImagesModule;
+  /** Speech and transcription (ElevenLabs, MiniMax, OpenAI-compatible, Gemini) through the gateway. */
+  voice: VoiceModule;
   usage: UsageRecorder;
   /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
   billing: BillingModule;
@@ -81,12 +81,12 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
-  const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
+  const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage, imagine: images.imagine });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
   // billing before chat: its rate-limit hook must be in place before the limited routes are added.
-  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, voice, images, chat, channelBindings];
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, voice, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -99,9 +99,9 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     moderation,
     chat,
     media,
-    voice,
     channelBindings,
     images,
+    voice,
     usage,
     billing,
     gateway,

@@ -11,5 +11,5 @@ export * from './fal.js';
 export * from './stability.js';
 export * from './jwks.js';
 export * from './s3.js';
-export * from './transcription.js';
 export * from './kie.js';
+export * from './transcription.js';

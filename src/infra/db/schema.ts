@@ -293,10 +293,10 @@ export const systemSettings = pgTable('system_settings', {
   updatedAt: updatedAt(),
 });
 export * from '../../modules/media/tables.js';
-export * from '../../modules/voice/tables.js';
 
 export * from '../../modules/channel-bindings/tables.js';
 export * from '../../modules/images/tables.js';
 
 export * from '../../modules/billing/tables.js';
 export * from '../../modules/usage/tables.js';
+export * from '../../modules/voice/tables.js';
