@@ -137,7 +137,7 @@ describe.each(backends())('text to speech (%s)', (backend) => {
   it('WAV and JSON answers; a long text is split at sentence ends and joined', async () => {
     await server.request('PATCH', `/v1/admin/users/${await userId('tts-formats')}`, { body: { plan: 'enterprise' } });
     const wav = await raw(server, '/v1/tts', { text: 'Wave form.', voice: 'british-female', format: 'wav' }, as('tts-formats'));
-    expect(wav.headers.get('content-type')).toBe('audio/wav');
+    expect(wav.headers.get('content-type'), wav.bytes.toString('utf8').slice(0, 300)).toBe('audio/wav');
     expect(wav.bytes.toString('ascii', 0, 4)).toBe('RIFF');
     expect(minimax.lastRequest('/v1/t2a_v2')?.body).toMatchObject({ audio_setting: { format: 'pcm' } });
 
