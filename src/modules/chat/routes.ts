@@ -85,6 +85,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/characters/:id/chat',
     {
+      config: { contextHeaders: 'place' },
       schema: {
         tags: ['chat'],
         summary: 'Talk to a character (the bot protocol); stream: true answers Server-Sent Events',
@@ -146,6 +147,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/chat/completions',
     {
+      config: { contextHeaders: 'place' },
       schema: {
         tags: ['openai'],
         summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',

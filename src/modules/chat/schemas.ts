@@ -13,6 +13,11 @@ export const botChatBodySchema = z.object({
   channel_id: idText.optional(),
   attachment_url: z.string().max(14_000_000).optional().describe('An image URL (http/https) or a data:image/…;base64 URL'),
   stream: z.boolean().optional().default(false),
+}).meta({
+  examples: [
+    { content: 'Hello! Do you remember me?' },
+    { content: 'Who here likes tea?', user_id: '123456789012345678', username: 'Carol', guild_id: '987654321098765432', channel_id: '112233445566778899', stream: true },
+  ],
 });
 
 export const usageSchema = z.object({
@@ -34,6 +39,22 @@ export const botChatResponseSchema = z.object({
   api_keys_status: z.record(z.string(), z.enum(['user', 'platform'])).describe('Who paid, per provider used in this turn'),
   status: z.enum(['complete', 'partial', 'blocked']),
   command: z.string().nullable(),
+}).meta({
+  examples: [
+    {
+      response: 'Of course, Carol: you told me about your garden last week. How are the roses?',
+      character_id: '0b9e7f8e-5c1d-4a57-9d0b-7f0a4f3c2e11',
+      conversation_id: '5f2c8a4e-1d3b-4c6a-8e9f-0a1b2c3d4e5f',
+      message_id: '7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d',
+      memories_used: 2,
+      processing_time: 1.42,
+      tokens_used: 812,
+      usage: { prompt_tokens: 790, completion_tokens: 22, total_tokens: 812, cost_usd: 0.000131 },
+      api_keys_status: { openrouter: 'user' },
+      status: 'complete',
+      command: null,
+    },
+  ],
 });
 
 const contentPartSchema = z.union([
@@ -58,7 +79,21 @@ export const openAiChatBodySchema = z
     stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().optional(),
     user: z.string().max(200).optional(),
   })
-  .passthrough();
+  .passthrough()
+  .meta({
+    examples: [
+      { model: 'character/luna', messages: [{ role: 'user', content: 'Hello, Luna!' }] },
+      {
+        model: 'shapesinc/luna',
+        stream: true,
+        messages: [
+          { role: 'system', content: 'Answer in French.' },
+          { role: 'user', content: 'What is the weather in Paris?' },
+        ],
+        tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }],
+      },
+    ],
+  });
 
 export const openAiCompletionSchema = z
   .object({
@@ -76,7 +111,20 @@ export const openAiCompletionSchema = z
     usage: z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }),
     conversation_id: z.string(),
   })
-  .passthrough();
+  .passthrough()
+  .meta({
+    examples: [
+      {
+        id: 'chatcmpl-7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d',
+        object: 'chat.completion',
+        created: 1767225600,
+        model: 'character/luna',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! The stars are bright tonight.' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 412, completion_tokens: 9, total_tokens: 421 },
+        conversation_id: '5f2c8a4e-1d3b-4c6a-8e9f-0a1b2c3d4e5f',
+      },
+    ],
+  });
 
 export const modelListSchema = z.object({
   object: z.literal('list'),
