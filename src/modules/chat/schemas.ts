@@ -62,10 +62,23 @@ const contentPartSchema = z.union([
   z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }) }),
 ]);
 
+const toolCallSchema = z.object({
+  id: z.string().min(1).max(200),
+  type: z.literal('function'),
+  function: z.object({ name: z.string().min(1).max(200), arguments: z.string().max(200_000) }),
+});
+
 export const openAiMessageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant']),
-  content: z.union([z.string(), z.array(contentPartSchema), z.null()]),
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(contentPartSchema), z.null()]).optional().default(null),
   name: z.string().max(64).optional(),
+  tool_calls: z.array(toolCallSchema).max(128).optional().describe('An assistant turn that called tools'),
+  tool_call_id: z.string().min(1).max(200).optional().describe('On a tool message: the call it answers'),
+});
+
+const toolSchema = z.looseObject({
+  type: z.literal('function'),
+  function: z.looseObject({ name: z.string().min(1).max(64), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() }),
 });
 
 export const openAiChatBodySchema = z
@@ -77,7 +90,17 @@ export const openAiChatBodySchema = z
     max_tokens: z.number().int().min(1).max(128_000).optional(),
     max_completion_tokens: z.number().int().min(1).max(128_000).optional(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().optional(),
-    user: z.string().max(200).optional(),
+    user: z.string().max(200).optional().describe('The end user (like X-User-Id, for service keys)'),
+    tools: z.array(toolSchema).max(128).optional().describe('Passed through to the model; tool calls come back in OpenAI\'s shape'),
+    tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })]).optional(),
+    parallel_tool_calls: z.boolean().optional(),
+    response_format: z.looseObject({ type: z.enum(['text', 'json_object', 'json_schema']) }).optional().describe('Passed through (JSON mode, structured outputs)'),
+    stop: z.union([z.string(), z.array(z.string()).max(4)]).optional(),
+    seed: z.number().int().optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    frequency_penalty: z.number().min(-2).max(2).optional(),
+    presence_penalty: z.number().min(-2).max(2).optional(),
+    n: z.number().int().min(1).max(128).optional().describe('Only 1 is supported (a character gives one answer); more is a 422'),
   })
   .passthrough()
   .meta({
@@ -104,7 +127,7 @@ export const openAiCompletionSchema = z
     choices: z.array(
       z.object({
         index: z.number().int(),
-        message: z.object({ role: z.literal('assistant'), content: z.string() }),
+        message: z.object({ role: z.literal('assistant'), content: z.string().nullable(), tool_calls: z.array(toolCallSchema).optional() }),
         finish_reason: z.string(),
       }),
     ),
