@@ -65,6 +65,9 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     ALLOW_PRIVATE_FETCH: 'true',
     SHUTDOWN_GRACE_MS: '2000',
+    // Per-plan request limits (free: 5 a minute) would trip suites that chat many times as one user;
+    // the billing suites turn them on and prove them.
+    RATE_LIMITS_ENABLED: 'false',
     ...(postgres ? { DATABASE_URL: postgres.url, REDIS_URL: process.env.TEST_REDIS_URL, REDIS_KEY_PREFIX: `t${randomBytes(5).toString('hex')}` } : {}),
     ...env,
   });

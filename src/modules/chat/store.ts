@@ -137,14 +137,22 @@ export async function recentMessages(db: Executor, conversation: ConversationRow
  * A page of messages, newest first, after the cursor message in that order. The cursor is
  * compared in SQL (microsecond timestamps, id as tie-breaker), not through a JavaScript Date.
  */
-export async function listMessages(db: Executor, conversationId: string, options: { limit: number; afterMessageId?: string | undefined }): Promise<MessageRow[]> {
+export async function listMessages(
+  db: Executor,
+  conversationId: string,
+  options: { limit: number; afterMessageId?: string | undefined; visibleToUserId?: string | undefined },
+): Promise<MessageRow[]> {
   const cursor = options.afterMessageId
     ? sql`(${messages.createdAt}, ${messages.id}) < (select c.created_at, c.id from messages c where c.id = ${options.afterMessageId})`
+    : undefined;
+  // A channel member sees what was said from their first message in it on (not what came before they joined).
+  const visible = options.visibleToUserId
+    ? sql`${messages.createdAt} >= (select min(f.created_at) from messages f where f.conversation_id = ${conversationId} and f.speaker_user_id = ${options.visibleToUserId})`
     : undefined;
   return db
     .select()
     .from(messages)
-    .where(and(eq(messages.conversationId, conversationId), cursor))
+    .where(and(eq(messages.conversationId, conversationId), cursor, visible))
     .orderBy(desc(messages.createdAt), desc(messages.id))
     .limit(options.limit);
 }
