@@ -5,7 +5,7 @@ import type { Database } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
 import { AppError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
 import { DEFAULT_MAX_FETCH_BYTES, safeFetch } from '../../infra/http/safe-fetch.js';
-import type { ChatContentPart, ChatMessage, ChatUsage } from '../../providers/chat/chat-model.js';
+import type { ChatContentPart, ChatMessage, ChatPassthrough, ChatToolCall, ChatToolCallDelta, ChatUsage } from '../../providers/chat/chat-model.js';
 import type { ChatProviders } from '../../providers/chat/index.js';
 import { ProviderCallError } from '../../providers/chat/provider-error.js';
 import type { ImageInput, VisionProvider } from '../../providers/vision/gemini.js';
@@ -68,6 +68,13 @@ export interface TurnRequest {
   clientHistory: ChatMessage[];
   temperature?: number | undefined;
   maxTokens?: number | undefined;
+  /** OpenAI fields relayed to the vendor as they came (tools, response_format, stop, seed…). */
+  passthrough?: ChatPassthrough | undefined;
+  /**
+   * The client sent tool results after the model's tool calls: the turn continues the client's
+   * history (which ends with the tool messages) and has no new user message of its own.
+   */
+  toolContinuation?: boolean | undefined;
   signal: AbortSignal;
   requestId: string;
 }
@@ -86,7 +93,8 @@ export type PreparedTurn =
       settings: ResolvedModelSettings;
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
-      userMessageId: string;
+      /** Null for a tool continuation (no new user message). */
+      userMessageId: string | null;
       memoriesUsed: number;
       /** The ids of the memories the prompt holds, best first. */
       memoryIds: string[];
@@ -104,11 +112,15 @@ export interface TurnOutcome {
   assistantMessageId: string | null;
   /** Set when the answer stopped early because the upstream failed after text reached the client. */
   error: AppError | undefined;
+  /** The client's tools the model called (OpenAI-compatible clients run them and send the results back). */
+  toolCalls: ChatToolCall[] | undefined;
 }
 
 export interface RunOptions {
   /** Streaming: called with each piece of text as it may be shown. */
   onDelta?: (text: string) => void;
+  /** Streaming: called with each tool-call fragment exactly as the vendor sent it. */
+  onToolCallDelta?: (toolCalls: ChatToolCallDelta[]) => void;
 }
 
 export class ChatService {
@@ -136,18 +148,18 @@ export class ChatService {
       guildId: request.guildId,
       channelId: request.channelId,
     });
-    const imaginePrompt = request.imageUrls.length === 0 ? parseImagine(request.text) : undefined;
+    const imaginePrompt = request.imageUrls.length === 0 && !request.toolContinuation ? parseImagine(request.text) : undefined;
     if (imaginePrompt !== undefined && this.dependencies.imagine) {
       await moderation.checkInput(imaginePrompt, { userId: request.user.id, characterId: character.id });
       const reply = await this.dependencies.imagine({ user: request.user, character, prompt: imaginePrompt, requestId: request.requestId, signal: request.signal });
       return { kind: 'command', command: 'imagine', reply, character, conversation, startedAt };
     }
-    const command = request.imageUrls.length === 0 ? parseCommand(request.text) : undefined;
+    const command = request.imageUrls.length === 0 && !request.toolContinuation ? parseCommand(request.text) : undefined;
     if (command) {
       const reply = await this.runCommand(command, character, conversation, request);
       return { kind: 'command', command, reply, character, conversation, startedAt };
     }
-    if (!request.text.trim() && request.imageUrls.length === 0) throw new ValidationError(request.contentField, 'The message is empty.');
+    if (!request.text.trim() && request.imageUrls.length === 0 && !request.toolContinuation) throw new ValidationError(request.contentField, 'The message is empty.');
     await moderation.checkInput(request.text, { userId: request.user.id, characterId: character.id });
 
     const resolved = resolveModelSettings(character, this.dependencies.config);
@@ -156,6 +168,9 @@ export class ChatService {
       temperature: request.temperature ?? resolved.temperature,
       maxTokens: request.maxTokens ?? resolved.maxTokens,
     };
+    if (settings.provider === 'gemini' && request.passthrough?.tools?.length) {
+      throw new ValidationError('tools', `${character.name} talks through Gemini, which does not take OpenAI tools here; use a character on an OpenAI-compatible provider.`);
+    }
     const key = await keys.resolve(request.user, settings.provider);
     const keySources: Record<string, 'user' | 'platform'> = { [settings.provider]: key.source };
 
@@ -174,12 +189,12 @@ export class ChatService {
       memorySection: recalled.promptSection,
       clientSystemMessages: request.clientSystemMessages,
       clientHistory: request.clientHistory,
-      newMessage: { text: request.text, imageParts, imageDescriptions },
+      newMessage: request.toolContinuation ? null : { text: request.text, imageParts, imageDescriptions },
       historyTokenBudget: HISTORY_TOKEN_BUDGET,
       lorebookTokenBudget: LOREBOOK_TOKEN_BUDGET,
       countTokens,
     });
-    const userMessage = await store.insertMessage(db, {
+    const userMessage = request.toolContinuation ? undefined : await store.insertMessage(db, {
       conversationId: conversation.id,
       role: 'user',
       speakerUserId: request.user.id,
@@ -201,7 +216,7 @@ export class ChatService {
       settings,
       key,
       prompt,
-      userMessageId: userMessage.id,
+      userMessageId: userMessage?.id ?? null,
       memoriesUsed: recalled.memories.length,
       memoryIds: recalled.memories.map((memory) => memory.id),
       keySources,
@@ -244,10 +259,10 @@ export class ChatService {
 
     for (const model of models) {
       for (let attempt = 0; attempt <= config.upstreamMaxRetries; attempt += 1) {
-        const progress = { text: '', delivered: 0, blockedCategory: undefined as string | undefined };
+        const progress: Progress = { text: '', delivered: 0, blockedCategory: undefined, toolCalls: undefined };
         try {
-          const result = streaming ? await this.streamOnce(turn, model, provider, progress, options.onDelta!) : await this.completeOnce(turn, model, provider, progress);
-          return await this.finish(turn, { ...result, text: progress.text }, progress.blockedCategory, undefined);
+          const result = streaming ? await this.streamOnce(turn, model, provider, progress, options) : await this.completeOnce(turn, model, provider, progress);
+          return await this.finish(turn, { ...result, text: progress.text, toolCalls: progress.toolCalls }, progress.blockedCategory, undefined);
         } catch (error) {
           if (!(error instanceof ProviderCallError)) throw error;
           lastError = error;
@@ -280,13 +295,11 @@ export class ChatService {
     turn: ModelTurn,
     model: string,
     provider: ReturnType<ChatProviders['forProvider']>,
-    progress: { text: string; delivered: number; blockedCategory: string | undefined },
+    progress: Progress,
   ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
-    const result = await provider.complete(
-      { model, messages: turn.prompt.messages, temperature: turn.settings.temperature, maxTokens: turn.settings.maxTokens, signal: turn.request.signal },
-      turn.key,
-    );
+    const result = await provider.complete(this.chatRequest(turn, model), turn.key);
     progress.text = result.text;
+    progress.toolCalls = result.toolCalls;
     progress.blockedCategory = this.dependencies.moderation.wouldBlock(result.text, 'output');
     return { model: result.model, finishReason: result.finishReason, usage: result.usage };
   }
@@ -295,15 +308,17 @@ export class ChatService {
     turn: ModelTurn,
     model: string,
     provider: ReturnType<ChatProviders['forProvider']>,
-    progress: { text: string; delivered: number; blockedCategory: string | undefined },
-    onDelta: (text: string) => void,
+    progress: Progress,
+    options: RunOptions,
   ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
-    const events = provider.stream(
-      { model, messages: turn.prompt.messages, temperature: turn.settings.temperature, maxTokens: turn.settings.maxTokens, signal: turn.request.signal },
-      turn.key,
-    );
+    const onDelta = options.onDelta!;
+    const events = provider.stream(this.chatRequest(turn, model), turn.key);
     for await (const event of events) {
-      if (event.type === 'delta') {
+      if (event.type === 'tool_call_delta') {
+        progress.toolCalls = mergeToolCallDeltas(progress.toolCalls ?? [], event.toolCalls);
+        options.onToolCallDelta?.(event.toolCalls);
+        progress.delivered += 1;
+      } else if (event.type === 'delta') {
         progress.text += event.text;
         // Checked as the answer grows, so blocked text stops before more of it is shown;
         // leaving the loop closes the generator, which aborts the upstream call.
@@ -321,9 +336,20 @@ export class ChatService {
     return { model, finishReason: 'stop', usage: undefined };
   }
 
+  private chatRequest(turn: ModelTurn, model: string) {
+    return {
+      model,
+      messages: turn.prompt.messages,
+      temperature: turn.settings.temperature,
+      maxTokens: turn.settings.maxTokens,
+      ...(turn.request.passthrough ? { passthrough: turn.request.passthrough } : {}),
+      signal: turn.request.signal,
+    };
+  }
+
   private async finish(
     turn: ModelTurn,
-    result: { model: string; finishReason: string; usage: ChatUsage | undefined; text: string },
+    result: { model: string; finishReason: string; usage: ChatUsage | undefined; text: string; toolCalls?: ChatToolCall[] | undefined },
     blockedCategory: string | undefined,
     error: ProviderCallError | undefined,
     forcedStatus?: 'partial',
@@ -351,7 +377,7 @@ export class ChatService {
       requestId: turn.request.requestId,
     });
     let assistantMessageId: string | null = null;
-    if (text !== '' || status !== 'partial') {
+    if (text !== '' || result.toolCalls || status !== 'partial') {
       const stored = await store.insertMessage(db, {
         conversationId: turn.conversation.id,
         role: 'assistant',
@@ -364,12 +390,13 @@ export class ChatService {
           model: result.model,
           finish_reason: result.finishReason,
           request_id: turn.request.requestId,
+          ...(result.toolCalls ? { tool_calls: result.toolCalls } : {}),
           ...(blockedCategory ? { blocked_category: blockedCategory } : {}),
         },
       });
       assistantMessageId = stored.id;
     }
-    if (status === 'complete' && assistantMessageId && memory) {
+    if (status === 'complete' && assistantMessageId && turn.userMessageId && memory) {
       try {
         await memory.rememberExchange({
           ...this.memoryPlace(turn.character, turn.request),
@@ -384,7 +411,7 @@ export class ChatService {
         logger.warn({ err: memoryError }, 'could not queue memory formation');
       }
     }
-    return { text, status, finishReason: result.finishReason, model: result.model, usage, assistantMessageId, error };
+    return { text, status, finishReason: result.finishReason, model: result.model, usage, assistantMessageId, error, toolCalls: result.toolCalls };
   }
 
   /** Memories for the prompt; a failing memory store (e.g. an embedding provider down) costs the turn its memories, not the answer. */
@@ -578,6 +605,27 @@ export class ChatService {
     const deadline = new Promise((resolve) => setTimeout(resolve, this.dependencies.config.shutdownGraceMs).unref());
     await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
   }
+}
+
+interface Progress {
+  text: string;
+  delivered: number;
+  blockedCategory: string | undefined;
+  toolCalls: ChatToolCall[] | undefined;
+}
+
+/** Streamed tool-call fragments merged by index (id, type and name come first; arguments accumulate). */
+function mergeToolCallDeltas(calls: ChatToolCall[], deltas: ChatToolCallDelta[]): ChatToolCall[] {
+  const merged = [...calls];
+  for (const delta of deltas) {
+    const current = merged[delta.index] ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
+    merged[delta.index] = {
+      id: delta.id ?? current.id,
+      type: 'function',
+      function: { name: delta.function?.name ?? current.function.name, arguments: current.function.arguments + (delta.function?.arguments ?? '') },
+    };
+  }
+  return merged;
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -142,8 +142,9 @@ function toContents(messages: ChatMessage[]): Array<{ role: 'user' | 'model'; pa
     }));
 }
 
-function toParts(content: string | ChatContentPart[], name: string | undefined): GeminiPart[] {
+function toParts(content: string | ChatContentPart[] | null, name: string | undefined): GeminiPart[] {
   const prefix = name ? `${name}: ` : '';
+  if (content === null) return [{ text: prefix }];
   if (typeof content === 'string') return [{ text: prefix + content }];
   const parts: GeminiPart[] = [];
   for (const part of content) {
@@ -156,7 +157,8 @@ function toParts(content: string | ChatContentPart[], name: string | undefined):
   return parts;
 }
 
-function textOf(content: string | ChatContentPart[]): string {
+function textOf(content: string | ChatContentPart[] | null): string {
+  if (content === null) return '';
   return typeof content === 'string' ? content : content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
 }
 
