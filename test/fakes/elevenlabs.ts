@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { headerValue, plainObject, startFakeServer, type FakeContext, type FakeServer } from './fake-server.js';
+import { DEFAULT_TRANSCRIPT, handleElevenLabsSpeechToText, type TranscriptionSettings } from './transcription.js';
 import { MP3_SAMPLE_RATES, silentG711, silentMp3, silentPcm, silentWav } from './media.js';
 
 export interface ElevenLabsVoice {
@@ -15,7 +16,7 @@ export interface ElevenLabsVoice {
   description: string | null;
 }
 
-export interface ElevenLabsSettings {
+export interface ElevenLabsSettings extends TranscriptionSettings {
   validKeys: string[];
   /** Spoken duration per character of text; sets how much audio comes back. */
   msPerCharacter: number;
@@ -97,6 +98,7 @@ export async function startElevenLabsFake(options: Partial<ElevenLabsSettings> =
     voices: PREMADE_VOICES,
     chunkDelayMs: 0,
     streamChunkBytes: 4096,
+    transcript: DEFAULT_TRANSCRIPT,
     ...options,
   };
   let charactersUsed = 0;
@@ -186,6 +188,10 @@ export async function startElevenLabsFake(options: Partial<ElevenLabsSettings> =
       const tts = /^\/v1\/text-to-speech\/([^/]+)(\/stream)?\/?$/.exec(path);
       if (method === 'POST' && tts !== null) {
         await speak(context, decodeURIComponent(tts[1] ?? ''), tts[2] !== undefined);
+        return;
+      }
+      if (method === 'POST' && /^\/v1\/speech-to-text\/?$/.test(path)) {
+        await handleElevenLabsSpeechToText(context, settings);
         return;
       }
       if (method === 'GET' && /^\/v1\/voices\/?$/.test(path)) {

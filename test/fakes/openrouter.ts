@@ -17,6 +17,7 @@ import {
   type FakeServer,
 } from './fake-server.js';
 import { handleOpenAiImages, openAiErrorBody, type OpenAiImageSettings } from './openai-images.js';
+import { DEFAULT_TRANSCRIPT, handleOpenAiTranscription, type TranscriptionSettings } from './transcription.js';
 import { embedText, embeddingToBase64 } from './vectors.js';
 
 export type ChatFlavor = 'openrouter' | 'openai' | 'xai';
@@ -44,7 +45,7 @@ export interface StreamErrorSettings {
   message?: string;
 }
 
-export interface OpenAiCompatibleSettings extends OpenAiImageSettings {
+export interface OpenAiCompatibleSettings extends OpenAiImageSettings, TranscriptionSettings {
   validKeys: string[];
   /** A fixed reply or one computed from the request. Default: `Echo: <last user text>`. */
   reply: ReplySource;
@@ -159,6 +160,7 @@ export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions =
     keyInfo: {},
     blockedWords: [],
     servedImageMaxSide: 64,
+    transcript: DEFAULT_TRANSCRIPT,
     ...overrides,
   };
   const errorBody = (status: number): unknown => (flavor === 'openrouter' ? openRouterErrorBody(status) : openAiStyleErrorBody(status));
@@ -421,6 +423,12 @@ export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions =
                 ...settings.keyInfo,
               },
             });
+            return;
+          }
+          break;
+        case 'POST /audio/transcriptions':
+          if (flavor === 'openai') {
+            await handleOpenAiTranscription(context, settings);
             return;
           }
           break;

@@ -19,6 +19,7 @@ export function sampleCharacter(overrides: Partial<Character> = {}): Character {
     greeting: null,
     alternateGreetings: [],
     modelSettings: {},
+    voiceSettings: {},
     systemPromptOverride: null,
     postHistoryInstructions: null,
     card: {},

@@ -41,6 +41,20 @@ export const plans = pgTable('plans', {
   requestsPerMinute: integer('requests_per_minute').notNull().default(20),
   features: jsonb('features').$type<Record<string, unknown>>().notNull().default({}),
   createdAt: createdAt(),
+  // Limits and prices added by the billing module (drizzle/0004_billing.sql), which is the plans' only writer.
+  description: text('description').notNull().default(''),
+  creditsPer1kTokensMicro: bigint('credits_per_1k_tokens_micro', { mode: 'number' }).notNull().default(100_000),
+  creditsPerImageMicro: bigint('credits_per_image_micro', { mode: 'number' }).notNull().default(1_000_000),
+  creditsPerAudioSecondMicro: bigint('credits_per_audio_second_micro', { mode: 'number' }).notNull().default(10_000),
+  concurrentStreams: integer('concurrent_streams').notNull().default(1),
+  voiceSecondsPerMonth: integer('voice_seconds_per_month').notNull().default(600),
+  imagesPerDay: integer('images_per_day').notNull().default(5),
+  /** Price per month in the currency's smallest unit; null for a custom (enterprise) price. */
+  priceCents: integer('price_cents'),
+  currency: text('currency').notNull().default('usd'),
+  public: boolean('public').notNull().default(true),
+  sortOrder: integer('sort_order').notNull().default(0),
+  updatedAt: updatedAt(),
 });
 
 export const users = pgTable('users', {
@@ -122,6 +136,17 @@ export interface ModelSettings {
   vision?: boolean;
 }
 
+/** A character's spoken voice beyond its voice_id (the voice module reads it). */
+export interface CharacterVoiceSettings {
+  provider?: 'elevenlabs' | 'minimax';
+  model?: string;
+  speed?: number;
+  stability?: number;
+  similarityBoost?: number;
+  style?: number;
+  emotion?: string;
+}
+
 export const characters = pgTable(
   'characters',
   {
@@ -140,6 +165,8 @@ export const characters = pgTable(
     greeting: text('greeting'),
     alternateGreetings: jsonb('alternate_greetings').$type<string[]>().notNull().default([]),
     modelSettings: jsonb('model_settings').$type<ModelSettings>().notNull().default({}),
+    /** How the character speaks aloud (voice_id names the voice): provider, model, speed, stability… */
+    voiceSettings: jsonb('voice_settings').$type<CharacterVoiceSettings>().notNull().default({}),
     systemPromptOverride: text('system_prompt_override'),
     postHistoryInstructions: text('post_history_instructions'),
     /** Character Card fields kept for faithful round trips. */
@@ -265,5 +292,11 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+export * from '../../modules/media/tables.js';
 
 export * from '../../modules/channel-bindings/tables.js';
+export * from '../../modules/images/tables.js';
+
+export * from '../../modules/billing/tables.js';
+export * from '../../modules/usage/tables.js';
+export * from '../../modules/voice/tables.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ModelSettings } from '../../infra/db/schema.js';
 import { buildSystemPrompt } from './system-prompt.js';
-import { CHAT_PROVIDERS, INTERACTION_STYLES, VISIBILITIES, type Character, type CharacterBook, type CharacterPatch } from './types.js';
+import { CHAT_PROVIDERS, INTERACTION_STYLES, VISIBILITIES, type Character, type CharacterVoiceSettings, type CharacterBook, type CharacterPatch } from './types.js';
 
 /** The HTTP shapes of characters (snake_case) and their mapping to the domain objects. */
 
@@ -17,6 +17,18 @@ const modelSettingsSchema = z.object({
   fallback_models: z.array(z.string().trim().min(1).max(200)).max(10).optional(),
   vision: z.boolean().optional(),
 });
+
+const voiceSettingsSchema = z
+  .object({
+    provider: z.enum(['elevenlabs', 'minimax']).optional(),
+    model: z.string().trim().min(1).max(200).optional(),
+    speed: z.number().min(0.5).max(2).optional(),
+    stability: z.number().min(0).max(1).optional(),
+    similarity_boost: z.number().min(0).max(1).optional(),
+    style: z.number().min(0).max(1).optional(),
+    emotion: z.string().trim().min(1).max(40).optional(),
+  })
+  .describe('How the character speaks aloud; voice_id names the voice (a GET /v1/voices name or a vendor id)');
 
 const dialogueSchema = z.object({ user: z.string().max(10_000), assistant: z.string().max(10_000) });
 
@@ -40,6 +52,7 @@ export const characterBodySchema = z.object({
   greeting: z.string().max(20_000).nullable().optional(),
   alternate_greetings: z.array(z.string().max(20_000)).max(50).optional(),
   model_settings: modelSettingsSchema.optional(),
+  voice_settings: voiceSettingsSchema.optional(),
   system_prompt: z.string().max(50_000).nullable().optional().describe('Overrides the generated system prompt'),
   post_history_instructions: z.string().max(20_000).nullable().optional(),
   character_book: characterBookSchema.nullable().optional(),
@@ -67,6 +80,7 @@ export const characterSchema = z.object({
   greeting: z.string().nullable(),
   alternate_greetings: z.array(z.string()),
   model_settings: modelSettingsSchema,
+  voice_settings: voiceSettingsSchema,
   system_prompt: z.string().nullable(),
   system_prompt_preview: z.string().describe('The system prompt chats use ({{user}} left in place)'),
   post_history_instructions: z.string().nullable(),
@@ -100,6 +114,7 @@ export function bodyToInput(body: CharacterPatchBody): CharacterPatch {
     greeting: body.greeting,
     alternateGreetings: body.alternate_greetings,
     modelSettings: settings && modelSettingsFromWire(settings),
+    voiceSettings: body.voice_settings && voiceSettingsFromWire(body.voice_settings),
     systemPromptOverride: body.system_prompt,
     postHistoryInstructions: body.post_history_instructions,
     characterBook: body.character_book as CharacterBook | null | undefined,
@@ -135,6 +150,7 @@ export function presentCharacter(character: Character): z.infer<typeof character
       ...(settings.fallbackModels !== undefined && { fallback_models: settings.fallbackModels }),
       ...(settings.vision !== undefined && { vision: settings.vision }),
     },
+    voice_settings: voiceSettingsToWire(character.voiceSettings ?? {}),
     system_prompt: character.systemPromptOverride,
     system_prompt_preview: buildSystemPrompt(character, { user: '{{user}}' }),
     post_history_instructions: character.postHistoryInstructions,
@@ -165,4 +181,14 @@ export function modelSettingsFromWire(settings: {
     ...(settings.fallback_models !== undefined && { fallbackModels: settings.fallback_models }),
     ...(settings.vision !== undefined && { vision: settings.vision }),
   };
+}
+
+export function voiceSettingsFromWire(settings: z.infer<typeof voiceSettingsSchema>): CharacterVoiceSettings {
+  const { similarity_boost: similarityBoost, ...rest } = settings;
+  return Object.fromEntries(Object.entries({ ...rest, similarityBoost }).filter(([, value]) => value !== undefined));
+}
+
+export function voiceSettingsToWire(settings: CharacterVoiceSettings): z.infer<typeof voiceSettingsSchema> {
+  const { similarityBoost, ...rest } = settings;
+  return Object.fromEntries(Object.entries({ ...rest, similarity_boost: similarityBoost }).filter(([, value]) => value !== undefined));
 }

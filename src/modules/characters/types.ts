@@ -1,6 +1,7 @@
-import type { ModelSettings } from '../../infra/db/schema.js';
+import type { CharacterVoiceSettings, ModelSettings } from '../../infra/db/schema.js';
+import type { Actor } from '../identity/authorization.js';
 
-export type { ModelSettings };
+export type { CharacterVoiceSettings, ModelSettings };
 
 export const INTERACTION_STYLES = ['formal', 'casual', 'playful', 'scholarly', 'supportive', 'sarcastic'] as const;
 export type InteractionStyle = (typeof INTERACTION_STYLES)[number];
@@ -10,11 +11,8 @@ export type Visibility = (typeof VISIBILITIES)[number];
 
 export const CHAT_PROVIDERS = ['openrouter', 'openai', 'xai', 'gemini'] as const;
 
-/** Who is looking at or changing a character: the principal's role and the acting end user. */
-export interface CharacterViewer {
-  userId?: string | undefined;
-  role: 'admin' | 'service' | 'user';
-}
+/** Who is looking at or changing a character: the authorization actor (role, acting user, the service key's own user). */
+export type CharacterViewer = Actor;
 
 /**
  * One lorebook entry, in the Character Card V2 `character_book` shape (snake_case, as the spec
@@ -72,6 +70,7 @@ export interface Character {
   greeting: string | null;
   alternateGreetings: string[];
   modelSettings: ModelSettings;
+  voiceSettings: CharacterVoiceSettings;
   systemPromptOverride: string | null;
   postHistoryInstructions: string | null;
   /** Character Card fields without a column of their own (tags, creator, extensions…), kept for round trips. */
@@ -105,6 +104,7 @@ export interface CharacterInput {
   greeting?: string | null | undefined;
   alternateGreetings?: string[] | undefined;
   modelSettings?: ModelSettings | undefined;
+  voiceSettings?: CharacterVoiceSettings | undefined;
   systemPromptOverride?: string | null | undefined;
   postHistoryInstructions?: string | null | undefined;
   card?: Record<string, unknown> | undefined;

@@ -8,7 +8,7 @@ import type { AppModule } from '../module.js';
 import type { ModerationModule } from '../moderation/index.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { registerChatRoutes } from './routes.js';
-import { ChatService } from './service.js';
+import { ChatService, type ImagineCommand } from './service.js';
 
 export { ChatService, type PreparedTurn, type TurnOutcome, type TurnRequest } from './service.js';
 export { buildPrompt, type BuiltPrompt, type PromptInput } from './prompt-builder.js';
@@ -28,6 +28,8 @@ export interface ChatModuleDependencies extends Infrastructure {
   /** Overrides for tests and benchmarks. */
   chatProviders?: ChatProviders;
   vision?: VisionProvider;
+  /** `!imagine` (the images module). */
+  imagine?: ImagineCommand;
 }
 
 export function createChatModule(dependencies: ChatModuleDependencies): ChatModule {
@@ -43,6 +45,7 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
     usage: dependencies.usage,
     moderation: dependencies.moderation.service,
     chatProviders: providers,
+    imagine: dependencies.imagine,
     vision: dependencies.vision ?? new GeminiVisionProvider({ baseUrl: config.providers.gemini.baseUrl, timeoutMs: config.upstreamTimeoutMs }),
   });
   return {

@@ -1,6 +1,6 @@
 import type { Infrastructure } from '../../container.js';
 import { createChatProviders } from '../../providers/chat/index.js';
-import { createEmbedder, type Embedder } from '../../providers/embeddings/index.js';
+import { createEmbedder, LOCAL_EMBEDDING_PROVIDERS, type Embedder } from '../../providers/embeddings/index.js';
 import { countTokens } from '../characters/token-counter.js';
 import type { CharactersModule } from '../characters/index.js';
 import type { IdentityModule } from '../identity/index.js';
@@ -40,7 +40,9 @@ export interface MemoryModuleDependencies extends Infrastructure {
 export function createMemoryModule(dependencies: MemoryModuleDependencies): MemoryModule {
   const { config, db, queue, keyValue, identity, usage } = dependencies;
   const logger = dependencies.logger.child({ module: 'memory' });
-  const embedder = dependencies.embedder ?? meteredEmbedder(createEmbedder(config), config.embedding.provider, config.embedding.model, usage, countTokens);
+  const provider = config.embedding.provider;
+  const created = dependencies.embedder ?? createEmbedder(config);
+  const embedder = dependencies.embedder || LOCAL_EMBEDDING_PROVIDERS.has(provider) ? created : meteredEmbedder(created, provider as 'openai', config.embedding.model, usage, countTokens);
   const service = new MemoryService({ db, embedder, queue, logger, settings: config.memory, countTokens });
   const formation = new MemoryFormation({
     db,
