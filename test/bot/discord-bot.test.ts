@@ -260,6 +260,9 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
     const imagesApi = await server.request('POST', '/v1/images/generations', { key: server.internalKey, headers: { 'x-user-id': 'probe' }, body: { prompt: 'probe' } });
     if (imagesApi.status === 404) {
       expect(interaction.original!.content).toBe("Image generation isn't available on this Anima server yet.");
+    } else if (imagesApi.status === 402) {
+      // No image provider key in this test server: the user is shown where to add one.
+      expect(interaction.original!.embeds[0]).toMatchObject({ title: 'Set up your own provider key' });
     } else {
       expect(interaction.original!.files[0]?.contentType).toMatch(/^image\//);
     }
