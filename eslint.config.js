@@ -21,6 +21,28 @@ export default tseslint.config(
     },
   },
   {
+    // Every provider call goes through the metered gateway (src/modules/gateway): nothing else may
+    // import a provider adapter as a value (types are fine). Key checks (providers/key-checks) are
+    // exempt: validating a key when a user adds it (and `cli check`) is not metered work — it spends
+    // nothing, answers no user, and must work before any plan or balance exists.
+    files: ['src/**/*.ts'],
+    ignores: ['src/modules/gateway/**', 'src/providers/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)providers/(?!key-checks/)',
+              allowTypeImports: true,
+              message: 'Provider adapters are reached only through the gateway (container.gateway / a Lease); import types only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

@@ -63,9 +63,9 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     usage,
   });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
-  const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
+  const memory = createMemoryModule({ ...infrastructure, identity, characters, gateway });
   const moderation = createModerationModule(infrastructure);
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway });
   const modules: AppModule[] = [identity, characters, memory, moderation, chat];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));

@@ -112,6 +112,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         imageField: 'attachment_url',
         clientSystemMessages: [],
         clientHistory: [],
+        stream: body.stream,
         signal,
         requestId: request.id,
       });
@@ -187,6 +188,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         clientHistory,
         temperature: body.temperature,
         maxTokens: body.max_completion_tokens ?? body.max_tokens,
+        stream: body.stream,
         signal,
         requestId: request.id,
       });

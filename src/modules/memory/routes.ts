@@ -252,12 +252,11 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
       const wanted = request.body?.conversation_id;
       if (wanted && !mine.includes(wanted)) throw new NotFoundError('Conversation');
       const provider = character.modelSettings.provider ?? 'openrouter';
-      const key = await formation.resolveKey(user.id, provider);
       const chatModel = character.modelSettings.model ?? config.defaultChatModel;
       let changed = 0;
       const targets = wanted ? [wanted] : mine;
       for (const conversationId of targets) {
-        changed += await formation.formFromConversation({ characterId: character.id, userId: user.id, guildId: null, conversationId, key, chatModel });
+        changed += await formation.formFromConversation({ characterId: character.id, userId: user.id, guildId: null, conversationId, provider, chatModel });
       }
       return { changed, conversations: targets.length };
     },

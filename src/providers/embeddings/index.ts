@@ -6,7 +6,7 @@ import { LocalOnnxEmbedder } from './local.js';
 import { OpenAiCompatibleEmbedder } from './openai-compatible.js';
 
 export { BuiltinEmbedder } from './builtin.js';
-export { EmbeddingError, l2Normalise, type Embedder } from './embedder.js';
+export { EmbeddingError, l2Normalise, type Embedder, type EmbeddingProvider } from './embedder.js';
 export { GeminiEmbedder } from './gemini.js';
 export { LocalOnnxEmbedder } from './local.js';
 export { OpenAiCompatibleEmbedder } from './openai-compatible.js';
