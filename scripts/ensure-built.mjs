@@ -1,6 +1,6 @@
 // `npm start` builds only when the compiled output is missing or older than the sources,
 // so a fresh clone starts with one command and a rebuilt tree starts at once.
-import { execSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -19,6 +19,7 @@ function newestSourceTime(directory) {
 
 const stale = !existsSync(marker) || statSync(marker).mtimeMs < newestSourceTime(path.join(root, 'src'));
 if (stale) {
-  process.stderr.write('Building Anima (first start or sources changed)…\n');
-  execSync('npm run build --silent', { cwd: root, stdio: 'inherit' });
+  process.stderr.write(existsSync(marker) ? 'Sources changed since the last build. ' : 'First start: no build yet. ');
+  // scripts/build.mjs says what it builds and how long it took (esbuild: a few seconds).
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
 }

@@ -9,7 +9,8 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { AppInstance } from './app-types.js';
 import type { Container } from './container.js';
 import { projectFile } from './infra/project-files.js';
-import { registerErrorHandling } from './infra/http/error-handler.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './infra/http/error-handler.js';
+import { registerInputGuard } from './infra/http/input-guard.js';
 import { registerAuthentication } from './modules/identity/auth.js';
 import { createMetrics, registerRequestMetrics } from './modules/operations/metrics.js';
 import { registerOperationsRoutes } from './modules/operations/routes.js';
@@ -35,11 +36,15 @@ export async function buildApp(container: Container): Promise<AppInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: false } },
+    // Router and parser errors answer problem+json (or OpenAI's envelope) like every other error.
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  registerInputGuard(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -98,9 +99,11 @@ const environmentSchema = z.object({
   MODERATION_POLICY_PATH: z.string().min(1).default('config/moderation.json'),
   DEFAULT_CHAT_MODEL: z.string().min(1).default('openai/gpt-4o-mini'),
   VISION_MODEL: z.string().min(1).default('gemini-2.5-flash'),
-  EMBEDDING_PROVIDER: z.enum(['builtin', 'openrouter', 'openai', 'gemini', 'local', 'custom']).default('builtin'),
+  /** words: the shipped GloVe word vectors (semantic, no download); hashing (alias builtin): feature hashing. */
+  EMBEDDING_PROVIDER: z.enum(['words', 'hashing', 'builtin', 'openrouter', 'openai', 'gemini', 'local', 'custom']).default('words'),
   EMBEDDING_MODEL: optionalString,
-  EMBEDDING_DIMENSIONS: z.coerce.number().int().min(8).max(4096).default(384),
+  /** Vector size; defaults to 100 for the word vectors (their fixed size) and 384 for the others. */
+  EMBEDDING_DIMENSIONS: z.coerce.number().int().min(8).max(4096).optional(),
   EMBEDDING_BASE_URL: optionalString.pipe(url.optional()),
   EMBEDDING_API_KEY: optionalString,
   EMBEDDING_LOCAL_MODEL_DIR: optionalString,
@@ -112,13 +115,59 @@ const environmentSchema = z.object({
   /** Cosine similarity below which a vector match is not relevant (full-text matches always are). */
   MEMORY_MIN_RELEVANCE: z.coerce.number().min(-1).max(1).default(0.2),
   MEMORY_TOKEN_BUDGET: z.coerce.number().int().min(0).max(100_000).default(600),
+  /** Score fusion: weight of the vector list; the full-text list gets 1 − this (both min–max normalised). */
+  MEMORY_VECTOR_WEIGHT: z.coerce.number().min(0).max(1).default(0.3),
+  /** Full-text query expansion by the word vectors' nearest neighbours: their weight (0 = off) and how many per word. */
+  MEMORY_EXPANSION_WEIGHT: z.coerce.number().min(0).max(1).default(0.5),
+  MEMORY_EXPANSION_NEIGHBOURS: z.coerce.number().int().min(0).max(20).default(5),
   /** Scopes with at most this many vectors are searched exactly; larger ones through the HNSW index. */
   MEMORY_EXACT_SCAN_MAX_ROWS: z.coerce.number().int().min(0).default(5000),
   /** Wait before forming memories from an exchange, so a burst of messages is read in one job. */
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),
+  /** Per-user caps (defaults; a plan's features or a user's quotas `max_characters` … override them). */
+  MAX_CHARACTERS_PER_USER: z.coerce.number().int().min(0).default(100),
+  MAX_API_KEYS_PER_USER: z.coerce.number().int().min(0).default(20),
+  MAX_MEMORIES_PER_USER: z.coerce.number().int().min(0).default(5000),
+  /** Size caps on chat input: one message, and the whole prompt a client sends (system + history + message). */
+  MAX_MESSAGE_CHARS: z.coerce.number().int().min(1).default(32_000),
+  MAX_PROMPT_CHARS: z.coerce.number().int().min(1).default(200_000),
+  /** Images: the provider used when a request names none and the user has no key that says otherwise. */
+  IMAGE_DEFAULT_PROVIDER: z.enum(['fal', 'openai', 'stability', 'kie']).default('fal'),
+  /** How long POST /v1/images/generations waits for the images before answering 202 (pending). */
+  IMAGE_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(55_000),
+  /** A generation still unfinished after this long is failed (and the vendor task cancelled). */
+  IMAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  /** First wait between polls of a vendor's task; it grows by half each time, up to 10 s. */
+  IMAGE_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  /** The largest image downloaded from a vendor or accepted for description. */
+  IMAGE_MAX_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  /** The OpenAI-compatible vision model used by POST /v1/vision/describe when Gemini has no key. */
+  VISION_OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Per-plan request, stream and quota limits (429). Off only for trusted single-user installs and test harnesses. */
+  RATE_LIMITS_ENABLED: booleanFlag.default(true),
+  /** A credit reservation not settled within this time (a crashed process) is released by the sweep job. */
+  RESERVATION_TTL_MS: z.coerce.number().int().min(10_000).default(900_000),
+  /** How often stale reservations are swept. */
+  RESERVATION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1_000).default(60_000),
   MINIMAX_GROUP_ID: optionalString,
+  /** Where images and audio are kept: `file` (under DATA_DIR/media) or `s3://bucket/prefix`. */
+  MEDIA_STORE: optionalString.pipe(z.string().regex(/^(file|s3:\/\/[^/]+(\/.*)?)$/, 'must be file or s3://bucket/prefix').optional()),
+  S3_ENDPOINT: optionalString.pipe(url.optional()),
+  S3_REGION: optionalString,
+  AWS_ACCESS_KEY_ID: optionalString,
+  AWS_SECRET_ACCESS_KEY: optionalString,
+  /** Secret of signed media URLs; unset = derived from ENCRYPTION_KEY (or a generated key file in DATA_DIR). */
+  MEDIA_URL_SECRET: optionalString,
+  /** How long a signed media URL (a chat turn's audio_url) stays valid. */
+  MEDIA_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(7 * 86_400),
+  /** Stored voice replies are deleted after this many days (0 = kept until the user is deleted). */
+  MEDIA_AUDIO_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  /** Largest voice message (audio_url, input_audio, /v1/audio/transcriptions) accepted. */
+  AUDIO_INPUT_MAX_BYTES: z.coerce.number().int().positive().default(25 * 1_048_576),
+  /** Longest text POST /v1/tts speaks in one request (longer texts: 413). */
+  TTS_MAX_CHARACTERS: z.coerce.number().int().positive().max(100_000).default(5000),
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
 });
@@ -170,7 +219,7 @@ export interface Config {
   defaultChatModel: string;
   visionModel: string;
   embedding: {
-    provider: 'builtin' | 'openrouter' | 'openai' | 'gemini' | 'local' | 'custom';
+    provider: 'words' | 'hashing' | 'builtin' | 'openrouter' | 'openai' | 'gemini' | 'local' | 'custom';
     model: string | undefined;
     dimensions: number;
     baseUrl: string | undefined;
@@ -182,11 +231,34 @@ export interface Config {
     topK: number;
     minRelevance: number;
     tokenBudget: number;
+    vectorWeight: number;
+    expansionWeight: number;
+    expansionNeighbours: number;
     exactScanMaxRows: number;
     formationDelayMs: number;
     summaryEveryMessages: number;
   };
+  /** Per-user caps; `limitFor` (identity) reads a user's quota, then the plan's feature, then these. */
+  userLimits: { characters: number; apiKeys: number; memories: number };
+  maxMessageChars: number;
+  maxPromptChars: number;
+  images: {
+    defaultProvider: 'fal' | 'openai' | 'stability' | 'kie';
+    waitMs: number;
+    jobTimeoutMs: number;
+    pollIntervalMs: number;
+    maxBytes: number;
+  };
+  visionOpenAiModel: string;
+  billing: { rateLimitsEnabled: boolean; reservationTtlMs: number; reservationSweepIntervalMs: number };
   minimaxGroupId: string | undefined;
+  media: {
+    store: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined };
+    urlSecret: string | undefined;
+    urlTtlSeconds: number;
+    audioRetentionDays: number;
+  };
+  voice: { audioInputMaxBytes: number; ttsMaxCharacters: number };
   falQueueBaseUrl: string;
   providers: Record<ProviderName, ProviderSettings>;
 }
@@ -260,7 +332,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
     embedding: {
       provider: env.EMBEDDING_PROVIDER,
       model: env.EMBEDDING_MODEL,
-      dimensions: env.EMBEDDING_DIMENSIONS,
+      dimensions: env.EMBEDDING_DIMENSIONS ?? (env.EMBEDDING_PROVIDER === 'words' ? 100 : 384),
       baseUrl: env.EMBEDDING_BASE_URL,
       apiKey: env.EMBEDDING_API_KEY,
       localModelDir: env.EMBEDDING_LOCAL_MODEL_DIR,
@@ -270,15 +342,58 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       topK: env.MEMORY_TOP_K,
       minRelevance: env.MEMORY_MIN_RELEVANCE,
       tokenBudget: env.MEMORY_TOKEN_BUDGET,
+      vectorWeight: env.MEMORY_VECTOR_WEIGHT,
+      expansionWeight: env.MEMORY_EXPANSION_WEIGHT,
+      expansionNeighbours: env.MEMORY_EXPANSION_NEIGHBOURS,
       exactScanMaxRows: env.MEMORY_EXACT_SCAN_MAX_ROWS,
       formationDelayMs: env.MEMORY_FORMATION_DELAY_MS,
       summaryEveryMessages: env.MEMORY_SUMMARY_EVERY_MESSAGES,
     },
+    userLimits: { characters: env.MAX_CHARACTERS_PER_USER, apiKeys: env.MAX_API_KEYS_PER_USER, memories: env.MAX_MEMORIES_PER_USER },
+    maxMessageChars: env.MAX_MESSAGE_CHARS,
+    maxPromptChars: env.MAX_PROMPT_CHARS,
+    images: {
+      defaultProvider: env.IMAGE_DEFAULT_PROVIDER,
+      waitMs: env.IMAGE_WAIT_MS,
+      jobTimeoutMs: env.IMAGE_JOB_TIMEOUT_MS,
+      pollIntervalMs: env.IMAGE_POLL_INTERVAL_MS,
+      maxBytes: env.IMAGE_MAX_BYTES,
+    },
+    visionOpenAiModel: env.VISION_OPENAI_MODEL,
+    billing: {
+      rateLimitsEnabled: env.RATE_LIMITS_ENABLED,
+      reservationTtlMs: env.RESERVATION_TTL_MS,
+      reservationSweepIntervalMs: env.RESERVATION_SWEEP_INTERVAL_MS,
+    },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
+    media: {
+      store: mediaStoreSettings(env.MEDIA_STORE, env),
+      urlSecret: env.MEDIA_URL_SECRET,
+      urlTtlSeconds: env.MEDIA_URL_TTL_SECONDS,
+      audioRetentionDays: env.MEDIA_AUDIO_RETENTION_DAYS,
+    },
+    voice: { audioInputMaxBytes: env.AUDIO_INPUT_MAX_BYTES, ttsMaxCharacters: env.TTS_MAX_CHARACTERS },
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
     providers,
   };
   return deepFreeze(config);
+}
+
+function mediaStoreSettings(
+  value: string | undefined,
+  env: { DATA_DIR: string; S3_ENDPOINT?: string | undefined; S3_REGION?: string | undefined; AWS_ACCESS_KEY_ID?: string | undefined; AWS_SECRET_ACCESS_KEY?: string | undefined },
+): Config['media']['store'] {
+  if (value === undefined || value === 'file') return { kind: 'file', directory: path.join(env.DATA_DIR, 'media') };
+  const location = new URL(value);
+  return {
+    kind: 's3',
+    bucket: location.hostname,
+    prefix: location.pathname.replace(/^\/+|\/+$/g, ''),
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION ?? 'us-east-1',
+    accessKeyId: env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+  };
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {
@@ -287,4 +402,74 @@ function deepFreeze<T>(value: T): Readonly<T> {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * The Discord bot (`npm run bot`) is its own process that talks to Anima only over HTTP, so it reads
+ * only its own variables: no database, no provider keys.
+ */
+const botEnvironmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DISCORD_TOKEN: optionalString,
+  DISCORD_APPLICATION_ID: optionalString.pipe(z.string().regex(/^\d{5,25}$/, 'must be the numeric application id').optional()),
+  /** Discord's REST base (self-hosted proxies, tests); the gateway URL is read from GET /gateway/bot. */
+  DISCORD_API_URL: optionalString.pipe(url.optional()),
+  ANIMA_API_URL: optionalString.pipe(url.optional()),
+  INTERNAL_API_KEY: optionalString,
+  SETUP_URL: optionalString.pipe(url.optional()),
+  /** How long the bot trusts a channel's resolved bindings before asking Anima again. */
+  BOT_BINDINGS_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+  /** Longest wait for one Anima call (a chat turn, an image). */
+  BOT_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(180_000),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export interface BotConfig {
+  environment: 'development' | 'production' | 'test';
+  logLevel: string;
+  discordToken: string;
+  /** Numeric application id; read from the gateway's READY when unset. */
+  discordApplicationId: string | undefined;
+  /** undefined: discord.js's own default (https://discord.com/api). */
+  discordApiUrl: string | undefined;
+  animaApiUrl: string;
+  internalApiKey: string;
+  setupUrl: string;
+  bindingsCacheMs: number;
+  requestTimeoutMs: number;
+  shutdownGraceMs: number;
+  /** Slash commands: per guild (instant) in development and tests, global in production. */
+  commandScope: 'guild' | 'global';
+}
+
+export function loadBotConfig(environment: NodeJS.ProcessEnv = process.env): Readonly<BotConfig> {
+  const parsed = botEnvironmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  const problems: string[] = [];
+  if (!env.DISCORD_TOKEN) {
+    problems.push(
+      'DISCORD_TOKEN: not set. Create an application at https://discord.com/developers/applications, add a bot, copy its token into DISCORD_TOKEN (README: "The Discord bot").',
+    );
+  }
+  if (!env.INTERNAL_API_KEY) problems.push('INTERNAL_API_KEY: not set. The bot acts for Discord users with the service key the Anima server was started with.');
+  if (problems.length > 0) throw new ConfigError(problems);
+  const animaApiUrl = (env.ANIMA_API_URL ?? 'http://127.0.0.1:8000').replace(/\/+$/, '');
+  return deepFreeze({
+    environment: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    discordToken: env.DISCORD_TOKEN!,
+    discordApplicationId: env.DISCORD_APPLICATION_ID,
+    discordApiUrl: env.DISCORD_API_URL?.replace(/\/+$/, ''),
+    animaApiUrl,
+    internalApiKey: env.INTERNAL_API_KEY!,
+    setupUrl: env.SETUP_URL ?? `${animaApiUrl}/setup`,
+    bindingsCacheMs: env.BOT_BINDINGS_CACHE_MS,
+    requestTimeoutMs: env.BOT_REQUEST_TIMEOUT_MS,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    commandScope: env.NODE_ENV === 'production' ? 'global' : 'guild',
+  });
 }

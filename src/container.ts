@@ -7,10 +7,14 @@ import { createCharactersModule, type CharactersModule } from './modules/charact
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
 import { createMemoryModule, type MemoryModule } from './modules/memory/index.js';
 import { createChatModule, type ChatModule } from './modules/chat/index.js';
+import { createChannelBindingsModule, type ChannelBindingsModule } from './modules/channel-bindings/index.js';
 import { createModerationModule, type ModerationModule } from './modules/moderation/index.js';
+import { createMediaModule, type MediaModule } from './modules/media/index.js';
+import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
-import { createProviderRegistry, ProviderGateway, UnmeteredBilling } from './modules/gateway/index.js';
+import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
+import { createBillingModule, type BillingModule } from './modules/billing/index.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
 export interface Infrastructure {
@@ -28,7 +32,14 @@ export interface Container extends Infrastructure {
   memory: MemoryModule;
   moderation: ModerationModule;
   chat: ChatModule;
+  /** Stored images and audio (files or S3), signed URLs, retention. */
+  media: MediaModule;
+  channelBindings: ChannelBindingsModule;
+  /** Image generation jobs, the gallery, vision describe. */
+  images: ImagesModule;
   usage: UsageRecorder;
+  /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
+  billing: BillingModule;
   /** The one metered path of every provider call. */
   gateway: ProviderGateway;
   modules: AppModule[];
@@ -54,19 +65,24 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
   const identity = createIdentityModule(infrastructure);
+  const billing = createBillingModule(infrastructure, { identity });
   const gateway = new ProviderGateway({
     config,
     logger: logger.child({ module: 'gateway' }),
     keys: identity.keys,
     registry: createProviderRegistry(config),
-    billing: new UnmeteredBilling(),
+    billing: billing.port,
     usage,
   });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
   const memory = createMemoryModule({ ...infrastructure, identity, characters, gateway });
   const moderation = createModerationModule(infrastructure);
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway });
-  const modules: AppModule[] = [identity, characters, memory, moderation, chat];
+  const media = createMediaModule({ ...infrastructure, identity, memory });
+  const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway, imagine: images.imagine });
+  const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
+  // billing before chat: its rate-limit hook must be in place before the limited routes are added.
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, chat, channelBindings];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -78,7 +94,11 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     memory,
     moderation,
     chat,
+    media,
+    channelBindings,
+    images,
     usage,
+    billing,
     gateway,
     modules,
     jobHandlers,

@@ -90,7 +90,27 @@ const v2Data = {
   some_unknown_field: { kept: 'yes' },
 };
 
+/** SillyTavern writes the V1 fields again at the top level of every V2/V3 card it exports. */
+const v1Copies = (data: typeof v2Data) => ({
+  name: data.name,
+  description: data.description,
+  personality: data.personality,
+  scenario: data.scenario,
+  first_mes: data.first_mes,
+  mes_example: data.mes_example,
+});
 const v2Card = { spec: 'chara_card_v2', spec_version: '2.0', data: v2Data };
+/** A card as SillyTavern exports its bundled Seraphina: V1 copies and SillyTavern's own extras beside spec and data. */
+const sillyTavernExtras = {
+  avatar: 'none',
+  chat: 'Seraphina - 2023-5-11 @20h 34m 46s 413ms',
+  create_date: '2023-5-11 @20h 34m 46s 413ms',
+  talkativeness: '0.5',
+  creatorcomment: 'Seraphina is a guardian of the forest.',
+  fav: false,
+  tags: ['fantasy', 'healer'],
+};
+const sillyTavernCard = { ...v1Copies(v2Data), ...sillyTavernExtras, spec: 'chara_card_v2', spec_version: '2.0', data: v2Data };
 const v3Extras = {
   nickname: 'Sera',
   group_only_greetings: ['Hello, everyone.'],
@@ -145,16 +165,16 @@ describe.each(backends())('Character Card import and export on %s storage', (bac
     const v2 = await server.request('GET', '/v1/characters/seraphina-v2/export?format=ccv2');
     expect(v2.status).toBe(200);
     expect(v2.headers.get('content-disposition')).toContain('seraphina-v2.json');
-    expect(v2.body).toEqual(v2Card);
+    expect(v2.body).toEqual({ ...v1Copies(v2Data), ...v2Card });
 
     const v3 = await server.request('GET', '/v1/characters/seraphina-v2/export?format=ccv3');
-    expect(v3.body).toEqual({ spec: 'chara_card_v3', spec_version: '3.0', data: { ...v2Data, group_only_greetings: [] } });
+    expect(v3.body).toEqual({ ...v1Copies(v2Data), spec: 'chara_card_v3', spec_version: '3.0', data: { ...v2Data, group_only_greetings: [] } });
 
     const pngResponse = await fetch(`${server.url}/v1/characters/seraphina-v2/export?format=png`, { headers: { authorization: `Bearer ${server.adminKey}` } });
     expect(pngResponse.headers.get('content-type')).toBe('image/png');
     const png = new Uint8Array(await pngResponse.arrayBuffer());
     const embedded = cardsInPng(png);
-    expect(embedded.chara).toEqual(v2Card);
+    expect(embedded.chara).toEqual(v2.body);
     expect(embedded.ccv3).toEqual(v3.body);
     // The stored avatar is the image that came in: same pixels.
     const idat = (bytes: Uint8Array) => Buffer.from(extractChunks(bytes).find((chunk) => chunk.name === 'IDAT')!.data).toString('hex');
@@ -172,10 +192,27 @@ describe.each(backends())('Character Card import and export on %s storage', (bac
     expect(imported.body.card).toMatchObject({ nickname: 'Sera', group_only_greetings: ['Hello, everyone.'] });
 
     const v3 = await server.request('GET', '/v1/characters/seraphina-v3/export?format=ccv3');
-    expect(v3.body).toEqual(v3Card);
+    expect(v3.body).toEqual({ ...v1Copies(v2Data), ...v3Card });
     // V2 has no place for the V3 additions; everything else is there.
     const v2 = await server.request('GET', '/v1/characters/seraphina-v3/export?format=ccv2');
-    expect(v2.body).toEqual(v2Card);
+    expect(v2.body).toEqual({ ...v1Copies(v2Data), ...v2Card });
+  });
+
+  it('keeps a SillyTavern card\'s top level (V1 copies and its own extras) through a round trip, as JSON and as PNG', async () => {
+    const json = await server.request('POST', '/v1/characters/import?slug=st-seraphina', { body: sillyTavernCard });
+    expect(json.status).toBe(201);
+    const exported = await server.request('GET', '/v1/characters/st-seraphina/export?format=ccv2');
+    expect(exported.body).toEqual(sillyTavernCard);
+    // The V1 copies follow the character, not the stale import.
+    await server.request('PATCH', '/v1/characters/st-seraphina', { body: { description: 'A renamed guardian.' } });
+    const changed = await server.request('GET', '/v1/characters/st-seraphina/export?format=ccv3');
+    expect(changed.body).toMatchObject({ ...sillyTavernExtras, description: 'A renamed guardian.', name: 'Seraphina', spec: 'chara_card_v3' });
+    expect(changed.body.data.description).toBe('A renamed guardian.');
+
+    const png = await postPng(server, sillyTavernPng({ chara: sillyTavernCard }), '?slug=st-seraphina-png');
+    expect(png.status).toBe(201);
+    const pngExport = await fetch(`${server.url}/v1/characters/st-seraphina-png/export?format=png`, { headers: { authorization: `Bearer ${server.adminKey}` } });
+    expect(cardsInPng(new Uint8Array(await pngExport.arrayBuffer())).chara).toEqual(sillyTavernCard);
   });
 
   it('imports card JSON (V2, V3, V1) and refuses what is not a card with a 422 naming the field', async () => {

@@ -91,7 +91,9 @@ describe.each(backends())('characters over HTTP on %s storage', (backend) => {
     expect((await server.request('GET', '/v1/characters/secret-friend', { key: aliceKey })).status).toBe(200);
     expect((await server.request('GET', '/v1/characters/secret-friend', { key: bobKey })).status).toBe(404);
     expect((await server.request('GET', '/v1/characters/secret-friend')).status).toBe(200);
-    expect((await server.request('GET', '/v1/characters/secret-friend', { key: server.internalKey })).status).toBe(200);
+    // A service key sees what the user it acts for sees (its own user without X-User-Id).
+    expect((await server.request('GET', '/v1/characters/secret-friend', { key: server.internalKey, headers: { 'x-user-id': 'discord:alice' } })).status).toBe(200);
+    expect((await server.request('GET', '/v1/characters/secret-friend', { key: server.internalKey })).status).toBe(404);
     expect((await server.request('PATCH', '/v1/characters/secret-friend', { key: bobKey, body: { name: 'Mine' } })).status).toBe(404);
 
     // Bob may see Ada (public, no owner) but not change it.

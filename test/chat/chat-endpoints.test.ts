@@ -159,7 +159,8 @@ describe.each(backends())('chat endpoints on %s storage', (backend) => {
       body: { content: 'Hi from the channel', user_id: 'discord-carol', username: 'Carol', guild_id: 'g1', channel_id: 'c1' },
     });
     expect(first.status).toBe(200);
-    expect(first.body).toMatchObject({ response: 'Echo: Carol: Hi from the channel', character_id: expect.any(String), status: 'complete', api_keys_status: { openrouter: 'platform' } });
+    // Only one person has spoken here so far: no speaker names yet.
+    expect(first.body).toMatchObject({ response: 'Echo: Hi from the channel', character_id: expect.any(String), status: 'complete', api_keys_status: { openrouter: 'platform' } });
     expect(first.body.tokens_used).toBeGreaterThan(0);
     const second = await server.request('POST', '/v1/characters/luna/chat', {
       key: server.internalKey,
@@ -168,6 +169,23 @@ describe.each(backends())('chat endpoints on %s storage', (backend) => {
     expect(second.body.conversation_id).toBe(first.body.conversation_id);
     const upstream = openrouter.lastRequest('/chat/completions')!.body as { messages: Array<{ role: string; content: string }> };
     expect(upstream.messages.map((message) => message.content)).toEqual(expect.arrayContaining(['Carol: Hi from the channel', 'Dave: Me too']));
+
+    // Carol renames (X-Username changes): the new name reaches the prompt and her profile.
+    await server.request('POST', '/v1/characters/luna/chat', {
+      key: server.internalKey,
+      headers: { 'x-user-id': 'discord-carol', 'x-username': 'Caroline', 'x-guild-id': 'g1', 'x-channel-id': 'c1' },
+      body: { content: 'New name, same me' },
+    });
+    const renamed = openrouter.lastRequest('/chat/completions')!.body as { messages: Array<{ role: string; content: string }> };
+    expect(renamed.messages.at(-1)!.content).toBe('Caroline: New name, same me');
+    const me = await server.request('GET', '/v1/me', { key: server.internalKey, headers: { 'x-user-id': 'discord-carol' } });
+    expect(me.body.username).toBe('Caroline');
+
+    // Someone without a name is never called "User".
+    await server.request('POST', '/v1/characters/luna/chat', { key: server.internalKey, body: { content: 'Anonymous here', user_id: 'discord-nameless', guild_id: 'g1', channel_id: 'c1' } });
+    const anonymous = openrouter.lastRequest('/chat/completions')!.body as { messages: Array<{ role: string; content: string }> };
+    expect(anonymous.messages.at(-1)!.content).toBe('Anonymous here');
+    expect(JSON.stringify(anonymous.messages)).not.toContain('User:');
   });
 
   it('streams the bot protocol as SSE events ending with the full answer', async () => {
@@ -208,10 +226,11 @@ describe.each(backends())('chat endpoints on %s storage', (backend) => {
     expect(chatCalls.filter((call) => JSON.stringify(call.body).includes('remember me') && !JSON.stringify(call.body).includes('!')).length).toBeGreaterThanOrEqual(1);
     expect(chatCalls.some((call) => JSON.stringify(call.body).includes('!help') || JSON.stringify(call.body).includes('!info'))).toBe(false);
 
-    // After !wack the earlier messages no longer enter the prompt.
+    // After !wack the earlier messages no longer enter the prompt's history (what !sleep stored in
+    // long-term memory may still be recalled in the system prompt: that is memory, not context).
     await server.request('POST', '/v1/characters/luna/chat', { key: server.internalKey, body: { content: 'fresh start', user_id: 'discord-frank' } });
-    const upstream = openrouter.lastRequest('/chat/completions')!.body as { messages: Array<{ content: string }> };
-    expect(JSON.stringify(upstream.messages)).not.toContain('remember me');
+    const upstream = openrouter.lastRequest('/chat/completions')!.body as { messages: Array<{ role: string; content: string }> };
+    expect(upstream.messages.filter((message) => message.role !== 'system').map((message) => message.content)).toEqual(['fresh start']);
   });
 
   it('POST /v1/conversations/{id}/reset clears context; DELETE removes the conversation', async () => {

@@ -10,3 +10,5 @@ export * from './minimax.js';
 export * from './fal.js';
 export * from './stability.js';
 export * from './jwks.js';
+export * from './s3.js';
+export * from './kie.js';

@@ -71,6 +71,56 @@ export function pngDimensions(bytes: Buffer): { width: number; height: number } 
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
 }
 
+/**
+ * A real baseline JPEG (JFIF, one grey component) of a solid colour: every 8x8 block carries only
+ * its DC coefficient, so two tiny Huffman tables and no DCT are needed. Decoders and header
+ * readers accept it like any camera JPEG.
+ */
+export function solidJpeg(width: number, height: number, colour: Rgb = [128, 128, 128]): Buffer {
+  const grey = Math.round(0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]);
+  // With all quantisers 1, a constant block's DC coefficient is 8 × (value − 128).
+  const dc = 8 * (grey - 128);
+  const category = dc === 0 ? 0 : Math.floor(Math.log2(Math.abs(dc))) + 1;
+  const segment = (marker: number, body: Buffer): Buffer => {
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(0xff00 | marker, 0);
+    head.writeUInt16BE(body.length + 2, 2);
+    return Buffer.concat([head, body]);
+  };
+  const jfif = segment(0xe0, Buffer.from([0x4a, 0x46, 0x49, 0x46, 0x00, 1, 1, 0, 0, 1, 0, 1, 0, 0]));
+  const quantisation = segment(0xdb, Buffer.concat([Buffer.from([0x00]), Buffer.alloc(64, 1)]));
+  const frame = segment(0xc0, Buffer.from([8, height >> 8, height & 255, width >> 8, width & 255, 1, 1, 0x11, 0]));
+  // DC table 0: symbols [0, category] with the 2-bit codes 00 and 01; AC table 0: only EOB, code 0.
+  const dcSymbols = category === 0 ? [0] : [0, category];
+  const dcCounts = Buffer.alloc(16);
+  dcCounts[1] = dcSymbols.length;
+  const acCounts = Buffer.alloc(16);
+  acCounts[0] = 1;
+  const huffman = segment(0xc4, Buffer.concat([Buffer.from([0x00]), dcCounts, Buffer.from(dcSymbols), Buffer.from([0x10]), acCounts, Buffer.from([0x00])]));
+  const scanHeader = segment(0xda, Buffer.from([1, 1, 0x00, 0, 63, 0]));
+  const bits: number[] = [];
+  const put = (value: number, length: number) => {
+    for (let bit = length - 1; bit >= 0; bit -= 1) bits.push((value >> bit) & 1);
+  };
+  const blocks = Math.ceil(width / 8) * Math.ceil(height / 8);
+  for (let block = 0; block < blocks; block += 1) {
+    const difference = block === 0 ? dc : 0;
+    const size = block === 0 ? category : 0;
+    put(size === 0 ? 0b00 : 0b01, 2);
+    if (size > 0) put(difference >= 0 ? difference : difference + (1 << size) - 1, size);
+    put(0, 1); // EOB: the 63 AC coefficients are zero
+  }
+  while (bits.length % 8 !== 0) bits.push(1);
+  const entropy: number[] = [];
+  for (let index = 0; index < bits.length; index += 8) {
+    let byte = 0;
+    for (let bit = 0; bit < 8; bit += 1) byte = (byte << 1) | bits[index + bit]!;
+    entropy.push(byte);
+    if (byte === 0xff) entropy.push(0x00); // byte stuffing
+  }
+  return Buffer.concat([Buffer.from([0xff, 0xd8]), jfif, quantisation, frame, huffman, scanHeader, Buffer.from(entropy), Buffer.from([0xff, 0xd9])]);
+}
+
 /** A deterministic colour for a text, so different prompts give visibly different images. */
 export function colourFor(text: string): Rgb {
   const digest = createHash('sha256').update(text).digest();

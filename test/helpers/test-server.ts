@@ -6,7 +6,9 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { createScratchDatabase } from './scratch-database.js';
+import { openDatabase } from '../../src/infra/db/database.js';
+import { embeddedDataDir, templateKey } from './embedded-template.js';
+import { createMigratedScratchDatabase } from './scratch-database.js';
 
 export type Backend = 'embedded' | 'postgres';
 
@@ -40,11 +42,18 @@ export interface TestResponse {
   text: string;
 }
 
+async function migratePostgres(url: string): Promise<void> {
+  const handle = await openDatabase({ databaseUrl: url, dataDir: tmpdir(), logger: createLogger('silent') });
+  await handle.close();
+}
+
 export async function startTestServer(backend: Backend, env: Record<string, string | undefined> = {}): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? mkdtempSync(path.join(tmpdir(), 'anima-test-'));
+  // The embedded database starts from a migrated template (seconds instead of a WebAssembly initdb).
+  if (backend === 'embedded' && !env.DATABASE_URL) await embeddedDataDir(dataDir);
   const adminKey = `admin-${randomBytes(16).toString('hex')}`;
   const internalKey = `internal-${randomBytes(16).toString('hex')}`;
-  const postgres = backend === 'postgres' ? await createScratchDatabase(process.env.TEST_DATABASE_URL!) : undefined;
+  const postgres = backend === 'postgres' ? await createMigratedScratchDatabase(process.env.TEST_DATABASE_URL!, templateKey(), migratePostgres) : undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
@@ -56,6 +65,9 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     ALLOW_PRIVATE_FETCH: 'true',
     SHUTDOWN_GRACE_MS: '2000',
+    // Per-plan request limits (free: 5 a minute) would trip suites that chat many times as one user;
+    // the billing suites turn them on and prove them.
+    RATE_LIMITS_ENABLED: 'false',
     ...(postgres ? { DATABASE_URL: postgres.url, REDIS_URL: process.env.TEST_REDIS_URL, REDIS_KEY_PREFIX: `t${randomBytes(5).toString('hex')}` } : {}),
     ...env,
   });

@@ -42,7 +42,7 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
       identities: ['discord:2002'],
       active: true,
       quotas: {},
-      plan: { id: 'free', name: 'Free', allows_platform_keys: true, daily_credits: 100, requests_per_minute: 20 },
+      plan: { id: 'free', name: 'Free', allows_platform_keys: true, daily_credits: 10, requests_per_minute: 5 },
     });
     expect(Date.parse(first.body.created_at)).not.toBeNaN();
     await server.container.identity.service.flushActivity();
@@ -64,10 +64,14 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
     const longId = await server.request('GET', '/v1/me', { key: server.internalKey, headers: { 'x-user-id': '9'.repeat(201) } });
     expect(longId.status).toBe(422);
 
-    const noUser = await server.request('GET', '/v1/me', { key: server.internalKey });
-    expect(noUser.status).toBe(422);
-    expect(noUser.body).toMatchObject({ code: 'validation_failed', field: 'X-User-Id' });
-    expect(noUser.body.id).toBeUndefined();
+    // Without X-User-Id a service key acts as its own user (Shapes.inc's rule), and /v1/me with the admin key answers the admin's own user.
+    const serviceSelf = await server.request('GET', '/v1/me', { key: server.internalKey });
+    expect(serviceSelf.status).toBe(200);
+    expect(serviceSelf.body.identities).toEqual(['anima:internal']);
+    const adminSelf = await server.request('GET', '/v1/me');
+    expect(adminSelf.status).toBe(200);
+    expect(adminSelf.body.identities).toEqual(['anima:admin']);
+    expect(adminSelf.body.id).not.toBe(serviceSelf.body.id);
   });
 
   it('lets an admin read and change users: plan (must exist), active, quotas', async () => {
@@ -82,7 +86,7 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
 
     const changed = await server.request('PATCH', `/v1/admin/users/${userId}`, { body: { plan: 'premium', quotas: { images_per_day: 5 } } });
     expect(changed.status).toBe(200);
-    expect(changed.body).toMatchObject({ plan: { id: 'premium', daily_credits: 1000 }, quotas: { images_per_day: 5 } });
+    expect(changed.body).toMatchObject({ plan: { id: 'premium', daily_credits: 100 }, quotas: { images_per_day: 5 } });
 
     const unknownPlan = await server.request('PATCH', `/v1/admin/users/${userId}`, { body: { plan: 'gold' } });
     expect(unknownPlan.status).toBe(422);
@@ -109,7 +113,9 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
 
     expect((await server.request('POST', '/v1/keys', { key: userKey, body: { name: 'x', role: 'service' } })).status).toBe(403);
     expect((await server.request('POST', '/v1/keys', { key: server.internalKey, body: { name: 'x', role: 'admin' } })).status).toBe(403);
-    expect((await server.request('POST', '/v1/keys', { key: server.internalKey, body: { name: 'no user', role: 'user' } })).status).toBe(403);
+    const noUser = await server.request('POST', '/v1/keys', { body: { name: 'no user', role: 'user' } });
+    expect(noUser.status).toBe(422);
+    expect(noUser.body).toMatchObject({ code: 'validation_failed', field: 'X-User-Id' });
 
     const listed = await server.request('GET', '/v1/keys', { key: userKey });
     expect(listed.body.data.map((key: { id: string }) => key.id).sort()).toEqual([firstId, more.body.id].sort());

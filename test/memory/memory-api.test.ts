@@ -17,7 +17,8 @@ describe.each(backends())('memory API (%s)', (backend) => {
     aliceKey = alice.body.key;
     bobKey = bob.body.key;
     // Alice owns the character; Bob only talks to it.
-    const created = await server.request('POST', '/v1/characters', { key: aliceKey, body: { name: 'API Memory Keeper', slug, visibility: 'public' } });
+    // Public visibility needs a service key: the bot publishes it for Alice.
+    const created = await server.request('POST', '/v1/characters', { ...asService('api-alice'), body: { name: 'API Memory Keeper', slug, visibility: 'public' } });
     expect(created.status).toBe(201);
   }, 60_000);
 

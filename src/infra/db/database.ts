@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
@@ -73,12 +73,17 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHa
   const databaseDir = path.resolve(dataDir, 'pglite');
   mkdirSync(databaseDir, { recursive: true });
   // PGlite is single-process: a second opener would corrupt the files, so refuse clearly instead.
-  const lock: DirectoryLock = acquireDirectoryLock(path.resolve(dataDir, 'pglite.lock'), 'the embedded database');
+  // A listening socket, released by the kernel when the process dies (even as PID 1 in a container).
+  const lock: DirectoryLock = await acquireDirectoryLock(path.resolve(dataDir, 'pglite.sock'), 'the embedded database');
+  // A first start runs PostgreSQL's initdb inside WebAssembly: say so, since it takes a while.
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    logger.info({ databaseDir }, 'creating the embedded database (first start only; 10–60 s on a small machine)');
+  }
   let client: PGlite;
   try {
     client = await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
   } catch (error) {
-    lock.release();
+    await lock.release();
     throw error;
   }
   logger.debug({ databaseDir }, 'embedded database open');
@@ -93,7 +98,7 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHa
       try {
         if (!client.closed) await client.close();
       } finally {
-        lock.release();
+        await lock.release();
       }
     },
   };

@@ -1,76 +1,105 @@
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { lstatSync, unlinkSync } from 'node:fs';
 
 export interface DirectoryLock {
-  release(): void;
+  release(): Promise<void>;
 }
 
 export class DirectoryLockedError extends Error {
   constructor(
     readonly lockPath: string,
-    readonly holderPid: number,
+    readonly holderPid: number | undefined,
     what: string,
   ) {
     super(
-      `${what} is already in use by process ${holderPid} (lock file ${lockPath}). ` +
+      `${what} is already in use by ${holderPid ? `process ${holderPid}` : 'another process'} (lock ${lockPath}). ` +
         'Stop that process, or point DATA_DIR elsewhere, or use DATABASE_URL for several processes.',
     );
     this.name = 'DirectoryLockedError';
   }
 }
 
+/** Longest Unix socket path Linux and macOS accept (sun_path, with its terminating NUL). */
+const MAX_SOCKET_PATH_BYTES = 103;
+
 /**
- * A PID lock file taken with O_EXCL. A lock left by a crashed process is taken over at once
- * (its PID no longer runs), so a restart after a crash never waits for a staleness timeout.
+ * A lock the kernel releases when the process dies: a listening Unix domain socket at `lockPath`.
+ *
+ * - a second live process cannot listen (EADDRINUSE); connecting succeeds, the holder answers its
+ *   PID, and the error names it;
+ * - after kill -9 or an OOM kill nobody listens any more: connecting fails (ECONNREFUSED), so the
+ *   stale socket file is removed and taken over at once. No PID is trusted, so a container's PID 1
+ *   restarting as PID 1 is not mistaken for the holder;
+ * - the socket lives in DATA_DIR, so processes in other PID or network namespaces sharing the
+ *   volume see the same lock.
  */
-export function acquireDirectoryLock(lockPath: string, what: string): DirectoryLock {
+export async function acquireDirectoryLock(lockPath: string, what: string): Promise<DirectoryLock> {
+  if (Buffer.byteLength(lockPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new Error(`The lock path ${lockPath} is longer than a Unix socket path may be (${MAX_SOCKET_PATH_BYTES} bytes): use a shorter DATA_DIR.`);
+  }
   for (let attempt = 0; attempt < 3; attempt += 1) {
+    const server = createServer((socket) => socket.end(String(process.pid)));
     try {
-      const descriptor = openSync(lockPath, 'wx');
-      writeSync(descriptor, String(process.pid));
-      closeSync(descriptor);
+      await listen(server, lockPath);
+      server.unref();
       let released = false;
       return {
-        release: () => {
+        release: async () => {
           if (released) return;
           released = true;
-          try {
-            if (readFileSync(lockPath, 'utf8') === String(process.pid)) unlinkSync(lockPath);
-          } catch {
-            // Already gone: nothing to release.
-          }
+          // Closing the listening socket removes its file too.
+          await new Promise<void>((resolve) => server.close(() => resolve()));
         },
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holderPid = readHolder(lockPath);
-      if (holderPid !== undefined && holderPid !== process.pid && isRunning(holderPid)) {
-        throw new DirectoryLockedError(lockPath, holderPid, what);
-      }
-      if (holderPid === process.pid) throw new DirectoryLockedError(lockPath, holderPid, what);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EADDRINUSE') throw error;
+      const holder = await probe(lockPath);
+      if (holder.alive) throw new DirectoryLockedError(lockPath, holder.pid, what);
+      // Nobody listens: the holder died. Remove the stale socket (or a legacy PID file) and retake it.
       try {
+        if (lstatSync(lockPath).isDirectory()) throw new Error(`${lockPath} is a directory.`);
         unlinkSync(lockPath);
-      } catch {
-        // Another process removed it first; try again.
+      } catch (unlinkError) {
+        if ((unlinkError as NodeJS.ErrnoException).code !== 'ENOENT') throw unlinkError;
       }
     }
   }
   throw new Error(`Could not take the lock ${lockPath}`);
 }
 
-function readHolder(lockPath: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
-    return Number.isFinite(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+function listen(server: Server, socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Connects to the lock: alive when someone accepts (it answers its PID), dead on ECONNREFUSED / ENOTSOCK. */
+function probe(socketPath: string): Promise<{ alive: boolean; pid: number | undefined }> {
+  return new Promise((resolve) => {
+    const socket = createConnection(socketPath);
+    let answer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      // Accepting but silent: still a live process holding it.
+      resolve({ alive: true, pid: undefined });
+    }, 2_000);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      const pid = Number.parseInt(answer, 10);
+      resolve({ alive: true, pid: Number.isFinite(pid) && pid > 0 ? pid : undefined });
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ alive: !['ECONNREFUSED', 'ENOTSOCK', 'ENOENT', 'ECONNRESET'].includes(error.code ?? ''), pid: undefined });
+    });
+  });
 }

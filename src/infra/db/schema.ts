@@ -41,6 +41,20 @@ export const plans = pgTable('plans', {
   requestsPerMinute: integer('requests_per_minute').notNull().default(20),
   features: jsonb('features').$type<Record<string, unknown>>().notNull().default({}),
   createdAt: createdAt(),
+  // Limits and prices added by the billing module (drizzle/0004_billing.sql), which is the plans' only writer.
+  description: text('description').notNull().default(''),
+  creditsPer1kTokensMicro: bigint('credits_per_1k_tokens_micro', { mode: 'number' }).notNull().default(100_000),
+  creditsPerImageMicro: bigint('credits_per_image_micro', { mode: 'number' }).notNull().default(1_000_000),
+  creditsPerAudioSecondMicro: bigint('credits_per_audio_second_micro', { mode: 'number' }).notNull().default(10_000),
+  concurrentStreams: integer('concurrent_streams').notNull().default(1),
+  voiceSecondsPerMonth: integer('voice_seconds_per_month').notNull().default(600),
+  imagesPerDay: integer('images_per_day').notNull().default(5),
+  /** Price per month in the currency's smallest unit; null for a custom (enterprise) price. */
+  priceCents: integer('price_cents'),
+  currency: text('currency').notNull().default('usd'),
+  public: boolean('public').notNull().default(true),
+  sortOrder: integer('sort_order').notNull().default(0),
+  updatedAt: updatedAt(),
 });
 
 export const users = pgTable('users', {
@@ -265,3 +279,10 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+export * from '../../modules/media/tables.js';
+
+export * from '../../modules/channel-bindings/tables.js';
+export * from '../../modules/images/tables.js';
+
+export * from '../../modules/billing/tables.js';
+export * from '../../modules/usage/tables.js';

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { AppError } from './errors.js';
@@ -14,9 +15,12 @@ const STATUS_TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
   409: 'Conflict',
+  408: 'Request Timeout',
   413: 'Payload Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  431: 'Request Header Fields Too Large',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
@@ -87,6 +91,10 @@ export function normalizeError(error: unknown): NormalizedError {
       return simple(400, 'malformed_json', 'The body is empty but the content type says JSON.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return simple(415, 'unsupported_media_type', 'This content type is not accepted here.');
+    case 'FST_ERR_BAD_URL':
+      return simple(400, 'bad_url', 'The URL has a malformed percent-encoding (for example %ff alone).');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return simple(414, 'uri_too_long', 'A path parameter of this URL is too long.');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return simple(400, 'bad_request', 'The Content-Length does not match the body.');
     default:
@@ -142,6 +150,38 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: u
 function withoutField(extra: Record<string, unknown>): Record<string, unknown> {
   const { field: _field, errors: _errors, ...rest } = extra;
   return rest;
+}
+
+/** Fastify's router errors (malformed URL encoding, over-long path parameters), answered like every other error. */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  void sendError(request, reply, error);
+}
+
+const CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'The request headers are larger than this server accepts.' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'The request was not received in time.' },
+};
+
+/**
+ * Errors Node's HTTP parser raises before there is a request (oversized headers, malformed
+ * requests, timeouts): written straight to the socket as problem+json.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, code: 'bad_request', message: 'The request could not be parsed as HTTP.' };
+  const body = JSON.stringify({
+    type: `${PROBLEM_BASE}${known.code}`,
+    title: STATUS_TITLES[known.status] ?? 'Error',
+    status: known.status,
+    detail: known.message,
+    code: known.code,
+  });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${known.status} ${STATUS_TITLES[known.status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

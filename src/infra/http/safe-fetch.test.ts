@@ -9,11 +9,14 @@ describe('isPrivateAddress', () => {
     '127.0.0.1', '127.9.9.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.254',
     '169.254.169.254', '0.0.0.0', '224.0.0.1', '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', '::ffff:127.0.0.1',
     '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:169.254.169.254', '64:ff9b::a00:1', '2002:a00:1::', 'not-an-ip',
+    // IPv4-translated (::ffff:0:0/96), IPv4-compatible (::/96), NAT64 with a private tail, 6to4 of loopback, Teredo, local-use NAT64.
+    '::ffff:0:127.0.0.1', '::ffff:0:7f00:1', '::ffff:0:a9fe:a9fe', '::127.0.0.1', '::a00:1', '64:ff9b::127.0.0.1', '64:ff9b::c0a8:101',
+    '2002:7f00:1::1', '2002:c0a8:101::', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001::1', '64:ff9b:1::8.8.8.8',
   ])('refuses %s', (address) => {
     expect(isPrivateAddress(address)).toBe(true);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '93.184.216.34', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('allows %s', (address) => {
+  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '93.184.216.34', '2606:4700:4700::1111', '::ffff:8.8.8.8', '::ffff:0:8.8.8.8', '64:ff9b::8.8.8.8', '2002:808:808::1'])('allows %s', (address) => {
     expect(isPrivateAddress(address)).toBe(false);
   });
 });
@@ -113,5 +116,10 @@ describe('safeFetch', () => {
   it('allows private targets when allowPrivate is set', async () => {
     const fetched = await safeFetch(`http://127.0.0.1:${port}/image.png`, { allowPrivate: true });
     expect(fetched.contentType).toBe('image/png');
+  });
+
+  it('answers a connection failure with a generic 422, without the socket error', async () => {
+    const failure = safeFetch('http://127.0.0.1:9/image.png', { allowPrivate: true, field: 'attachment_url' });
+    await expect(failure).rejects.toMatchObject({ status: 422, field: 'attachment_url', message: 'The URL could not be fetched.' });
   });
 });

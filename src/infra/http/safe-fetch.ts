@@ -129,7 +129,8 @@ function requestOnce(url: URL, address: ResolvedAddress, options: SafeFetchOptio
     const timer = setTimeout(() => request.destroy(new ValidationError(field, 'Fetching the URL took too long.')), remaining);
     const fail = (error: unknown) => {
       clearTimeout(timer);
-      reject(error instanceof ValidationError || error instanceof PayloadTooLargeError ? error : new ValidationError(field, `The URL could not be fetched: ${error instanceof Error ? error.message : String(error)}`));
+      // Connection errors (EHOSTUNREACH, ECONNREFUSED…) would tell a prober about the network: one generic answer.
+      reject(error instanceof ValidationError || error instanceof PayloadTooLargeError ? error : new ValidationError(field, 'The URL could not be fetched.'));
     };
     request.on('error', fail);
     request.on('response', (response) => {
@@ -237,7 +238,13 @@ export function isPrivateAddress(address: string): boolean {
   if (zeroPrefix(7) && groups[7] === 1) return true; // ::1
   // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d): judge the IPv4 inside.
   if (zeroPrefix(5) && groups[5] === 0xffff) return isPrivateAddress(embeddedIpv4(groups[6]!, groups[7]!));
+  // IPv4-translated (::ffff:0:a.b.c.d, RFC 2765): the same.
+  if (zeroPrefix(4) && groups[4] === 0xffff && groups[5] === 0) return isPrivateAddress(embeddedIpv4(groups[6]!, groups[7]!));
   if (zeroPrefix(6)) return isPrivateAddress(embeddedIpv4(groups[6]!, groups[7]!));
+  // Teredo (2001:0::/32) tunnels to an IPv4 address hidden in the address: never a public web server.
+  if (first === 0x2001 && groups[1] === 0) return true;
+  // Local-use NAT64 (64:ff9b:1::/48) translates to whatever IPv4 the operator chose.
+  if (first === 0x64 && groups[1] === 0xff9b && groups[2] === 1) return true;
   // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address too.
   if (first === 0x64 && groups[1] === 0xff9b && zeroPrefix(0) && groups.slice(2, 6).every((group) => group === 0)) return isPrivateAddress(embeddedIpv4(groups[6]!, groups[7]!));
   if (first === 0x2002) return isPrivateAddress(embeddedIpv4(groups[1]!, groups[2]!));

@@ -35,9 +35,32 @@ export const REDACTED_PATHS = [
   '*.Authorization',
 ];
 
+/** Members of database errors that carry a statement's bound values (message text, key hashes…). */
+const QUERY_VALUE_MEMBERS = ['params', 'parameters', 'values', 'bindings'];
+
+/**
+ * The error serializer: pino's own (message, type, stack, cause chain), minus the bound values of
+ * SQL statements that drizzle, node-postgres and PGlite attach to their errors. The statement's
+ * text stays (it shows what failed); the values never reach a log.
+ */
+export function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  return stripQueryValues(pino.stdSerializers.err(error), 0);
+}
+
+function stripQueryValues(value: unknown, depth: number): unknown {
+  if (!value || typeof value !== 'object' || depth > 8) return value;
+  const record = value as Record<string, unknown>;
+  for (const member of QUERY_VALUE_MEMBERS) if (member in record) record[member] = '[omitted]';
+  if (typeof record.query === 'string' && record.query.length > 2_000) record.query = `${record.query.slice(0, 2_000)}…`;
+  for (const child of Object.values(record)) if (child && typeof child === 'object') stripQueryValues(child, depth + 1);
+  return record;
+}
+
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
+    serializers: { err: serializeError, error: serializeError },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { service: 'anima' },
     timestamp: pino.stdTimeFunctions.isoTime,

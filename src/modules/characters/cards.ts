@@ -14,6 +14,16 @@ import { INTERACTION_STYLES, type Character, type CharacterBook, type CharacterI
  * they differ from the defaults, so a card that came from elsewhere exports exactly as it came.
  */
 
+/**
+ * SillyTavern writes the V1 fields again at the top level of a V2/V3 card (beside `spec` and
+ * `data`), plus its own extras (`create_date`, `talkativeness`, `fav`, `creatorcomment`, `avatar`,
+ * `chat`, `tags`…). Export writes the V1 copies from the character; the extras are kept, under
+ * this key of the card bag, and written back as they came.
+ */
+const TOP_LEVEL_BAG_KEY = 'anima_top_level';
+const V1_COPY_FIELDS = ['name', 'description', 'personality', 'scenario', 'first_mes', 'mes_example'] as const;
+const ENVELOPE_FIELDS = new Set<string>(['spec', 'spec_version', 'data', ...V1_COPY_FIELDS]);
+
 const V3_ONLY_FIELDS = ['nickname', 'creator_notes_multilingual', 'source', 'group_only_greetings', 'creation_date', 'modification_date', 'assets'] as const;
 
 /** Data fields that map to columns (or to `personality`); everything else stays in the card bag. */
@@ -134,12 +144,15 @@ export function parseCard(value: unknown): ParsedCard {
     const field = issueField(issue.path, prefix) || 'data';
     throw new ValidationError(field, `Invalid card field ${field}: ${issue.message}`);
   }
-  return { version, input: cardDataToInput(parsed.data) };
+  const topLevel: Record<string, unknown> = {};
+  if (version !== 'v1') for (const [field, fieldValue] of Object.entries(envelope)) if (!ENVELOPE_FIELDS.has(field)) topLevel[field] = fieldValue;
+  return { version, input: cardDataToInput(parsed.data, topLevel) };
 }
 
-function cardDataToInput(data: Record<string, unknown>): CharacterInput {
+function cardDataToInput(data: Record<string, unknown>, topLevel: Record<string, unknown>): CharacterInput {
   const card: Record<string, unknown> = {};
-  for (const [field, fieldValue] of Object.entries(data)) if (!MAPPED_FIELDS.has(field)) card[field] = fieldValue;
+  for (const [field, fieldValue] of Object.entries(data)) if (!MAPPED_FIELDS.has(field) && field !== TOP_LEVEL_BAG_KEY) card[field] = fieldValue;
+  if (Object.keys(topLevel).length > 0) card[TOP_LEVEL_BAG_KEY] = topLevel;
 
   // Anima's own fields come back out of extensions.anima; the rest of extensions is kept verbatim.
   let anima: z.infer<typeof animaExtensionSchema> = {};
@@ -272,17 +285,31 @@ function cardData(character: Character, version: 'v2' | 'v3'): Record<string, un
   if (version === 'v3') data.group_only_greetings = Array.isArray(stored('group_only_greetings')) ? stored('group_only_greetings') : [];
   // Fields this code does not map (V3 additions, other tools' fields) are written back as they came.
   for (const [field, fieldValue] of Object.entries(card)) {
-    if (field in data || field === 'extensions') continue;
+    if (field in data || field === 'extensions' || field === TOP_LEVEL_BAG_KEY) continue;
     if (version === 'v2' && (V3_ONLY_FIELDS as readonly string[]).includes(field)) continue;
     data[field] = fieldValue;
   }
   return data;
 }
 
-export function characterToCardV2(character: Character): { spec: 'chara_card_v2'; spec_version: '2.0'; data: Record<string, unknown> } {
-  return { spec: 'chara_card_v2', spec_version: '2.0', data: cardData(character, 'v2') };
+/** The top level of an exported card: the V1 copies (as SillyTavern writes them), then the extras the card came with. */
+function topLevelFields(character: Character, data: Record<string, unknown>): Record<string, unknown> {
+  const stored = character.card[TOP_LEVEL_BAG_KEY];
+  const extras = stored && typeof stored === 'object' && !Array.isArray(stored) ? (stored as Record<string, unknown>) : {};
+  const fields: Record<string, unknown> = {};
+  for (const field of V1_COPY_FIELDS) fields[field] = data[field];
+  for (const [field, fieldValue] of Object.entries(extras)) if (!ENVELOPE_FIELDS.has(field)) fields[field] = fieldValue;
+  return fields;
 }
 
-export function characterToCardV3(character: Character): { spec: 'chara_card_v3'; spec_version: '3.0'; data: Record<string, unknown> } {
-  return { spec: 'chara_card_v3', spec_version: '3.0', data: cardData(character, 'v3') };
+export type ExportedCard<Spec extends string, Version extends string> = { spec: Spec; spec_version: Version; data: Record<string, unknown> } & Record<string, unknown>;
+
+export function characterToCardV2(character: Character): ExportedCard<'chara_card_v2', '2.0'> {
+  const data = cardData(character, 'v2');
+  return { ...topLevelFields(character, data), spec: 'chara_card_v2', spec_version: '2.0', data };
+}
+
+export function characterToCardV3(character: Character): ExportedCard<'chara_card_v3', '3.0'> {
+  const data = cardData(character, 'v3');
+  return { ...topLevelFields(character, data), spec: 'chara_card_v3', spec_version: '3.0', data };
 }

@@ -5,7 +5,7 @@ import type { AppInstance } from '../../app-types.js';
 import type { Config } from '../../config.js';
 import { NotFoundError } from '../../infra/http/errors.js';
 import { problemResponses, problemSchema } from '../../infra/http/schemas.js';
-import { optionalActingUser, requirePrincipal } from '../identity/auth.js';
+import { actingActor } from '../identity/auth.js';
 import type { IdentityService } from '../identity/service.js';
 import { placeholderPng, readCardFromPng, stripCardFromPng, writeCardsToPng } from './card-png.js';
 import { characterToCardV2, characterToCardV3, parseCard } from './cards.js';
@@ -25,11 +25,14 @@ const conflictResponses = { ...problemResponses, 409: problemSchema };
 export function registerCharacterRoutes(app: AppInstance, dependencies: CharacterRoutesDependencies): void {
   const { characters, identity, config } = dependencies;
 
-  /** The principal's role and the end user it acts as (a user key: itself; a service key: X-User-Id). */
-  const viewerOf = async (request: FastifyRequest): Promise<CharacterViewer> => {
-    const principal = requirePrincipal(request);
-    const user = await optionalActingUser(identity, request);
-    return { role: principal.role, userId: user?.id };
+  /** The authorization actor: role, acting user (a user key: itself; a service key: X-User-Id or its own user). */
+  const viewerOf = async (request: FastifyRequest): Promise<CharacterViewer> => (await actingActor(identity, request)).actor;
+
+  /** Creates a character owned by the acting user, within the user's cap (admins without X-User-Id: no owner, no cap). */
+  const createOwned = async (request: FastifyRequest, input: CharacterInput) => {
+    const { actor, user } = await actingActor(identity, request);
+    if (user) await identity.assertUnderLimit(user, 'characters', await characters.countOwned(user.id));
+    return characters.create(input, { userId: user?.id ?? null }, actor);
   };
 
   app.post(
@@ -43,8 +46,7 @@ export function registerCharacterRoutes(app: AppInstance, dependencies: Characte
       },
     },
     async (request, reply) => {
-      const viewer = await viewerOf(request);
-      const created = await characters.create(bodyToInput(request.body) as CharacterInput, { userId: viewer.userId ?? null });
+      const created = await createOwned(request, bodyToInput(request.body) as CharacterInput);
       return reply.status(201).send(presentCharacter(created));
     },
   );
@@ -81,7 +83,7 @@ export function registerCharacterRoutes(app: AppInstance, dependencies: Characte
     {
       schema: {
         tags: ['characters'],
-        summary: 'Change a character (its owner, a service or an admin)',
+        summary: 'Change a character (its owner or an admin; public visibility needs a service or admin key)',
         params: idParams,
         body: characterPatchSchema,
         response: { 200: characterSchema, ...conflictResponses },
@@ -171,14 +173,13 @@ export function registerCharacterRoutes(app: AppInstance, dependencies: Characte
         },
       },
       async (request, reply) => {
-        const viewer = await viewerOf(request);
         const isPng = Buffer.isBuffer(request.body);
         const card = isPng ? readCardFromPng(request.body as Buffer) : request.body;
         const { version, input } = parseCard(card);
         if (isPng) input.avatar = `data:image/png;base64,${stripCardFromPng(request.body as Buffer).toString('base64')}`;
         if (request.query.slug !== undefined) input.slug = request.query.slug;
         if (request.query.visibility !== undefined) input.visibility = request.query.visibility;
-        const created = await characters.create(input, { userId: viewer.userId ?? null });
+        const created = await createOwned(request, input);
         return reply.status(201).send({ ...presentCharacter(created), imported_from: `cc${version}` as const });
       },
     );

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Cache, Events } from '../../infra/cache/index.js';
 import type { Database } from '../../infra/db/database.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
+import { authorization } from '../identity/authorization.js';
 import * as store from './store.js';
 import type { CharacterRecord } from './store.js';
 import {
@@ -94,7 +95,8 @@ export class CharactersService {
       afterId = Buffer.from(options.cursor, 'base64url').toString('utf8');
       if (!UUID_PATTERN.test(afterId)) throw new ValidationError('query.cursor', 'The cursor is not one this API gave out.');
     }
-    const visibleTo = options.viewer.role === 'admin' ? undefined : { userId: options.viewer.userId ?? null };
+    const { viewer } = options;
+    const visibleTo = authorization.isAdmin(viewer) ? undefined : { userIds: [viewer.userId, viewer.role === 'service' ? viewer.keyUserId : undefined] };
     const rows = await store.listCharacters(this.dependencies.db, { visibleTo, limit: limit + 1, afterId });
     const page = rows.slice(0, limit).map(recordToCharacter);
     const last = page.at(-1);
@@ -102,8 +104,9 @@ export class CharactersService {
   }
 
   /** Creates a character; the slug comes from the name when not given (409 when a given slug is taken). */
-  async create(input: CharacterInput, owner: { userId: string | null }): Promise<Character> {
+  async create(input: CharacterInput, owner: { userId: string | null }, actor?: CharacterViewer): Promise<Character> {
     validateInput(input, 'create');
+    if (actor) assertMayPublish(input.visibility, actor);
     const explicitSlug = input.slug !== undefined;
     const base = input.slug ?? slugify(input.name);
     for (let attempt = 1; ; attempt += 1) {
@@ -129,6 +132,7 @@ export class CharactersService {
   async update(idOrSlug: string, patch: CharacterPatch, actor: CharacterViewer): Promise<Character> {
     const current = await this.loadForChange(idOrSlug, actor);
     validateInput(patch, 'update');
+    if (patch.visibility !== current.visibility) assertMayPublish(patch.visibility, actor);
     const values = toColumns(patch, current);
     if (patch.slug !== undefined) values.slug = patch.slug;
     if (patch.name !== undefined) values.name = patch.name.trim();
@@ -150,6 +154,11 @@ export class CharactersService {
     await this.invalidate(current.id, [current.slug]);
   }
 
+  /** How many characters the user owns (for the per-user cap). */
+  async countOwned(userId: string): Promise<number> {
+    return store.countOwnedCharacters(this.dependencies.db, userId);
+  }
+
   /** The stored avatar image (PNG card imports), or undefined when the avatar is a link or absent. */
   async readStoredAvatar(idOrSlug: string, viewer?: CharacterViewer): Promise<{ mimeType: string; bytes: Buffer } | undefined> {
     const character = await this.get(idOrSlug, viewer);
@@ -166,7 +175,7 @@ export class CharactersService {
       : await store.findCharacterBySlug(this.dependencies.db, idOrSlug);
     const character = record ? recordToCharacter(record) : undefined;
     if (!character || !canView(character, actor)) throw new NotFoundError('Character');
-    if (!canChange(character, actor)) throw new ForbiddenError('Only the owner of this character, a service or an admin may change it.');
+    if (!canChange(character, actor)) throw new ForbiddenError('Only the owner of this character or an admin may change it.');
     return character;
   }
 
@@ -226,14 +235,14 @@ export class CharactersService {
 const idKey = (characterId: string) => `characters:id:${characterId}`;
 const slugKey = (slug: string) => `characters:slug:${slug}`;
 
-function canView(character: Character, viewer: CharacterViewer): boolean {
-  if (character.visibility === 'public' || viewer.role !== 'user') return true;
-  return viewer.userId !== undefined && character.ownerUserId === viewer.userId;
-}
+const canView = authorization.character.canView;
+const canChange = authorization.character.canChange;
 
-function canChange(character: Character, actor: CharacterViewer): boolean {
-  if (actor.role !== 'user') return true;
-  return actor.userId !== undefined && character.ownerUserId === actor.userId;
+/** Public visibility (listed for everyone, in /v1/models) needs a service or admin key. */
+function assertMayPublish(visibility: string | undefined, actor: CharacterViewer): void {
+  if (visibility === 'public' && !authorization.mayPublish(actor)) {
+    throw new ForbiddenError('Only service and admin keys may make a character public.', { extra: { field: 'visibility' } });
+  }
 }
 
 export function recordToCharacter(record: CharacterRecord): Character {

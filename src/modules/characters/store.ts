@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { characters } from '../../infra/db/schema.js';
 
@@ -34,8 +34,8 @@ export async function slugExists(db: Executor, slug: string): Promise<boolean> {
 }
 
 export interface ListCharactersFilter {
-  /** Undefined: every character (admins). Otherwise public ones plus those this user owns (null: public only). */
-  visibleTo?: { userId: string | null } | undefined;
+  /** Undefined: every character (admins). Otherwise public ones plus those these users own (none: public only). */
+  visibleTo?: { userIds: Array<string | null | undefined> } | undefined;
   limit: number;
   /** Id of the last character of the previous page. */
   afterId?: string | undefined;
@@ -45,8 +45,8 @@ export interface ListCharactersFilter {
 export async function listCharacters(db: Executor, filter: ListCharactersFilter): Promise<CharacterRecord[]> {
   const conditions: SQL[] = [];
   if (filter.visibleTo) {
-    const { userId } = filter.visibleTo;
-    conditions.push(userId ? or(eq(characters.visibility, 'public'), eq(characters.ownerUserId, userId))! : eq(characters.visibility, 'public'));
+    const owners = filter.visibleTo.userIds.filter((userId): userId is string => typeof userId === 'string');
+    conditions.push(owners.length > 0 ? or(eq(characters.visibility, 'public'), inArray(characters.ownerUserId, owners))! : eq(characters.visibility, 'public'));
   }
   if (filter.afterId) {
     conditions.push(
@@ -59,6 +59,11 @@ export async function listCharacters(db: Executor, filter: ListCharactersFilter)
     .where(conditions.length > 0 ? and(...conditions) : undefined)
     .orderBy(desc(characters.createdAt), desc(characters.id))
     .limit(filter.limit);
+}
+
+export async function countOwnedCharacters(db: Executor, ownerUserId: string): Promise<number> {
+  const [row] = await db.select({ count: sql<number>`count(*)::int` }).from(characters).where(eq(characters.ownerUserId, ownerUserId));
+  return Number(row?.count ?? 0);
 }
 
 export async function insertCharacter(db: Executor, values: CharacterInsert): Promise<string> {

@@ -1,4 +1,5 @@
 import type { ModelSettings } from '../../infra/db/schema.js';
+import type { Actor } from '../identity/authorization.js';
 
 export type { ModelSettings };
 
@@ -10,11 +11,8 @@ export type Visibility = (typeof VISIBILITIES)[number];
 
 export const CHAT_PROVIDERS = ['openrouter', 'openai', 'xai', 'gemini'] as const;
 
-/** Who is looking at or changing a character: the principal's role and the acting end user. */
-export interface CharacterViewer {
-  userId?: string | undefined;
-  role: 'admin' | 'service' | 'user';
-}
+/** Who is looking at or changing a character: the authorization actor (role, acting user, the service key's own user). */
+export type CharacterViewer = Actor;
 
 /**
  * One lorebook entry, in the Character Card V2 `character_book` shape (snake_case, as the spec

@@ -1,8 +1,8 @@
 /**
  * In-chat commands, sent as the message content and answered without a model call
- * (Shapes-compatible): !wack, !reset, !sleep, !info, !help.
+ * (Shapes-compatible): !wack, !reset, !sleep, !info, !help; and !imagine <prompt>, which draws.
  */
-export const CHAT_COMMANDS = ['wack', 'reset', 'sleep', 'info', 'help'] as const;
+export const CHAT_COMMANDS = ['wack', 'reset', 'sleep', 'info', 'help', 'imagine'] as const;
 export type ChatCommand = (typeof CHAT_COMMANDS)[number];
 
 /** The command a message is, or undefined for ordinary chat ("!wack" alone, any case, surrounding spaces). */
@@ -12,11 +12,18 @@ export function parseCommand(text: string): ChatCommand | undefined {
   return (CHAT_COMMANDS as readonly string[]).includes(name ?? '') ? (name as ChatCommand) : undefined;
 }
 
+/** The prompt of `!imagine <prompt>` (any case), or undefined when the message is not one. */
+export function parseImagine(text: string): string | undefined {
+  const match = /^!imagine\s+([\s\S]+)$/i.exec(text.trim());
+  return match?.[1]?.trim() || undefined;
+}
+
 export const HELP_TEXT = [
   'Commands:',
   '!wack — clear the short-term context of this conversation (messages stay for export)',
   '!reset — make the character forget its long-term memories of you',
   '!sleep — form long-term memories from this conversation now',
   '!info — the character, its model, this conversation and its memories',
+  '!imagine <prompt> — draw a picture',
   '!help — this list',
 ].join('\n');

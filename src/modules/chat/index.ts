@@ -6,7 +6,7 @@ import type { MemoryModule } from '../memory/index.js';
 import type { AppModule } from '../module.js';
 import type { ModerationModule } from '../moderation/index.js';
 import { registerChatRoutes } from './routes.js';
-import { ChatService } from './service.js';
+import { ChatService, type ImagineCommand } from './service.js';
 
 export { ChatService, type PreparedTurn, type TurnOutcome, type TurnRequest } from './service.js';
 export { buildPrompt, type BuiltPrompt, type PromptInput } from './prompt-builder.js';
@@ -23,6 +23,8 @@ export interface ChatModuleDependencies extends Infrastructure {
   moderation: ModerationModule;
   /** The metered path of every provider call (chat models, image descriptions). */
   gateway: ProviderGateway;
+  /** `!imagine` (the images module). */
+  imagine?: ImagineCommand;
 }
 
 export function createChatModule(dependencies: ChatModuleDependencies): ChatModule {
@@ -35,6 +37,7 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
     gateway: dependencies.gateway,
     memory: dependencies.memory?.service,
     moderation: dependencies.moderation.service,
+    imagine: dependencies.imagine,
   });
   return {
     name: 'chat',

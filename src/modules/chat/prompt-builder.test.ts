@@ -10,6 +10,7 @@ function input(overrides: Partial<PromptInput> = {}): PromptInput {
   return {
     character: character(),
     userName: 'Grace',
+    speakerName: 'Grace',
     history: [],
     group: false,
     memorySection: '',
@@ -48,6 +49,13 @@ describe('buildPrompt', () => {
     const built = buildPrompt(input({ group: true, history: [turn('user', 'hi all', 'Bob'), turn('assistant', 'Hello Bob')] }));
     expect(built.messages.slice(1).map((message) => message.content)).toEqual(['Bob: hi all', 'Hello Bob', 'Grace: Hello']);
     expect(built.messages[0]!.content).toContain('group conversation');
+  });
+
+  it('never prefixes a speaker without a name (no "User: "), and prefixes nobody outside a group', () => {
+    const unnamed = buildPrompt(input({ group: true, userName: 'User', speakerName: null, history: [turn('user', 'earlier', null), turn('user', 'hi all', 'Bob')] }));
+    expect(unnamed.messages.slice(1).map((message) => message.content)).toEqual(['earlier', 'Bob: hi all', 'Hello']);
+    const alone = buildPrompt(input({ group: false, history: [turn('user', 'hi', 'Grace')] }));
+    expect(alone.messages.slice(1).map((message) => message.content)).toEqual(['hi', 'Hello']);
   });
 
   it('uses client-sent history instead of stored history, and appends client system messages', () => {

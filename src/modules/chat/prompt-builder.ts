@@ -8,7 +8,8 @@ import { activateLorebook, buildSystemPrompt, substituteMacros, type Character, 
  * lorebook after_char entries, recalled memories, the client's own system messages), then the
  * history within its token budget (oldest dropped first), then the post-history instructions,
  * then the new user message (with image parts, or image descriptions, when there are images).
- * In a server channel several people talk to the character, so user turns carry "Name: ".
+ * Where several people talk to the character (a server channel with more than one speaker so
+ * far), user turns carry "Name: " — only real names: a user without one is never called "User".
  */
 
 export interface HistoryMessage {
@@ -21,10 +22,13 @@ export interface HistoryMessage {
 
 export interface PromptInput {
   character: Character;
+  /** What {{user}} becomes in the character's texts. */
   userName: string;
+  /** The speaker's own name for the "Name: " prefix in group conversations; none when unknown. */
+  speakerName: string | null;
   /** Stored history after the last context reset, oldest first. */
   history: HistoryMessage[];
-  /** A server channel shared by several users. */
+  /** More than one person talks in this conversation: user turns carry their speaker's name. */
   group: boolean;
   memorySection: string;
   /** System messages the client sent (OpenAI endpoint). */
@@ -68,14 +72,14 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
     lorebook.beforeCharText && macros(lorebook.beforeCharText),
     buildSystemPrompt(character, { user: input.userName }),
     lorebook.afterCharText && macros(lorebook.afterCharText),
-    input.group ? `This is a group conversation in a server channel; each user message starts with the speaker's name.` : '',
+    input.group ? `This is a group conversation in a server channel; user messages start with the speaker's name where it is known.` : '',
     input.memorySection && macros(input.memorySection),
     ...input.clientSystemMessages,
   ].filter((section): section is string => Boolean(section && section.trim()));
 
   const messages: ChatMessage[] = [{ role: 'system', content: systemSections.join('\n\n') }, ...earlier];
   if (character.postHistoryInstructions?.trim()) messages.push({ role: 'system', content: macros(character.postHistoryInstructions) });
-  const speakerPrefix = input.group ? `${input.userName}: ` : '';
+  const speakerPrefix = input.group && input.speakerName ? `${input.speakerName}: ` : '';
   messages.push({
     role: 'user',
     content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,

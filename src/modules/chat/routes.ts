@@ -7,7 +7,8 @@ import { AppError, ValidationError } from '../../infra/http/errors.js';
 import { openAiErrorSchema, problemResponses, problemSchema } from '../../infra/http/schemas.js';
 import type { ChatMessage } from '../../providers/chat/chat-model.js';
 import type { CharactersService } from '../characters/index.js';
-import { endUserContext, optionalActingUser, requireActingUser, requirePrincipal } from '../identity/auth.js';
+import { actingActor, endUserContext, optionalActingUser, requirePrincipal } from '../identity/auth.js';
+import { assertMayVouchForPlace } from '../identity/authorization.js';
 import type { IdentityService } from '../identity/service.js';
 import type { UserRow } from '../identity/store.js';
 import { textOf } from './prompt-builder.js';
@@ -57,7 +58,18 @@ function usageOf(outcome: TurnOutcome | undefined) {
 export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDependencies): void {
   const { chat, identity, characters, keepAliveMs } = dependencies;
 
-  const viewerFor = (request: FastifyRequest, user: UserRow) => ({ role: requirePrincipal(request).role, userId: user.id });
+  /**
+   * The acting user, the authorization actor and the place of a chat turn. Only a service or admin
+   * key may place the user in a channel or server (403 for a user key that names one).
+   */
+  const turnContext = async (request: FastifyRequest, body: { user_id?: string | undefined; username?: string | undefined; guild_id?: string | undefined; channel_id?: string | undefined }) => {
+    const { actor, user } = await actingActor(identity, request, body);
+    if (!user) throw new ValidationError('X-User-Id', 'This endpoint acts for an end user: send X-User-Id.');
+    const context = endUserContext(request, body);
+    const place = { guildId: body.guild_id ?? context.guildId, channelId: body.channel_id ?? context.channelId };
+    assertMayVouchForPlace(actor, place);
+    return { user, viewer: actor, ...place };
+  };
 
   const botResponse = (turn: PreparedTurn, outcome: TurnOutcome | undefined): z.infer<typeof botChatResponseSchema> => {
     const usage = usageOf(outcome);
@@ -85,6 +97,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/characters/:id/chat',
     {
+      config: { rateLimit: true },
       schema: {
         tags: ['chat'],
         summary: 'Talk to a character (the bot protocol); stream: true answers Server-Sent Events',
@@ -97,15 +110,14 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     },
     async (request, reply) => {
       const body = request.body;
-      const user = await requireActingUser(identity, request, body);
-      const context = endUserContext(request, body);
+      const { user, viewer, guildId, channelId } = await turnContext(request, body);
       const signal = clientSignal(reply);
       const turn = await chat.prepare({
         character: request.params.id,
-        viewer: viewerFor(request, user),
+        viewer,
         user,
-        guildId: body.guild_id ?? context.guildId,
-        channelId: body.channel_id ?? context.channelId,
+        guildId,
+        channelId,
         text: body.content,
         imageUrls: body.attachment_url ? [body.attachment_url] : [],
         contentField: 'content',
@@ -147,6 +159,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/chat/completions',
     {
+      config: { rateLimit: true },
       schema: {
         tags: ['openai'],
         summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',
@@ -160,8 +173,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       if (!slug) {
         throw new AppError(404, 'model_not_found', `The model "${body.model}" does not exist here: use "character/<slug>" (GET /v1/models lists them).`, { extra: { field: 'model' } });
       }
-      const user = await requireActingUser(identity, request, { user_id: body.user });
-      const context = endUserContext(request);
+      const { user, viewer, guildId, channelId } = await turnContext(request, { user_id: body.user });
       const last = body.messages.at(-1)!;
       if (last.role !== 'user') throw new ValidationError('messages', 'The last message must be the user\'s.');
       const clientSystemMessages: string[] = [];
@@ -176,10 +188,10 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       const signal = clientSignal(reply);
       const turn = await chat.prepare({
         character: slug,
-        viewer: viewerFor(request, user),
+        viewer,
         user,
-        guildId: context.guildId,
-        channelId: context.channelId,
+        guildId,
+        channelId,
         text: textOf(lastContent),
         imageUrls,
         contentField: 'messages',
@@ -274,13 +286,12 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     '/v1/models',
     { schema: { tags: ['openai'], summary: 'The characters you can talk to, as OpenAI model objects', response: { 200: modelListSchema, 401: openAiErrorSchema } } },
     async (request) => {
-      const principal = requirePrincipal(request);
-      const user = await optionalActingUser(identity, request);
+      const { actor } = await actingActor(identity, request);
       const data: Array<z.infer<typeof modelListSchema>['data'][number]> = [];
       let cursor: string | undefined;
       // Every visible character, page by page (bounded: a model list is not a data export).
       for (let page = 0; page < 50; page += 1) {
-        const list = await characters.list({ viewer: { role: principal.role, userId: user?.id }, limit: 200, cursor });
+        const list = await characters.list({ viewer: actor, limit: 200, cursor });
         for (const character of list.data) {
           data.push({ id: `character/${character.slug}`, object: 'model', created: Math.floor(Date.parse(character.createdAt) / 1000), owned_by: character.ownerUserId ?? 'anima' });
         }
@@ -295,7 +306,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   const conversationViewer = async (request: FastifyRequest): Promise<UserRow | undefined> => {
     const principal = requirePrincipal(request);
     const user = await optionalActingUser(identity, request);
-    if (!user && principal.role !== 'admin') throw new ValidationError('X-User-Id', 'This endpoint acts for an end user: send X-User-Id with a service key.');
+    if (!user && principal.role !== 'admin') throw new ValidationError('X-User-Id', 'This endpoint acts for an end user: send X-User-Id.');
     return user;
   };
 
@@ -330,7 +341,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     async (request) => {
       const user = await conversationViewer(request);
       const conversation = await chat.conversationFor(request.params.id, user);
-      const page = await chat.listMessages(conversation, { limit: request.query.limit, cursor: request.query.cursor });
+      const page = await chat.listMessages(conversation, { limit: request.query.limit, cursor: request.query.cursor, viewerUserId: user?.id });
       return { data: page.data.map(presentMessage), next_cursor: page.nextCursor };
     },
   );

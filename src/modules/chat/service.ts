@@ -13,7 +13,7 @@ import type { ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { UserRow } from '../identity/store.js';
 import type { ConversationMemory, MemoryPlace } from '../memory/memory-port.js';
 import type { ModerationService } from '../moderation/index.js';
-import { HELP_TEXT, parseCommand, type ChatCommand } from './commands.js';
+import { HELP_TEXT, parseCommand, parseImagine, type ChatCommand } from './commands.js';
 import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
 import * as store from './store.js';
@@ -42,7 +42,12 @@ export interface ChatServiceDependencies {
   /** Fetches an image URL; defaults to the SSRF-safe fetch. A test seam. */
   fetchImage?: (url: string, field: string, signal: AbortSignal) => Promise<ImageInput>;
   sleep?: (milliseconds: number, signal: AbortSignal) => Promise<void>;
+  /** `!imagine <prompt>`: draws and answers with the picture (the images module); absent = not offered. */
+  imagine?: ImagineCommand;
 }
+
+/** What `!imagine` needs from the images module: the reply text (with the picture's URL). */
+export type ImagineCommand = (request: { user: UserRow; character: Character; prompt: string; requestId: string; signal: AbortSignal }) => Promise<string>;
 
 export interface TurnRequest {
   /** Character id or slug. */
@@ -130,6 +135,12 @@ export class ChatService {
       guildId: request.guildId,
       channelId: request.channelId,
     });
+    const imaginePrompt = request.imageUrls.length === 0 ? parseImagine(request.text) : undefined;
+    if (imaginePrompt !== undefined && this.dependencies.imagine) {
+      await moderation.checkInput(imaginePrompt, { userId: request.user.id, characterId: character.id });
+      const reply = await this.dependencies.imagine({ user: request.user, character, prompt: imaginePrompt, requestId: request.requestId, signal: request.signal });
+      return { kind: 'command', command: 'imagine', reply, character, conversation, startedAt };
+    }
     const command = request.imageUrls.length === 0 ? parseCommand(request.text) : undefined;
     if (command) {
       const reply = await this.runCommand(command, character, conversation, request);
@@ -150,12 +161,14 @@ export class ChatService {
     const place = this.memoryPlace(character, request);
     const recalled = await this.recall(place, request.text);
     const history = (await store.recentMessages(db, conversation, HISTORY_ROW_LIMIT)).reverse();
-    const userName = request.user.username ?? 'User';
+    // Speaker names go into the prompt only where more than one person talks in this conversation.
+    const humans = new Set([request.user.id, ...history.flatMap((message) => (message.role === 'user' && message.speakerUserId ? [message.speakerUserId] : []))]);
     const prompt = buildPrompt({
       character,
-      userName,
+      userName: request.user.username ?? 'User',
+      speakerName: request.user.username,
       history: history.map((message) => ({ role: message.role, content: message.content, speakerName: message.speakerName, tokenCount: message.tokenCount })),
-      group: conversation.userId === null,
+      group: conversation.userId === null && humans.size > 1,
       memorySection: recalled.promptSection,
       clientSystemMessages: request.clientSystemMessages,
       clientHistory: request.clientHistory,
@@ -175,7 +188,6 @@ export class ChatService {
       estimate: { promptTokens: prompt.estimatedTokens, maxCompletionTokens: settings.maxTokens },
       characterId: character.id,
       requestId: request.requestId,
-      idempotencyKey: `chat:${request.requestId}`,
       concurrent: request.stream === true,
     });
     keySources[settings.provider] = lease.key.source;
@@ -183,7 +195,7 @@ export class ChatService {
       conversationId: conversation.id,
       role: 'user',
       speakerUserId: request.user.id,
-      speakerName: userName,
+      speakerName: request.user.username,
       content: request.text,
       tokenCount: countTokens(request.text),
       metadata: {
@@ -448,6 +460,8 @@ export class ChatService {
     switch (command) {
       case 'help':
         return HELP_TEXT;
+      case 'imagine':
+        return this.dependencies.imagine ? 'Tell me what to draw: !imagine <prompt>' : 'Image generation is not enabled on this server.';
       case 'wack': {
         await store.resetContext(db, conversation.id, new Date());
         return `Short-term context cleared: ${character.name} starts this conversation afresh. Earlier messages are kept for export.`;
@@ -509,8 +523,13 @@ export class ChatService {
     return conversation;
   }
 
-  async listMessages(conversation: ConversationRow, options: { limit: number; cursor: string | undefined }) {
-    const rows = await store.listMessages(this.dependencies.db, conversation.id, { limit: options.limit + 1, afterMessageId: this.decodeCursor(options.cursor) });
+  /** A page of messages; in a shared channel a member sees the conversation from their own first message on. */
+  async listMessages(conversation: ConversationRow, options: { limit: number; cursor: string | undefined; viewerUserId?: string | undefined }) {
+    const rows = await store.listMessages(this.dependencies.db, conversation.id, {
+      limit: options.limit + 1,
+      afterMessageId: this.decodeCursor(options.cursor),
+      visibleToUserId: conversation.userId === null ? options.viewerUserId : undefined,
+    });
     const page = rows.slice(0, options.limit);
     return { data: page, nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page.at(-1)!.id) : null };
   }

@@ -116,12 +116,12 @@ export async function insertMessage(db: Executor, values: MessageInsert, options
   return row!;
 }
 
-export type HistoryRow = Pick<MessageRow, 'role' | 'content' | 'speakerName' | 'tokenCount'>;
+export type HistoryRow = Pick<MessageRow, 'role' | 'content' | 'speakerUserId' | 'speakerName' | 'tokenCount'>;
 
 /** Messages after the last context reset, newest first, at most `limit` (the prompt trims further by tokens). */
 export async function recentMessages(db: Executor, conversation: ConversationRow, limit: number): Promise<HistoryRow[]> {
   return db
-    .select({ role: messages.role, content: messages.content, speakerName: messages.speakerName, tokenCount: messages.tokenCount })
+    .select({ role: messages.role, content: messages.content, speakerUserId: messages.speakerUserId, speakerName: messages.speakerName, tokenCount: messages.tokenCount })
     .from(messages)
     .where(
       and(
@@ -137,14 +137,22 @@ export async function recentMessages(db: Executor, conversation: ConversationRow
  * A page of messages, newest first, after the cursor message in that order. The cursor is
  * compared in SQL (microsecond timestamps, id as tie-breaker), not through a JavaScript Date.
  */
-export async function listMessages(db: Executor, conversationId: string, options: { limit: number; afterMessageId?: string | undefined }): Promise<MessageRow[]> {
+export async function listMessages(
+  db: Executor,
+  conversationId: string,
+  options: { limit: number; afterMessageId?: string | undefined; visibleToUserId?: string | undefined },
+): Promise<MessageRow[]> {
   const cursor = options.afterMessageId
     ? sql`(${messages.createdAt}, ${messages.id}) < (select c.created_at, c.id from messages c where c.id = ${options.afterMessageId})`
+    : undefined;
+  // A channel member sees what was said from their first message in it on (not what came before they joined).
+  const visible = options.visibleToUserId
+    ? sql`${messages.createdAt} >= (select min(f.created_at) from messages f where f.conversation_id = ${conversationId} and f.speaker_user_id = ${options.visibleToUserId})`
     : undefined;
   return db
     .select()
     .from(messages)
-    .where(and(eq(messages.conversationId, conversationId), cursor))
+    .where(and(eq(messages.conversationId, conversationId), cursor, visible))
     .orderBy(desc(messages.createdAt), desc(messages.id))
     .limit(options.limit);
 }

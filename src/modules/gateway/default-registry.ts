@@ -7,12 +7,23 @@ import { ProviderRegistry } from './registry.js';
 /**
  * The provider an embedding call is metered and keyed under: the configured vendor; an
  * OpenAI-compatible server of the operator's own (`custom`) is metered as `openai`. Undefined for
- * the built-in and local embedders, which run in this process and call no vendor.
+ * the in-process embedders (words, hashing, builtin, local), which call no vendor.
  */
 export function embeddingProviderOf(config: Pick<Readonly<Config>, 'embedding'>): ProviderName | undefined {
   const { provider } = config.embedding;
-  if (provider === 'builtin' || provider === 'local') return undefined;
-  return provider === 'custom' ? 'openai' : provider;
+  switch (provider) {
+    case 'words':
+    case 'hashing':
+    case 'builtin':
+    case 'local':
+      return undefined;
+    case 'custom':
+      return 'openai';
+    case 'openrouter':
+    case 'openai':
+    case 'gemini':
+      return provider;
+  }
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ProviderGateway } from './gateway.js';
  * `embedding`): the platform pays (memories are embedded for everyone alike, with no end user), so
  * billing sees every call and usage is recorded once, by the gateway. The key is the one the
  * operator configured for embeddings (EMBEDDING_API_KEY, else the provider's platform key), passed
- * to the adapter per call. The built-in and local embedders run in this process and call no
+ * to the adapter per call. The in-process embedders (words, hashing, builtin, local) call no
  * vendor: they are not provider calls and are returned as they are.
  */
 export function gatewayEmbedder(gateway: ProviderGateway, config: Readonly<Config>, countTokens: (text: string) => number): Embedder {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
+import type { Actor } from './authorization.js';
 import type { IdentityService, Principal } from './service.js';
 import type { UserRow } from './store.js';
 
@@ -65,7 +66,22 @@ export async function optionalActingUser(
   return identity.resolveActingUser(requirePrincipal(request), endUserContext(request, body));
 }
 
-/** The acting end user; a service key that names none is told to send X-User-Id. */
+/**
+ * The actor for authorization (role, acting user, the service key's own user) and the acting user.
+ * Every route that reads or changes a user-owned object builds its checks on this.
+ */
+export async function actingActor(
+  identity: IdentityService,
+  request: FastifyRequest,
+  body?: { user_id?: string | undefined; username?: string | undefined },
+): Promise<{ actor: Actor; user: UserRow | undefined }> {
+  const principal = requirePrincipal(request);
+  const user = await optionalActingUser(identity, request, body);
+  const keyUserId = principal.role === 'service' ? await identity.credentialUserId(principal) : undefined;
+  return { actor: { role: principal.role, userId: user?.id, keyUserId }, user };
+}
+
+/** The acting end user; an admin key that names none is told to send X-User-Id. */
 export async function requireActingUser(
   identity: IdentityService,
   request: FastifyRequest,
@@ -73,7 +89,7 @@ export async function requireActingUser(
 ): Promise<UserRow> {
   const user = await optionalActingUser(identity, request, body);
   if (!user) {
-    throw new ValidationError('X-User-Id', 'This endpoint acts for an end user: send X-User-Id with a service key.');
+    throw new ValidationError('X-User-Id', 'This endpoint acts for an end user: send X-User-Id with an admin key.');
   }
   return user;
 }

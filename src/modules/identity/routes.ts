@@ -58,7 +58,9 @@ export function registerIdentityRoutes(app: AppInstance, deps: { identity: Ident
       let userId: string | null = null;
       if (role === 'user') {
         const user = await optionalActingUser(identity, request);
-        if (!user) throw new ForbiddenError('A user key belongs to a user: send X-User-Id with a service or admin key.');
+        if (!user) throw new ValidationError('X-User-Id', 'A user key belongs to a user: send X-User-Id to name the user this key is for.');
+        const active = (await store.listApiKeys(identity.database, { userId: user.id })).filter((key) => !key.revokedAt && !(key.expiresAt && key.expiresAt.getTime() <= Date.now()));
+        await identity.assertUnderLimit(user, 'apiKeys', active.length);
         userId = user.id;
       }
       const created = await identity.createApiKey({ role, name, userId, expiresAt });

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Database } from '../../infra/db/database.js';
-import { ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
+import { AppError, ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
 import { apiKeyLookupPrefix, generateApiKey, hashApiKey, hashesEqual, secretsEqual } from './api-keys.js';
 import * as store from './store.js';
 import type { ApiKeyRole, UserRow } from './store.js';
@@ -24,6 +24,8 @@ export interface EndUserContext {
 export type TokenVerifier = (token: string) => Promise<{ externalId: string; username?: string } | undefined>;
 
 const LAST_USED_FLUSH_MS = 30_000;
+/** External ids of the users tied to keys themselves; X-User-Id may not name them. */
+export const RESERVED_EXTERNAL_ID_PREFIX = 'anima:';
 
 export interface IdentityServiceDependencies {
   config: Readonly<Config>;
@@ -37,6 +39,7 @@ export class IdentityService {
   private readonly pendingKeyUse = new Map<string, Date>();
   private readonly pendingUserActivity = new Map<string, Date>();
   private flushTimer: NodeJS.Timeout | undefined;
+  private readonly credentialUserIds = new Map<string, string>();
 
   constructor(private readonly dependencies: IdentityServiceDependencies) {}
 
@@ -134,7 +137,8 @@ export class IdentityService {
       // The verifier throws a specific 401 (expired, wrong issuer…) or 503 when the issuer is unreachable.
       const verified = await this.tokenVerifier(token);
       if (verified) {
-        const { user } = await store.findOrCreateUserByExternalId(this.dependencies.db, verified.externalId, verified.username);
+        const found = await store.findOrCreateUserByExternalId(this.dependencies.db, verified.externalId, verified.username);
+        const user = await this.keepUsernameCurrent(found.user, verified.username);
         return { role: 'user', credential: 'oidc', apiKeyId: null, ownUserId: user.id };
       }
     }
@@ -163,6 +167,13 @@ export class IdentityService {
     return store.findUserById(this.dependencies.db, userId);
   }
 
+  /** An admin route's `{id}`: the internal id or an external id (e.g. a Discord user id). */
+  async findUserByReference(reference: string): Promise<UserRow | undefined> {
+    const { db } = this.dependencies;
+    const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(reference) ? await store.findUserById(db, reference) : undefined;
+    return byId ?? (await store.findUserByExternalId(db, reference));
+  }
+
   /** Admin changes: the plan must exist (422 otherwise), quotas replace the previous ones. */
   async updateUser(
     userId: string,
@@ -183,6 +194,7 @@ export class IdentityService {
   /**
    * The end user a request acts for. A user credential acts only as itself; a service or admin
    * credential acts for the user named by X-User-Id (or the body's user_id), created on first sight.
+   * Without X-User-Id a service key acts as its own user; an admin key as nobody (undefined: it sees all).
    */
   async resolveActingUser(principal: Principal, context: EndUserContext): Promise<UserRow | undefined> {
     const { db } = this.dependencies;
@@ -200,18 +212,83 @@ export class IdentityService {
       this.noteUserActivity(user.id);
       return user;
     }
-    if (!context.externalUserId) return undefined;
+    if (!context.externalUserId) return principal.role === 'service' ? this.credentialUser(principal) : undefined;
+    if (context.externalUserId.startsWith(RESERVED_EXTERNAL_ID_PREFIX)) {
+      throw new ValidationError('X-User-Id', `External ids starting with "${RESERVED_EXTERNAL_ID_PREFIX}" are reserved for the users of keys.`);
+    }
     if (context.externalUserId.length > 200) throw new ValidationError('X-User-Id', 'X-User-Id is longer than 200 characters.');
     if (context.username !== undefined && context.username.length > 100) throw new ValidationError('X-Username', 'X-Username is longer than 100 characters.');
-    const { user } = await store.findOrCreateUserByExternalId(db, context.externalUserId, context.username);
+    const found = await store.findOrCreateUserByExternalId(db, context.externalUserId, context.username);
+    const user = await this.keepUsernameCurrent(found.user, context.username);
     this.assertActive(user);
     this.noteUserActivity(user.id);
     return user;
   }
 
+  /**
+   * The user tied to a service or admin credential itself (Shapes.inc's rule: without X-User-Id the
+   * caller is the key's owner), created on first use under a reserved external id.
+   */
+  async credentialUser(principal: Principal): Promise<UserRow> {
+    const { db } = this.dependencies;
+    if (principal.ownUserId) {
+      const own = await store.findUserById(db, principal.ownUserId);
+      if (own) return own;
+    }
+    const externalId = credentialExternalId(principal);
+    const { user } = await store.findOrCreateUserByExternalId(db, externalId, undefined);
+    this.credentialUserIds.set(externalId, user.id);
+    this.assertActive(user);
+    this.noteUserActivity(user.id);
+    return user;
+  }
+
+  /**
+   * A per-user cap: the user's quota `max_<name>`, else the plan's feature `max_<name>`, else the
+   * configured default. One function so that plans (billing) can own the numbers later.
+   */
+  async limitFor(user: UserRow, name: keyof Config['userLimits']): Promise<number> {
+    const quotaName = `max_${name === 'apiKeys' ? 'api_keys' : name}`;
+    const fromQuota = user.quotas[quotaName];
+    if (typeof fromQuota === 'number') return fromQuota;
+    const plan = await store.findPlan(this.dependencies.db, user.planId);
+    const fromPlan = plan?.features[quotaName];
+    if (typeof fromPlan === 'number' && Number.isFinite(fromPlan)) return fromPlan;
+    return this.dependencies.config.userLimits[name];
+  }
+
+  /** 403 limit_reached when the user already has `current` of at most the cap. */
+  async assertUnderLimit(user: UserRow, name: keyof Config['userLimits'], current: number): Promise<void> {
+    const limit = await this.limitFor(user, name);
+    if (current >= limit) {
+      const label = name === 'apiKeys' ? 'API keys' : name;
+      throw new AppError(403, 'limit_reached', `This user has reached the limit of ${limit} ${label}.`, { extra: { limit, resource: label } });
+    }
+  }
+
+  /** The id of the credential's own user, remembered per process (ids never change). */
+  async credentialUserId(principal: Principal): Promise<string> {
+    const cached = this.credentialUserIds.get(credentialExternalId(principal));
+    return cached ?? (await this.credentialUser(principal)).id;
+  }
+
+  /**
+   * X-Username (or a token's name) is the user's current display name: a bot that learns the name
+   * later, or a Discord user who renames, is seen under the new name. Written only when it changed.
+   */
+  private async keepUsernameCurrent(user: UserRow, username: string | undefined): Promise<UserRow> {
+    if (username === undefined || username === '' || user.username === username) return user;
+    return (await store.updateUser(this.dependencies.db, user.id, { username })) ?? user;
+  }
+
   private assertActive(user: UserRow): void {
     if (!user.active) throw new ForbiddenError('This user is deactivated.');
   }
+}
+
+function credentialExternalId(principal: Principal): string {
+  if (principal.credential === 'api_key' && principal.apiKeyId) return `${RESERVED_EXTERNAL_ID_PREFIX}key:${principal.apiKeyId}`;
+  return `${RESERVED_EXTERNAL_ID_PREFIX}${principal.credential === 'admin_env' ? 'admin' : 'internal'}`;
 }
 
 export function parseBearer(authorization: string | undefined): string | undefined {

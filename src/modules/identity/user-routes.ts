@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AppInstance } from '../../app-types.js';
 import { NotFoundError } from '../../infra/http/errors.js';
 import { problemResponses } from '../../infra/http/schemas.js';
-import { requireActingUser } from './auth.js';
+import { optionalActingUser, requirePrincipal } from './auth.js';
 import type { ProviderKeyVault } from './provider-keys.js';
 import { adminUserSchema, externalIdInput, presentProviderKey, presentUser, userSchema } from './schemas.js';
 import type { IdentityService } from './service.js';
@@ -39,7 +39,11 @@ export function registerUserRoutes(app: AppInstance, deps: { identity: IdentityS
         response: { 200: userSchema, ...problemResponses },
       },
     },
-    async (request) => presentUser(await identity.describeUser(await requireActingUser(identity, request))),
+    async (request) => {
+      // An admin key without X-User-Id is answered with the admin's own user (a service key's own user likewise).
+      const user = (await optionalActingUser(identity, request)) ?? (await identity.credentialUser(requirePrincipal(request)));
+      return presentUser(await identity.describeUser(user));
+    },
   );
 
   // `{id}` is the internal id or an external id (e.g. a Discord user id), for operators' convenience.

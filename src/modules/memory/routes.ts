@@ -6,7 +6,9 @@ import { ForbiddenError, NotFoundError, ValidationError } from '../../infra/http
 import { problemResponses } from '../../infra/http/schemas.js';
 import type { CharactersService } from '../characters/service.js';
 import type { Character } from '../characters/types.js';
-import { endUserContext, optionalActingUser, requireActingUser, requirePrincipal } from '../identity/auth.js';
+import { resolveModelSettings } from '../characters/index.js';
+import { actingActor, endUserContext, requireActingUser, requirePrincipal } from '../identity/auth.js';
+import { authorization, type Actor } from '../identity/authorization.js';
 import type { IdentityService } from '../identity/service.js';
 import * as identityStore from '../identity/store.js';
 import type { UserRow } from '../identity/store.js';
@@ -49,11 +51,10 @@ const memoryParams = z.object({ id: z.string().min(1).max(100) });
 export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRouteDependencies): void {
   const { memory, formation, characters, identity, config } = dependencies;
 
-  const visibleCharacter = async (request: FastifyRequest, idOrSlug: string): Promise<{ character: Character; actingUser: UserRow | undefined }> => {
-    const principal = requirePrincipal(request);
-    const actingUser = await optionalActingUser(identity, request);
-    const character = await characters.get(idOrSlug, { role: principal.role, userId: actingUser?.id });
-    return { character, actingUser };
+  const visibleCharacter = async (request: FastifyRequest, idOrSlug: string): Promise<{ character: Character; actingUser: UserRow | undefined; actor: Actor }> => {
+    const { actor, user: actingUser } = await actingActor(identity, request);
+    const character = await characters.get(idOrSlug, actor);
+    return { character, actingUser, actor };
   };
 
   /** An external id (e.g. a Discord id) or an internal user id; undefined when unknown. */
@@ -70,15 +71,10 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
   const changeableMemory = async (request: FastifyRequest, id: string): Promise<MemoryRow> => {
     const row = UUID_PATTERN.test(id) ? await memory.find(id) : undefined;
     if (!row) throw new NotFoundError('Memory');
-    const principal = requirePrincipal(request);
-    if (principal.role !== 'user') return row;
-    const user = await requireActingUser(identity, request);
-    if (row.scope === 'user' && row.userId === user.id) return row;
-    if (row.scope === 'core') {
-      const character = await characters.get(row.characterId).catch(() => undefined);
-      if (character?.ownerUserId === user.id) return row;
-    }
-    throw new NotFoundError('Memory');
+    const { actor } = await actingActor(identity, request);
+    const character = row.scope === 'core' ? await characters.get(row.characterId).catch(() => undefined) : undefined;
+    if (!authorization.memory.canChange(row, character?.ownerUserId, actor)) throw new NotFoundError('Memory');
+    return row;
   };
 
   app.get(
@@ -136,18 +132,19 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
       const { body } = request;
       const principal = requirePrincipal(request);
       refuseForUsers(request, 'guild_id', body.guild_id);
-      const { character } = await visibleCharacter(request, request.params.id);
+      const { character, actor } = await visibleCharacter(request, request.params.id);
       let userId: string | null = null;
       let guildId: string | null = null;
       if (body.scope === 'user') {
-        userId = (await requireActingUser(identity, request, { user_id: body.user_id })).id;
+        const owner = await requireActingUser(identity, request, { user_id: body.user_id });
+        await identity.assertUnderLimit(owner, 'memories', await store.countUserMemories(memory.database, owner.id));
+        userId = owner.id;
       } else if (body.scope === 'group') {
         if (principal.role === 'user') throw new ForbiddenError('Only service and admin keys may add group memories.');
         guildId = body.guild_id ?? endUserContext(request).guildId ?? null;
         if (!guildId) throw new ValidationError('guild_id', 'A group memory needs guild_id (or X-Guild-Id).');
-      } else if (principal.role === 'user') {
-        const user = await requireActingUser(identity, request);
-        if (character.ownerUserId !== user.id) throw new ForbiddenError('Only the owner of this character, a service or an admin may add core memories.');
+      } else if (!authorization.character.canChange(character, actor)) {
+        throw new ForbiddenError('Only the owner of this character or an admin may add core memories.');
       }
       const created = await memory.create({
         characterId: character.id,
@@ -251,8 +248,8 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
       const mine = await store.conversationsOfUser(memory.database, character.id, user.id, 5);
       const wanted = request.body?.conversation_id;
       if (wanted && !mine.includes(wanted)) throw new NotFoundError('Conversation');
-      const provider = character.modelSettings.provider ?? 'openrouter';
-      const chatModel = character.modelSettings.model ?? config.defaultChatModel;
+      // The character's own provider and model, resolved as chat turns resolve them.
+      const { provider, model: chatModel } = resolveModelSettings(character, config);
       let changed = 0;
       const targets = wanted ? [wanted] : mine;
       for (const conversationId of targets) {

@@ -53,8 +53,18 @@ export interface SearchRequest {
   filter: ScopeFilter;
   query: string;
   limit: number;
-  /** Ignore MEMORY_MIN_RELEVANCE for the vector list (search API callers may want near misses). */
-  minRelevance?: number;
+  /**
+   * A caller's own threshold: memories below it (cosine, and no full-text match of the query's
+   * words) are dropped. Without it, MEMORY_MIN_RELEVANCE only orders and labels, and the answer is
+   * filled up to `limit` whenever the scope holds that many.
+   */
+  minRelevance?: number | undefined;
+  /** Measurement: only one retriever (the evaluation compares each alone with the fusion). */
+  only?: 'vector' | 'text' | undefined;
+  /** Measurement: no fill-up, no expansion override. */
+  fill?: boolean;
+  expansionWeight?: number;
+  vectorWeight?: number;
 }
 
 const RECALL_FLUSH_MS = 5000;
@@ -63,9 +73,6 @@ const RECALL_FLUSH_MS = 5000;
  * Long-term memory: hybrid retrieval over the scopes that apply to a place, and the lifecycle of
  * memories (create, change, forget). Formation is delegated to a MemoryFormer.
  */
-/** Memories at least this important are recalled on every turn of their place, within top-K and the budget. */
-const STANDING_MIN_IMPORTANCE = 0.7;
-
 export class MemoryService implements ConversationMemory {
   private former: MemoryFormer | undefined;
   private summaries: { maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> } | undefined;
@@ -114,19 +121,9 @@ export class MemoryService implements ConversationMemory {
     const { settings, countTokens } = this.dependencies;
     const limit = options.limit ?? settings.topK;
     const filter = MemoryService.scopesOf(place);
+    // search() fills up with the place's most important memories (standing facts: a name, a pet)
+    // when the query's words match fewer than `limit`, so a turn always sees what the scope holds.
     const ranked = await this.search({ filter, query, limit });
-    // A turn whose words match few memories still gets the place's standing facts (the user's name,
-    // their pet): a lexical embedder cannot link "my pet" to "a ferret", and a character that forgets
-    // such facts because of wording does not feel like the same being.
-    if (ranked.length < limit) {
-      const seen = new Set(ranked.map((memory) => memory.id));
-      const standing = await store.standingMemories(this.dependencies.db, filter, STANDING_MIN_IMPORTANCE, limit);
-      for (const memory of standing) {
-        if (ranked.length >= limit) break;
-        if (seen.has(memory.id)) continue;
-        ranked.push({ ...memory, score: 0, similarity: undefined, textRank: undefined });
-      }
-    }
     const section = buildPromptSection(ranked, options.tokenBudget ?? settings.tokenBudget, countTokens);
     const included = section.included;
     for (const memory of included) this.pendingRecalled.add(memory.id);
@@ -137,10 +134,12 @@ export class MemoryService implements ConversationMemory {
   }
 
   /**
-   * Hybrid search over exactly the scopes of `filter`: vector neighbours and full-text matches,
-   * fused with reciprocal rank fusion and weighted per scope. Small scopes are compared exactly;
-   * large ones go through HNSW with iterative scan, and a short index answer is re-run exactly, so
-   * the result never silently misses rows that exist above the threshold.
+   * Hybrid search over exactly the scopes of `filter`: vector neighbours and full-text matches
+   * (widened by the embedder's related words), fused by normalised scores and weighted per scope.
+   * Small scopes are compared exactly; large ones go through HNSW with iterative scan, and a short
+   * index answer is re-run exactly. Unless the caller sets `minRelevance`, the answer holds `limit`
+   * memories whenever the scope does: what matches least (or has no vector of this embedder yet)
+   * comes last, after the most important of the rest.
    */
   async search(request: SearchRequest): Promise<RankedMemory[]> {
     const { db, embedder, settings, logger } = this.dependencies;
@@ -148,32 +147,57 @@ export class MemoryService implements ConversationMemory {
     const space = { model: embedder.id, dimensions: embedder.dimensions };
     const query = request.query.trim();
     if (query.length === 0) return [];
+    const expansionWeight = request.expansionWeight ?? settings.expansionWeight;
+    const expansion =
+      embedder.expandQuery && expansionWeight > 0 && settings.expansionNeighbours > 0
+        ? { words: embedder.expandQuery(query, settings.expansionNeighbours), weight: expansionWeight }
+        : undefined;
     const [vectorHits, textHits] = await Promise.all([
-      (async () => {
-        let vector: number[] | undefined;
-        try {
-          [vector] = await embedder.embed([query], 'query');
-        } catch (error) {
-          // Full-text still works without vectors: a failing embedder degrades recall, not the turn.
-          logger.warn({ err: error, embedder: embedder.id }, 'could not embed a memory query; using full-text only');
-          return [];
-        }
-        if (!vector) return [];
-        const scopeRows = await store.countScope(db, request.filter, space, Math.max(settings.exactScanMaxRows, candidates));
-        if (scopeRows === 0) return [];
-        if (scopeRows <= settings.exactScanMaxRows) return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
-        const hits = await store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: false, efSearch: Math.max(candidates * 2, 100) });
-        // The scope holds at least min(candidates, scopeRows) vectors: an index answer with fewer missed some.
-        if (hits.length < Math.min(candidates, scopeRows)) {
-          logger.warn({ found: hits.length, wanted: candidates }, 'the HNSW scan came back short for a large scope; searching it exactly');
-          return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
-        }
-        return hits;
-      })(),
-      store.textSearch(db, request.filter, query, candidates),
+      request.only === 'text'
+        ? []
+        : (async () => {
+            let vector: number[] | undefined;
+            try {
+              [vector] = await embedder.embed([query], 'query');
+            } catch (error) {
+              // Full-text still works without vectors: a failing embedder degrades recall, not the turn.
+              logger.warn({ err: error, embedder: embedder.id }, 'could not embed a memory query; using full-text only');
+              return [];
+            }
+            if (!vector) return [];
+            const scopeRows = await store.countScope(db, request.filter, space, Math.max(settings.exactScanMaxRows, candidates));
+            if (scopeRows === 0) return [];
+            if (scopeRows <= settings.exactScanMaxRows) return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
+            const hits = await store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: false, efSearch: Math.max(candidates * 2, 100) });
+            // The scope holds at least min(candidates, scopeRows) vectors: an index answer with fewer missed some.
+            if (hits.length < Math.min(candidates, scopeRows)) {
+              logger.warn({ found: hits.length, wanted: candidates }, 'the HNSW scan came back short for a large scope; searching it exactly');
+              return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
+            }
+            return hits;
+          })(),
+      request.only === 'vector' ? [] : store.textSearch(db, request.filter, query, candidates, expansion),
     ]);
-    const ranked = fuseResults(vectorHits, textHits, { weights: settings.weights, minRelevance: request.minRelevance ?? settings.minRelevance }, this.now());
-    return ranked.slice(0, request.limit);
+    const ranked = fuseResults(
+      vectorHits,
+      textHits,
+      {
+        weights: settings.weights,
+        minRelevance: request.minRelevance ?? settings.minRelevance,
+        vectorWeight: request.only === 'vector' ? 1 : request.only === 'text' ? 0 : (request.vectorWeight ?? settings.vectorWeight),
+        dropIrrelevant: request.minRelevance !== undefined,
+      },
+      this.now(),
+    ).slice(0, request.limit);
+    if (ranked.length < request.limit && request.minRelevance === undefined && request.fill !== false) {
+      const seen = new Set(ranked.map((memory) => memory.id));
+      const rest = await store.standingMemories(db, request.filter, -1, request.limit + ranked.length);
+      for (const memory of rest) {
+        if (ranked.length >= request.limit) break;
+        if (!seen.has(memory.id)) ranked.push({ ...memory, score: 0, similarity: undefined, textRank: undefined, relevant: false });
+      }
+    }
+    return ranked;
   }
 
   async rememberExchange(exchange: FinishedExchange): Promise<void> {

@@ -53,7 +53,10 @@ export interface VectorHit extends ScoredRow {
 }
 
 export interface TextHit extends ScoredRow {
+  /** ts_rank_cd of the query's words plus the expansion's rank times its weight. */
   rank: number;
+  /** Matches a word of the query itself (not only an expansion word). */
+  matched: boolean;
 }
 
 function dimensionsLiteral(dimensions: number): SQL {
@@ -169,14 +172,31 @@ export function textQueryOf(text: string): string | undefined {
   return words.length > 0 ? words.join(' | ') : undefined;
 }
 
-/** Full-text hits of the scope ranked by ts_rank_cd (GIN index on the generated tsvector). */
-export async function textSearch(db: Executor, filter: ScopeFilter, text: string, limit: number): Promise<TextHit[]> {
+/** Related words (the embedder's neighbours of the query's words) searched with a lower weight. */
+export interface TextExpansion {
+  words: string[];
+  weight: number;
+}
+
+/**
+ * Full-text hits of the scope ranked by ts_rank_cd (GIN index on the generated tsvector). With an
+ * expansion, a memory may match the query's words or the related ones; its rank is the query's
+ * rank plus the expansion's rank times the expansion's weight.
+ */
+export async function textSearch(db: Executor, filter: ScopeFilter, text: string, limit: number, expansion?: TextExpansion): Promise<TextHit[]> {
   const tsQuery = textQueryOf(text);
   if (!tsQuery) return [];
+  const expansionQuery = expansion && expansion.weight > 0 ? textQueryOf(expansion.words.slice(0, 64).join(' ')) : undefined;
+  if (!expansionQuery) {
+    const result = await db.execute(
+      sql`SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${limit}`,
+    );
+    return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank), matched: true }));
+  }
   const result = await db.execute(
-    sql`SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${limit}`,
+    sql`SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, ts_rank_cd(m.search_vector, q.query) + ${expansion!.weight}::float8 * ts_rank_cd(m.search_vector, e.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${expansionQuery}) AS e(query) WHERE m.search_vector @@ (q.query || e.query) AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${limit}`,
   );
-  return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank) }));
+  return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank), matched: Boolean(row.matched) }));
 }
 
 /**
@@ -327,4 +347,10 @@ export async function conversationsOfUser(db: Executor, characterId: string, use
     sql`SELECT c.id FROM conversations c WHERE c.character_id = ${characterId} AND (c.user_id = ${userId} OR EXISTS (SELECT 1 FROM messages x WHERE x.conversation_id = c.id AND x.speaker_user_id = ${userId})) ORDER BY c.updated_at DESC LIMIT ${limit}`,
   );
   return rowsOf<{ id: string }>(result).map((row) => row.id);
+}
+
+/** How many user-scope memories the user has, over every character (for the per-user cap). */
+export async function countUserMemories(db: Executor, userId: string): Promise<number> {
+  const [row] = await db.select({ count: sql<number>`count(*)::int` }).from(memories).where(and(eq(memories.userId, userId), eq(memories.scope, 'user')));
+  return Number(row?.count ?? 0);
 }

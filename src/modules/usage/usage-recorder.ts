@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Executor } from '../../infra/db/database.js';
 import { usageEvents } from '../../infra/db/schema.js';
+import { rollUp } from './usage-report.js';
 import type { ResolvedProviderKey } from '../identity/key-resolution.js';
 import { priceOf } from './price-table.js';
 
@@ -54,7 +55,8 @@ export class UsageRecorder {
     const completionTokens = record.completionTokens ?? 0;
     const { costUsd, costSource } = this.priced(record);
     try {
-      await this.dependencies.db.insert(usageEvents).values({
+      await this.dependencies.db.transaction(async (transaction) => {
+        await transaction.insert(usageEvents).values({
         userId: record.userId ?? null,
         characterId: record.characterId ?? null,
         service: record.service,
@@ -71,6 +73,8 @@ export class UsageRecorder {
         paidBy: record.key.source,
         providerKeyId: record.key.providerKeyId,
         requestId: record.requestId ?? null,
+        });
+        if (record.userId) await rollUp(transaction, { ...record, userId: record.userId, paidBy: record.key.source, promptTokens, completionTokens, costUsd });
       });
     } catch (error) {
       // Metering must not fail a turn the user already received; the log keeps the evidence.

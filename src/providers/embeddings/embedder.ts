@@ -7,6 +7,8 @@ export interface Embedder {
   dimensions: number;
   /** One vector per text, in order. `purpose` lets asymmetric models embed queries and documents differently. */
   embed(texts: string[], purpose?: 'query' | 'document'): Promise<number[][]>;
+  /** Optional: words related to the text's words (nearest neighbours), for widening a full-text query. */
+  expandQuery?(text: string, perWord: number): string[];
 }
 
 /** An embedder that calls a vendor: it takes the key per call (the gateway resolves it). */

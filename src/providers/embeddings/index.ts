@@ -4,12 +4,17 @@ import { EmbeddingError, type Embedder } from './embedder.js';
 import { GeminiEmbedder } from './gemini.js';
 import { LocalOnnxEmbedder } from './local.js';
 import { OpenAiCompatibleEmbedder } from './openai-compatible.js';
+import { WORD_VECTOR_DIMENSIONS, WordVectorEmbedder } from './word-vectors.js';
 
 export { BuiltinEmbedder } from './builtin.js';
 export { EmbeddingError, l2Normalise, type Embedder, type EmbeddingProvider } from './embedder.js';
 export { GeminiEmbedder } from './gemini.js';
 export { LocalOnnxEmbedder } from './local.js';
 export { OpenAiCompatibleEmbedder } from './openai-compatible.js';
+export { WordVectorEmbedder } from './word-vectors.js';
+
+/** Embedders that run in-process and cost nothing (no metering, no key). */
+export const LOCAL_EMBEDDING_PROVIDERS = new Set(['words', 'hashing', 'builtin', 'local']);
 
 const DEFAULT_MODELS = {
   openrouter: 'openai/text-embedding-3-small',
@@ -28,6 +33,12 @@ export function createEmbedder(
   const { embedding } = config;
   const http = { timeoutMs: config.upstreamTimeoutMs, fetch: fetchImplementation };
   switch (embedding.provider) {
+    case 'words':
+      if (embedding.dimensions !== WORD_VECTOR_DIMENSIONS) {
+        throw new EmbeddingError(`EMBEDDING_PROVIDER=words makes ${WORD_VECTOR_DIMENSIONS}-dimensional vectors; unset EMBEDDING_DIMENSIONS (it is ${embedding.dimensions}).`, false);
+      }
+      return new WordVectorEmbedder();
+    case 'hashing':
     case 'builtin':
       return new BuiltinEmbedder(embedding.dimensions);
     case 'openrouter':

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { AppError } from '../../infra/http/errors.js';
+import type { Authorization, AuthorizationRequest, BillingPort, MeteredUsage } from '../gateway/billing-port.js';
+import type { UserRow } from '../identity/store.js';
+import {
+  DAY_WINDOW_SECONDS,
+  MONTH_WINDOW_SECONDS,
+  rateLimited,
+  secondsUntilNextDay,
+  secondsUntilNextMonth,
+  utcDay,
+  utcMonth,
+  type LimitCounters,
+} from './limits.js';
+import { estimatedQuantities, priceMicro, usedQuantities, type Quantities } from './pricing.js';
+import { planHasFeature, type BillingService, type HeldCredits, type PlanRow } from './service.js';
+
+/** Streams are held until they end; the window is only a safety net for a process that died holding one. */
+export const STREAM_WINDOW_SECONDS = 3_600;
+
+/** One limit held by a call: adjusted to what was used at settle, given back on release. */
+interface LimitHold {
+  settle(used: Quantities): Promise<void>;
+  release(): Promise<void>;
+}
+
+const NOTHING_TO_SETTLE: Authorization = {
+  settle: () => Promise.resolve({ creditsMicro: 0 }),
+  release: () => Promise.resolve(),
+};
+
+export interface MeteredBillingDependencies {
+  service: BillingService;
+  limits: LimitCounters;
+  logger: Logger;
+  limitsEnabled: boolean;
+}
+
+/**
+ * The real BillingPort: plan features, the plan's limits (concurrent streams, images per day,
+ * voice seconds per month — taken from the estimate, corrected at settle) and, when the platform
+ * pays, a credit reservation priced with the plan, settled to the real cost or released.
+ */
+export class MeteredBilling implements BillingPort {
+  constructor(private readonly dependencies: MeteredBillingDependencies) {}
+
+  async authorize(request: AuthorizationRequest): Promise<Authorization> {
+    const { user } = request;
+    // Operator work with no end user (e.g. the platform's own maintenance) is not billed to anyone.
+    if (!user) return NOTHING_TO_SETTLE;
+    const { service, logger } = this.dependencies;
+    const plan = await service.planFor(user);
+    if (request.feature && !planHasFeature(plan, request.feature)) {
+      throw new AppError(403, 'feature_not_in_plan', `Your ${plan.name} plan does not include ${request.feature.replaceAll('_', ' ')}; see GET /v1/plans.`, {
+        extra: { feature: request.feature, plan: plan.id },
+      });
+    }
+    const estimated = estimatedQuantities(request.service, request.estimate);
+    const holds: LimitHold[] = [];
+    let credits: HeldCredits | undefined;
+    let alreadySettled = false;
+    const estimateMicro = priceMicro(plan, estimated);
+    try {
+      if (this.dependencies.limitsEnabled) {
+        if (request.concurrent) holds.push(await this.holdStream(user, plan));
+        if (request.service === 'image' && estimated.images > 0) holds.push(await this.holdImages(user, plan, estimated.images));
+        if (request.service === 'speech' && estimated.seconds > 0) holds.push(await this.holdVoice(user, plan, estimated.seconds));
+      }
+      if (request.paidBy === 'platform' && estimateMicro > 0) {
+        const held = await service.hold(user, plan, {
+          amountMicro: estimateMicro,
+          service: request.service,
+          provider: request.provider,
+          model: request.model,
+          idempotencyKey: request.idempotencyKey,
+        });
+        if ('alreadySettled' in held) alreadySettled = true;
+        else credits = held;
+      }
+    } catch (error) {
+      await Promise.allSettled(holds.map((hold) => hold.release()));
+      throw error;
+    }
+
+    let ended = false;
+    const callId = randomUUID();
+    return {
+      settle: async (usage: MeteredUsage & { costUsd: number }) => {
+        if (ended) return { creditsMicro: 0 };
+        ended = true;
+        const used = usedQuantities(request.service, usage);
+        const results = await Promise.allSettled(holds.map((hold) => hold.settle(used)));
+        for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
+        if (request.paidBy !== 'platform' || alreadySettled) return { creditsMicro: 0 };
+        const charge = priceMicro(plan, used);
+        if (credits) return { creditsMicro: await service.settle(credits, user.id, charge) };
+        return { creditsMicro: await service.chargeWithoutHold(user.id, charge, callId, `${request.service}:${request.provider}`) };
+      },
+      release: async (reason: string) => {
+        if (ended) return;
+        ended = true;
+        const results = await Promise.allSettled(holds.map((hold) => hold.release()));
+        for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not give a limit back');
+        if (credits) await service.release(credits, reason);
+      },
+    };
+  }
+
+  private async holdStream(user: UserRow, plan: PlanRow): Promise<LimitHold> {
+    const { limits } = this.dependencies;
+    const limit = plan.concurrentStreams;
+    const taken = await limits.take('streams', user.id, 1, limit, STREAM_WINDOW_SECONDS);
+    if (!taken.allowed) {
+      throw rateLimited({ ...taken.state, resetSeconds: 1 }, `Your ${plan.name} plan allows ${limit} stream${limit === 1 ? '' : 's'} at a time; wait for one to finish.`, { limit_name: 'concurrent_streams' });
+    }
+    const giveBack = () => limits.giveBack('streams', user.id, 1, limit, STREAM_WINDOW_SECONDS);
+    return { settle: giveBack, release: giveBack };
+  }
+
+  private async holdImages(user: UserRow, plan: PlanRow, images: number): Promise<LimitHold> {
+    const { limits, service } = this.dependencies;
+    const now = service.now();
+    const key = `${user.id}:${utcDay(now)}`;
+    const limit = plan.imagesPerDay;
+    const taken = await limits.take('images', key, images, limit, DAY_WINDOW_SECONDS);
+    if (!taken.allowed) {
+      throw rateLimited({ ...taken.state, resetSeconds: secondsUntilNextDay(now) }, `Your ${plan.name} plan allows ${limit} images a day (${taken.state.remaining} left today).`, { limit_name: 'images_per_day' });
+    }
+    return {
+      settle: (used) => (used.images < images ? limits.giveBack('images', key, images - used.images, limit, DAY_WINDOW_SECONDS) : Promise.resolve()),
+      release: () => limits.giveBack('images', key, images, limit, DAY_WINDOW_SECONDS),
+    };
+  }
+
+  private async holdVoice(user: UserRow, plan: PlanRow, seconds: number): Promise<LimitHold> {
+    const { limits, service } = this.dependencies;
+    const now = service.now();
+    const key = `${user.id}:${utcMonth(now)}`;
+    const limit = plan.voiceSecondsPerMonth;
+    const taken = await limits.take('voice', key, seconds, limit, MONTH_WINDOW_SECONDS);
+    if (!taken.allowed) {
+      throw rateLimited(
+        { ...taken.state, resetSeconds: secondsUntilNextMonth(now) },
+        `Your ${plan.name} plan allows ${limit} seconds of voice a month (${taken.state.remaining} left this month).`,
+        { limit_name: 'voice_seconds_per_month' },
+      );
+    }
+    return {
+      settle: async (used) => {
+        // Counted as used: the estimate corrected both ways (audio can run longer than the text suggested).
+        if (used.seconds < seconds) await limits.giveBack('voice', key, seconds - used.seconds, limit, MONTH_WINDOW_SECONDS);
+        else if (used.seconds > seconds) await limits.add('voice', key, used.seconds - seconds, limit, MONTH_WINDOW_SECONDS);
+      },
+      release: () => limits.giveBack('voice', key, seconds, limit, MONTH_WINDOW_SECONDS),
+    };
+  }
+}

