@@ -81,12 +81,12 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     usage,
   });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
-  const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
+  const memory = createMemoryModule({ ...infrastructure, identity, characters, gateway });
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage, imagine: images.imagine });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway, imagine: images.imagine });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
   const market = createMarketModule({ ...infrastructure, identity, billing: billing.service });
   // billing before chat: its rate-limit hook must be in place before the limited routes are added.

@@ -125,6 +125,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         imageField: 'attachment_url',
         clientSystemMessages: [],
         clientHistory: [],
+        stream: body.stream,
         signal,
         requestId: request.id,
       });
@@ -221,6 +222,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         maxTokens: body.max_completion_tokens ?? body.max_tokens,
         passthrough,
         toolContinuation,
+        stream: body.stream,
         signal,
         requestId: request.id,
       });

@@ -6,15 +6,13 @@ import { memories } from '../../infra/db/schema.js';
 import { AppError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
 import { DEFAULT_MAX_FETCH_BYTES, safeFetch } from '../../infra/http/safe-fetch.js';
 import type { ChatContentPart, ChatMessage, ChatPassthrough, ChatToolCall, ChatToolCallDelta, ChatUsage } from '../../providers/chat/chat-model.js';
-import type { ChatProviders } from '../../providers/chat/index.js';
-import { ProviderCallError } from '../../providers/chat/provider-error.js';
-import type { ImageInput, VisionProvider } from '../../providers/vision/gemini.js';
+import type { ImageInput } from '../../providers/vision/gemini.js';
 import { countTokens, resolveModelSettings, type Character, type CharactersService, type CharacterViewer, type ResolvedModelSettings } from '../characters/index.js';
-import { rejectedKeyError, type ProviderKeyResolver, type ResolvedProviderKey } from '../identity/key-resolution.js';
+import { ProviderCallError, type Lease, type ProviderGateway } from '../gateway/index.js';
+import type { ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { UserRow } from '../identity/store.js';
 import type { ConversationMemory, MemoryPlace } from '../memory/memory-port.js';
 import type { ModerationService } from '../moderation/index.js';
-import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { usageReport, usageSummaryText } from '../usage/usage-report.js';
 import { HELP_TEXT, parseCommand, parseImagine, type ChatCommand } from './commands.js';
 import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
@@ -28,19 +26,19 @@ export const LOREBOOK_TOKEN_BUDGET = 800;
 /** Stored messages loaded before the token budget trims them. */
 const HISTORY_ROW_LIMIT = 120;
 const MAX_IMAGES_PER_MESSAGE = 4;
+/** What an image description is expected to cost at most, for the reservation (two to four sentences). */
+const VISION_DESCRIPTION_TOKENS = 300;
 
 export interface ChatServiceDependencies {
   config: Readonly<Config>;
   db: Database;
   logger: Logger;
   characters: CharactersService;
-  keys: ProviderKeyResolver;
+  /** Every provider call of a turn (the model, image descriptions) goes through it. */
+  gateway: ProviderGateway;
   /** Long-term memory; absent when the memory module is not built (then turns run without it). */
   memory: ConversationMemory | undefined;
-  usage: UsageRecorder;
   moderation: ModerationService;
-  chatProviders: ChatProviders;
-  vision: VisionProvider;
   /** Fetches an image URL; defaults to the SSRF-safe fetch. A test seam. */
   fetchImage?: (url: string, field: string, signal: AbortSignal) => Promise<ImageInput>;
   sleep?: (milliseconds: number, signal: AbortSignal) => Promise<void>;
@@ -75,6 +73,8 @@ export interface TurnRequest {
    * history (which ends with the tool messages) and has no new user message of its own.
    */
   toolContinuation?: boolean | undefined;
+  /** Streamed answers hold one of the plan's concurrent-stream slots while they run. */
+  stream?: boolean | undefined;
   signal: AbortSignal;
   requestId: string;
 }
@@ -91,6 +91,8 @@ export type PreparedTurn =
       kind: 'model';
       request: TurnRequest;
       settings: ResolvedModelSettings;
+      /** The turn's one gateway lease: the model call, its retries and fallbacks; settled or failed by run(). */
+      lease: Lease<'chat'>;
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
       /** Null for a tool continuation (no new user message). */
@@ -111,7 +113,7 @@ export interface TurnOutcome {
   usage: ChatUsage;
   assistantMessageId: string | null;
   /** Set when the answer stopped early because the upstream failed after text reached the client. */
-  error: AppError | undefined;
+  error: Error | undefined;
   /** The client's tools the model called (OpenAI-compatible clients run them and send the results back). */
   toolCalls: ChatToolCall[] | undefined;
 }
@@ -139,7 +141,7 @@ export class ChatService {
    * reach the client as ordinary HTTP errors.
    */
   async prepare(request: TurnRequest): Promise<PreparedTurn> {
-    const { db, characters, moderation, keys } = this.dependencies;
+    const { db, characters, moderation, gateway } = this.dependencies;
     const startedAt = performance.now();
     this.assertInputSize(request);
     const character = await characters.get(request.character, request.viewer);
@@ -171,8 +173,7 @@ export class ChatService {
     if (settings.provider === 'gemini' && request.passthrough?.tools?.length) {
       throw new ValidationError('tools', `${character.name} talks through Gemini, which does not take OpenAI tools here; use a character on an OpenAI-compatible provider.`);
     }
-    const key = await keys.resolve(request.user, settings.provider);
-    const keySources: Record<string, 'user' | 'platform'> = { [settings.provider]: key.source };
+    const keySources: Record<string, 'user' | 'platform'> = {};
 
     const { imageParts, imageDescriptions } = await this.prepareImages(request, character, settings, keySources);
     const place = this.memoryPlace(character, request);
@@ -194,6 +195,20 @@ export class ChatService {
       lorebookTokenBudget: LOREBOOK_TOKEN_BUDGET,
       countTokens,
     });
+    // One lease for the whole turn (retries and fallback models included): the key, billing's
+    // authorization and, when the platform pays, a reservation for the prompt plus the answer's cap.
+    const lease = await gateway.begin({
+      modality: 'chat',
+      provider: settings.provider,
+      service: 'chat',
+      user: request.user,
+      model: settings.model,
+      estimate: { promptTokens: prompt.estimatedTokens, maxCompletionTokens: settings.maxTokens },
+      characterId: character.id,
+      requestId: request.requestId,
+      concurrent: request.stream === true,
+    });
+    keySources[settings.provider] = lease.key.source;
     const userMessage = request.toolContinuation ? undefined : await store.insertMessage(db, {
       conversationId: conversation.id,
       role: 'user',
@@ -206,7 +221,9 @@ export class ChatService {
         ...(imageDescriptions.length > 0 ? { image_descriptions: imageDescriptions } : {}),
         request_id: request.requestId,
       },
-    }, { touch: false });
+    }, { touch: false }).catch(async (error: unknown) => {
+      throw await lease.fail(error);
+    });
     return {
       kind: 'model',
       request,
@@ -214,7 +231,8 @@ export class ChatService {
       conversation,
       startedAt,
       settings,
-      key,
+      lease,
+      key: lease.key,
       prompt,
       userMessageId: userMessage?.id ?? null,
       memoriesUsed: recalled.memories.length,
@@ -251,8 +269,17 @@ export class ChatService {
   }
 
   private async runTracked(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
-    const { config, keys, logger } = this.dependencies;
-    const provider = this.dependencies.chatProviders.forProvider(turn.settings.provider);
+    try {
+      return await this.attempt(turn, options);
+    } catch (error) {
+      // Nothing settled: the reservation is released, a rejected key reported (a user's becomes 402).
+      throw await turn.lease.fail(error);
+    }
+  }
+
+  private async attempt(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
+    const { config, logger } = this.dependencies;
+    const provider = turn.lease.adapter;
     const models = [turn.settings.model, ...turn.settings.fallbackModels.filter((model) => model !== turn.settings.model)];
     const streaming = options.onDelta !== undefined;
     let lastError: ProviderCallError | undefined;
@@ -274,10 +301,7 @@ export class ChatService {
             logger.warn({ err: error, model, delivered: progress.delivered }, 'upstream failed mid-answer');
             return this.finish(turn, { model, finishReason: 'error', usage: undefined, text: progress.text }, undefined, error, 'partial');
           }
-          if (error.kind === 'rejected_key') {
-            await keys.reportRejected(turn.key, error.message);
-            throw rejectedKeyError(turn.key, config.setupUrl);
-          }
+          if (error.kind === 'rejected_key') throw error;
           if (!error.retryable || attempt === config.upstreamMaxRetries) break;
           const delay = backoffDelay(attempt, error);
           if (delay === undefined) break;
@@ -294,7 +318,7 @@ export class ChatService {
   private async completeOnce(
     turn: ModelTurn,
     model: string,
-    provider: ReturnType<ChatProviders['forProvider']>,
+    provider: Lease<'chat'>['adapter'],
     progress: Progress,
   ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
     const result = await provider.complete(this.chatRequest(turn, model), turn.key);
@@ -307,7 +331,7 @@ export class ChatService {
   private async streamOnce(
     turn: ModelTurn,
     model: string,
-    provider: ReturnType<ChatProviders['forProvider']>,
+    provider: Lease<'chat'>['adapter'],
     progress: Progress,
     options: RunOptions,
   ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
@@ -354,7 +378,7 @@ export class ChatService {
     error: ProviderCallError | undefined,
     forcedStatus?: 'partial',
   ): Promise<TurnOutcome> {
-    const { db, usage: usageRecorder, moderation, memory, logger } = this.dependencies;
+    const { db, moderation, memory, logger } = this.dependencies;
     const subject = { userId: turn.request.user.id, characterId: turn.character.id };
     let text = result.text;
     let status: TurnOutcome['status'] = forcedStatus ?? 'complete';
@@ -365,17 +389,8 @@ export class ChatService {
     }
     // Without the provider's figures (a cut stream, a client that left), meter our own count.
     const usage: ChatUsage = result.usage ?? { promptTokens: turn.prompt.estimatedTokens, completionTokens: countTokens(result.text) };
-    await usageRecorder.record({
-      userId: turn.request.user.id,
-      characterId: turn.character.id,
-      service: 'chat',
-      key: turn.key,
-      model: result.model,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      providerCostUsd: usage.costUsd,
-      requestId: turn.request.requestId,
-    });
+    // What was delivered is charged (a cut or abandoned stream included); usage is recorded once, by the gateway.
+    await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd });
     let assistantMessageId: string | null = null;
     if (text !== '' || result.toolCalls || status !== 'partial') {
       const stored = await store.insertMessage(db, {
@@ -403,7 +418,7 @@ export class ChatService {
           conversationId: turn.conversation.id,
           userMessageId: turn.userMessageId,
           assistantMessageId,
-          key: turn.key,
+          provider: turn.settings.provider,
           chatModel: result.model,
         });
       } catch (memoryError) {
@@ -441,34 +456,30 @@ export class ChatService {
       // The model sees the images itself; the provider fetches links, so nothing is fetched here.
       return { imageParts: request.imageUrls.map((url) => ({ type: 'image_url', image_url: { url } })), imageDescriptions: [] };
     }
-    const { keys, vision, config, usage } = this.dependencies;
+    const { gateway, config } = this.dependencies;
     // Fetch first: a bad or unsafe URL is the client's mistake and is reported before any key question.
     const images: ImageInput[] = [];
     for (const url of request.imageUrls) images.push(await this.loadImage(url, request.imageField, request.signal));
-    const key = await keys.resolve(request.user, 'gemini');
-    keySources.gemini = key.source;
     const imageDescriptions: string[] = [];
     for (const image of images) {
-      try {
-        const description = await vision.describe(image, key, { model: config.visionModel, signal: request.signal });
-        await usage.record({
-          userId: request.user.id,
-          characterId: character.id,
+      const description = await gateway.call(
+        {
+          modality: 'vision',
+          provider: 'gemini',
           service: 'vision',
-          key,
-          model: description.model,
-          promptTokens: description.usage.promptTokens,
-          completionTokens: description.usage.completionTokens,
+          user: request.user,
+          model: config.visionModel,
+          estimate: { images: 1, maxCompletionTokens: VISION_DESCRIPTION_TOKENS },
+          characterId: character.id,
           requestId: request.requestId,
-        });
-        imageDescriptions.push(description.text);
-      } catch (error) {
-        if (error instanceof ProviderCallError && error.kind === 'rejected_key') {
-          await keys.reportRejected(key, error.message);
-          throw rejectedKeyError(key, config.setupUrl);
-        }
-        throw error;
-      }
+        },
+        async (vision, key) => {
+          keySources.gemini = key.source;
+          const described = await vision.describe(image, key, { model: config.visionModel, signal: request.signal });
+          return { result: described, usage: { model: described.model, promptTokens: described.usage.promptTokens, completionTokens: described.usage.completionTokens } };
+        },
+      );
+      imageDescriptions.push(description.text);
     }
     return { imageParts: [], imageDescriptions };
   }
@@ -487,7 +498,7 @@ export class ChatService {
   }
 
   private async runCommand(command: ChatCommand, character: Character, conversation: ConversationRow, request: TurnRequest): Promise<string> {
-    const { db, memory, keys, config } = this.dependencies;
+    const { db, memory, config } = this.dependencies;
     const place = this.memoryPlace(character, request);
     switch (command) {
       case 'help':
@@ -506,8 +517,7 @@ export class ChatService {
       case 'sleep': {
         if (!memory) return 'Long-term memory is not enabled on this server.';
         const settings = resolveModelSettings(character, config);
-        const key = await keys.resolve(request.user, settings.provider).catch(() => undefined);
-        const changed = await memory.consolidateNow({ ...place, conversationId: conversation.id, key, chatModel: settings.model });
+        const changed = await memory.consolidateNow({ ...place, conversationId: conversation.id, provider: settings.provider, chatModel: settings.model });
         return `${character.name} slept on it: ${changed} ${changed === 1 ? 'memory' : 'memories'} formed or updated.`;
       }
       case 'usage':

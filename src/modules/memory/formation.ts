@@ -3,11 +3,9 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../../infra/cache/index.js';
 import type { Database } from '../../infra/db/database.js';
-import { conversations, messages, users } from '../../infra/db/schema.js';
-import type { ChatModelProvider } from '../../providers/chat/chat-model.js';
-import type { ProviderKeyResolver, ResolvedProviderKey } from '../identity/key-resolution.js';
-import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { conversations, messages } from '../../infra/db/schema.js';
 import { acquireFormationLease, releaseFormationLease } from './formation-lock.js';
+import type { MemoryModel } from './memory-model.js';
 import type { MemoryFormer, MemoryService } from './service.js';
 import type { MemoryScope } from './store.js';
 
@@ -24,11 +22,6 @@ import type { MemoryScope } from './store.js';
  * guild channel, where every reader was in the same server.
  */
 
-export interface ChatModels {
-  forProvider(name: 'openrouter' | 'openai' | 'xai' | 'gemini'): ChatModelProvider;
-}
-
-const CHAT_PROVIDERS = new Set(['openrouter', 'openai', 'xai', 'gemini']);
 const MESSAGE_WINDOW = 20;
 const CANDIDATES = 10;
 /** How long one formation may hold its conversation, and how long another waits for it. */
@@ -49,9 +42,8 @@ export interface FormationDependencies {
   db: Database;
   cache: Cache;
   memory: MemoryService;
-  chatModels: ChatModels | undefined;
-  keys: ProviderKeyResolver | undefined;
-  usage: UsageRecorder;
+  /** The model call, through the gateway (metered, keyed per user, a rejected key reported). */
+  model: MemoryModel;
   logger: Logger;
   now?: () => Date;
 }
@@ -70,26 +62,13 @@ export class MemoryFormation implements MemoryFormer {
     this.now = dependencies.now ?? (() => new Date());
   }
 
-  /** The `memory.form` job: resolves a key for the provider that paid the chat, then forms. */
+  /** The `memory.form` job: asks the provider of the chat again (the gateway resolves the user's key), then forms. */
   async handleJob(payload: { characterId: string; userId: string; guildId: string | null; conversationId: string; provider: string | null; chatModel: string }): Promise<'success' | 'skipped'> {
-    const key = payload.provider ? await this.resolveKey(payload.userId, payload.provider) : undefined;
-    const changed = await this.formFromConversation({ ...payload, key });
+    const changed = await this.formFromConversation(payload);
     return changed > 0 ? 'success' : 'skipped';
   }
 
-  async resolveKey(userId: string, provider: string): Promise<ResolvedProviderKey | undefined> {
-    const { keys, db, logger } = this.dependencies;
-    if (!keys || !CHAT_PROVIDERS.has(provider)) return undefined;
-    try {
-      const [user] = await db.select().from(users).where(eq(users.id, userId)).limit(1);
-      return await keys.resolve(user, provider as 'openrouter');
-    } catch (error) {
-      logger.info({ provider, reason: error instanceof Error ? error.message : String(error) }, 'no key for memory formation; storing a summary instead');
-      return undefined;
-    }
-  }
-
-  async formFromConversation(request: { characterId: string; userId: string; guildId: string | null; conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number> {
+  async formFromConversation(request: { characterId: string; userId: string; guildId: string | null; conversationId: string; provider: string | null; chatModel: string }): Promise<number> {
     const { cache, logger, db } = this.dependencies;
     // One run at a time per conversation and speaker (see formation-lock.ts); a run that waited
     // starts where the previous one finished, so concurrent `!sleep`s store each fact once.
@@ -110,7 +89,7 @@ export class MemoryFormation implements MemoryFormer {
       // The conversation knows its server even when the caller (e.g. `!sleep` over HTTP) does not.
       request = { ...request, guildId: request.guildId ?? guildId };
       let changed: number;
-      const operations = request.key ? await this.askModel(request, request.key, transcript) : undefined;
+      const operations = request.provider ? await this.askModel(request, request.provider, transcript) : undefined;
       if (operations) {
         changed = await this.apply(request, operations.operations, operations.candidates, transcript);
       } else {
@@ -160,12 +139,11 @@ export class MemoryFormation implements MemoryFormer {
   }
 
   private async askModel(
-    request: { characterId: string; userId: string; guildId: string | null; key: ResolvedProviderKey | undefined; chatModel: string },
-    key: ResolvedProviderKey,
+    request: { characterId: string; userId: string; guildId: string | null; chatModel: string },
+    provider: string,
     transcript: TranscriptMessage[],
   ): Promise<{ operations: FormationOperation[]; candidates: Map<string, { id: string; scope: MemoryScope }> } | undefined> {
-    const { chatModels, memory, usage, logger } = this.dependencies;
-    if (!chatModels || !CHAT_PROVIDERS.has(key.provider)) return undefined;
+    const { model, memory, logger } = this.dependencies;
     const userText = transcript.filter((message) => message.role === 'user').map((message) => message.content).join('\n');
     const nearest = await memory.search({
       filter: { characterId: request.characterId, includeCore: false, userId: request.userId, guildId: request.guildId ?? undefined },
@@ -188,28 +166,19 @@ export class MemoryFormation implements MemoryFormer {
       'Answer with JSON only: {"operations":[{"op":"add","scope":"user","content":"…","importance":0.6},{"op":"update","id":"m1","content":"…","importance":0.7},{"op":"delete","id":"m2"}]}. Answer {"operations":[]} when nothing is worth remembering.',
     ].join('\n');
     const prompt = `Existing memories:\n${existing}\n\nConversation:\n${conversationText}`;
-    try {
-      const result = await chatModels.forProvider(key.provider as 'openrouter').complete(
-        { model: request.chatModel, messages: [{ role: 'system', content: system }, { role: 'user', content: prompt }], temperature: 0, maxTokens: 800 },
-        key,
-      );
-      await usage.record({
-        userId: request.userId,
-        characterId: request.characterId,
-        service: 'memory',
-        key,
-        model: result.model || request.chatModel,
-        promptTokens: result.usage.promptTokens,
-        completionTokens: result.usage.completionTokens,
-        providerCostUsd: result.usage.costUsd,
-      });
-      const operations = parseOperations(result.text);
-      if (!operations) logger.info({ model: request.chatModel }, 'the memory model did not answer usable JSON; storing a summary instead');
-      return operations ? { operations, candidates } : undefined;
-    } catch (error) {
-      logger.warn({ provider: key.provider, reason: error instanceof Error ? error.message : String(error) }, 'memory formation call failed; storing a summary instead');
-      return undefined;
-    }
+    const result = await model.complete({
+      userId: request.userId,
+      characterId: request.characterId,
+      provider,
+      model: request.chatModel,
+      messages: [{ role: 'system', content: system }, { role: 'user', content: prompt }],
+      maxTokens: 800,
+      purpose: 'memory formation',
+    });
+    if (!result) return undefined;
+    const operations = parseOperations(result.text);
+    if (!operations) logger.info({ model: request.chatModel }, 'the memory model did not answer usable JSON; storing a summary instead');
+    return operations ? { operations, candidates } : undefined;
   }
 
   private async apply(

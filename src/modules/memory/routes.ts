@@ -324,11 +324,10 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
       if (wanted && !mine.includes(wanted)) throw new NotFoundError('Conversation');
       // The character's own provider and model, resolved as chat turns resolve them.
       const { provider, model: chatModel } = resolveModelSettings(character, config);
-      const key = await formation.resolveKey(user.id, provider);
       let changed = 0;
       const targets = wanted ? [wanted] : mine;
       for (const conversationId of targets) {
-        changed += await formation.formFromConversation({ characterId: character.id, userId: user.id, guildId: null, conversationId, key, chatModel });
+        changed += await formation.formFromConversation({ characterId: character.id, userId: user.id, guildId: null, conversationId, provider, chatModel });
       }
       return { changed, conversations: targets.length };
     },

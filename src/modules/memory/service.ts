@@ -3,7 +3,6 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../infra/db/database.js';
 import type { JobQueue } from '../../infra/queue/index.js';
 import type { Embedder } from '../../providers/embeddings/index.js';
-import type { ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { ConversationMemory, FinishedExchange, MemoryPlace, RecallResult } from './memory-port.js';
 import { buildPromptSection, fuseResults, type RankedMemory } from './retrieval.js';
 import * as store from './store.js';
@@ -34,7 +33,8 @@ export interface MemoryFormer {
     userId: string;
     guildId: string | null;
     conversationId: string;
-    key: ResolvedProviderKey | undefined;
+    /** The chat provider to ask (through the gateway); none: store the no-model summary. */
+    provider: string | null;
     chatModel: string;
   }): Promise<number>;
 }
@@ -237,7 +237,7 @@ export class MemoryService implements ConversationMemory {
         guildId: exchange.guildId ?? null,
         channelId: exchange.channelId ?? null,
         conversationId: exchange.conversationId,
-        provider: exchange.key?.provider ?? null,
+        provider: exchange.provider ?? null,
         chatModel: exchange.chatModel,
       },
       {
@@ -246,17 +246,17 @@ export class MemoryService implements ConversationMemory {
         attempts: 3,
       },
     );
-    await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.key?.provider ?? null, chatModel: exchange.chatModel });
+    await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.provider ?? null, chatModel: exchange.chatModel });
   }
 
-  async consolidateNow(place: MemoryPlace & { conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number> {
+  async consolidateNow(place: MemoryPlace & { conversationId: string; provider: string | undefined; chatModel: string }): Promise<number> {
     if (!this.former) return 0;
     return this.former.formFromConversation({
       characterId: place.characterId,
       userId: place.userId,
       guildId: place.guildId ?? null,
       conversationId: place.conversationId,
-      key: place.key,
+      provider: place.provider ?? null,
       chatModel: place.chatModel,
     });
   }
