@@ -16,6 +16,7 @@ export interface ProviderFailure extends Error {
   readonly kind: ProviderFailureKind;
   readonly upstreamStatus: number | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly upstreamCode?: number | string | undefined;
 }
 
 /** True for errors that describe a failed vendor call (they carry a failure kind, not an HTTP status of ours). */
@@ -25,7 +26,10 @@ export function isProviderFailure(error: unknown): error is ProviderFailure {
 
 /** The contract error a provider failure becomes at the HTTP edge. */
 export function contractErrorForProviderFailure(failure: ProviderFailure): AppError {
-  const base = { cause: failure, extra: { provider: failure.provider, upstream_status: failure.upstreamStatus ?? null } };
+  const base = {
+    cause: failure,
+    extra: { provider: failure.provider, upstream_status: failure.upstreamStatus ?? null, ...(failure.upstreamCode !== undefined ? { upstream_code: failure.upstreamCode } : {}) },
+  };
   switch (failure.kind) {
     case 'rate_limited': {
       const retryAfter = Math.max(1, Math.ceil(failure.retryAfterSeconds ?? 1));

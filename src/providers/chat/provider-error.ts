@@ -11,6 +11,8 @@ export type { ProviderFailureKind } from '../../infra/http/provider-failure.js';
 export interface ProviderCallErrorOptions {
   upstreamStatus?: number | undefined;
   retryAfterSeconds?: number | undefined;
+  /** The vendor's own error code where it has one (e.g. MiniMax's base_resp status_code). */
+  upstreamCode?: number | string | undefined;
   cause?: unknown;
 }
 
@@ -19,6 +21,7 @@ const RETRYABLE_KINDS: ReadonlySet<ProviderFailureKind> = new Set(['rate_limited
 export class ProviderCallError extends Error implements ProviderFailure {
   readonly upstreamStatus: number | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly upstreamCode: number | string | undefined;
 
   constructor(
     readonly provider: string,
@@ -30,6 +33,7 @@ export class ProviderCallError extends Error implements ProviderFailure {
     this.name = 'ProviderCallError';
     this.upstreamStatus = options.upstreamStatus;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.upstreamCode = options.upstreamCode;
   }
 
   /** Whether trying again (after a backoff) may succeed. */
