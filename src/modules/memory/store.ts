@@ -212,24 +212,29 @@ export async function standingMemories(db: Executor, filter: ScopeFilter, minImp
   return rowsOf<ScoredRow>(result).map((row) => normaliseScored(row));
 }
 
+/** The row a new memory becomes (the embedding's model and size only when it has one). */
+function memoryValues(memory: NewMemory): typeof memories.$inferInsert {
+  return {
+    characterId: memory.characterId,
+    scope: memory.scope,
+    userId: memory.userId,
+    guildId: memory.guildId,
+    content: memory.content,
+    importance: memory.importance,
+    sourceMessageIds: memory.sourceMessageIds,
+    expiresAt: memory.expiresAt,
+    embedding: memory.embedding,
+    embeddingModel: memory.embedding ? memory.embeddingModel : null,
+    embeddingDimensions: memory.embedding ? memory.embedding.length : null,
+    metadata: memory.metadata ?? null,
+    externalId: memory.externalId ?? null,
+  };
+}
+
 export async function insertMemory(db: Executor, memory: NewMemory): Promise<MemoryRow> {
   const [row] = await db
     .insert(memories)
-    .values({
-      characterId: memory.characterId,
-      scope: memory.scope,
-      userId: memory.userId,
-      guildId: memory.guildId,
-      content: memory.content,
-      importance: memory.importance,
-      sourceMessageIds: memory.sourceMessageIds,
-      expiresAt: memory.expiresAt,
-      embedding: memory.embedding,
-      embeddingModel: memory.embedding ? memory.embeddingModel : null,
-      embeddingDimensions: memory.embedding ? memory.embedding.length : null,
-      metadata: memory.metadata ?? null,
-      externalId: memory.externalId ?? null,
-    })
+    .values(memoryValues(memory))
     .returning();
   return row!;
 }
@@ -246,21 +251,7 @@ export async function importMemories(db: Executor, rows: NewMemory[]): Promise<A
   const CHUNK = 500;
   for (let start = 0; start < rows.length; start += CHUNK) {
     const chunk = rows.slice(start, start + CHUNK);
-    const values = chunk.map((memory) => ({
-      characterId: memory.characterId,
-      scope: memory.scope,
-      userId: memory.userId,
-      guildId: memory.guildId,
-      content: memory.content,
-      importance: memory.importance,
-      sourceMessageIds: memory.sourceMessageIds,
-      expiresAt: memory.expiresAt,
-      embedding: memory.embedding,
-      embeddingModel: memory.embedding ? memory.embeddingModel : null,
-      embeddingDimensions: memory.embedding ? memory.embedding.length : null,
-      metadata: memory.metadata ?? null,
-      externalId: memory.externalId ?? null,
-    }));
+    const values = chunk.map(memoryValues);
     const changed = await db
       .insert(memories)
       .values(values)
