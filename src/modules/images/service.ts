@@ -6,6 +6,7 @@ import type { Database } from '../../infra/db/database.js';
 import { AppError, NotFoundError, ProviderKeyRequiredError, UpstreamError, UpstreamTimeoutError, ValidationError } from '../../infra/http/errors.js';
 import { safeFetch } from '../../infra/http/safe-fetch.js';
 import type { JobOutcome, JobQueue } from '../../infra/queue/index.js';
+import { contractErrorForProviderFailure, isProviderFailure } from '../../infra/http/provider-failure.js';
 import { ProviderCallError } from '../../providers/chat/provider-error.js';
 import {
   ContentFilteredError,
@@ -432,6 +433,8 @@ export class ImagesService {
 
 /** The error a failed image keeps, as the client will read it. */
 export function errorColumns(error: unknown): { errorCode: string; errorMessage: string; errorStatus: number } {
+  // A vendor failure carries no status of ours: the one mapping of the HTTP edge decides it.
+  if (isProviderFailure(error)) error = contractErrorForProviderFailure(error);
   if (error instanceof AppError) return { errorCode: error.code, errorMessage: error.message.slice(0, 1000), errorStatus: error.status };
   return { errorCode: 'internal_error', errorMessage: 'The image could not be generated.', errorStatus: 500 };
 }

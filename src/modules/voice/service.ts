@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config, ProviderName } from '../../config.js';
 import type { Database } from '../../infra/db/database.js';
 import { AppError, PayloadTooLargeError, ProviderKeyRequiredError, UpstreamError, ValidationError } from '../../infra/http/errors.js';
+import { contractErrorForProviderFailure, isProviderFailure } from '../../infra/http/provider-failure.js';
 import { ProviderCallError } from '../../providers/chat/provider-error.js';
 import { CONTENT_TYPES, wavHeader, PCM_SAMPLE_RATE, type SpeechFormat, type SpeechResult, type SpeechStream, type SpeechVoiceSettings } from '../../providers/speech/index.js';
 import type { TranscriptionResult } from '../../providers/transcription/index.js';
@@ -349,7 +350,7 @@ export class VoiceService {
         characters: details.characters ?? 0,
         seconds: error === undefined ? (details.seconds ?? 0) : 0,
         status: statusOf(error, beforeCall),
-        errorCode: error instanceof AppError ? error.code : error === undefined ? null : 'internal_error',
+        errorCode: error instanceof AppError ? error.code : isProviderFailure(error) ? contractErrorForProviderFailure(error).code : error === undefined ? null : 'internal_error',
         requestId: input.requestId ?? null,
       });
     } catch (logError) {
