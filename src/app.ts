@@ -14,6 +14,7 @@ import { registerInputGuard } from './infra/http/input-guard.js';
 import { registerAuthentication } from './modules/identity/auth.js';
 import { createMetrics, registerRequestMetrics } from './modules/operations/metrics.js';
 import { registerOperationsRoutes } from './modules/operations/routes.js';
+import { registerWebRoutes } from './modules/web/routes.js';
 
 export const VERSION = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
@@ -51,7 +52,7 @@ export async function buildApp(container: Container): Promise<AppInstance> {
   });
 
   await app.register(fastifyHelmet, {
-    // The API answers JSON; the only HTML is /docs, whose own CSP comes from swagger-ui (staticCSP).
+    // The API answers JSON; the HTML pages set their own CSP: /docs from swagger-ui (staticCSP), / in src/modules/web.
     contentSecurityPolicy: false,
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
@@ -82,6 +83,8 @@ export async function buildApp(container: Container): Promise<AppInstance> {
   registerAuthentication(app, container.identity.service);
   registerOperationsRoutes(app, { infrastructure: container, metrics, version: VERSION });
   for (const module of container.modules) await module.registerRoutes?.(app);
+  // The dashboard (web/dist) at `/`, with its own strict Content-Security-Policy.
+  registerWebRoutes(app);
 
   return app;
 }
