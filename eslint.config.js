@@ -21,6 +21,32 @@ export default tseslint.config(
     },
   },
   {
+    // Every provider call goes through the metered gateway (src/modules/gateway): outside it, no
+    // module may import a provider adapter or an adapter factory as a value (types, errors, pure
+    // helpers and constants are fine). Exempt: the providers themselves; registry factories that
+    // register a modality's adapters into the gateway's registry (gateway/default-registry.ts and
+    // images/index.ts, voice/index.ts); and key checks (providers/key-checks), since validating a key when a user
+    // adds it (and `cli check`) is not metered work: it spends nothing, answers no user's request,
+    // and must work before any plan or balance exists.
+    files: ['src/**/*.ts'],
+    ignores: ['src/modules/gateway/**', 'src/providers/**', 'src/modules/images/index.ts', 'src/modules/voice/index.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)providers/(?!key-checks/)',
+              importNamePattern: '^(create\\w*(Provider|Providers|Embedder)|[A-Z]\\w*(Provider|Embedder))$',
+              allowTypeImports: true,
+              message: 'Provider adapters are reached only through the gateway (container.gateway / a Lease); import their types only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

@@ -30,7 +30,8 @@ const backend = argument('backend', 'embedded') as 'embedded' | 'postgres';
 const total = Number(argument('n', backend === 'postgres' ? '100000' : '20000'));
 const queries = Number(argument('queries', '200'));
 const topK = Number(argument('k', '10'));
-const DIMENSIONS = 384;
+// 384 = the hashing embedder's size; 100 = the built-in word vectors' (--dimensions 100).
+const DIMENSIONS = Number(argument('dimensions', '384'));
 const USERS = 10_000;
 const TOPICS = 200;
 const CORE = 50;
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
       `| HNSW path (iterative scan) p50 / p99 | ${percentile(indexTimes, 0.5).toFixed(1)} / ${percentile(indexTimes, 0.99).toFixed(1)} ms |`,
       `| recall@${topK} of the HNSW path | ${(recallSum / queries).toFixed(3)} |`,
       `| HNSW answers shorter than the scope allows | ${shortAnswers} of ${queries} |`,
-      `| plan of the HNSW path | ${plan.includes('memories_embedding_hnsw') ? 'Index Scan using memories_embedding_hnsw_384' : 'no HNSW index scan'} |`,
+      `| plan of the HNSW path | ${plan.includes('memories_embedding_hnsw') ? `Index Scan using memories_embedding_hnsw_${DIMENSIONS}` : 'no HNSW index scan'} |`,
       '',
       `Recall uses the exact path for scopes up to MEMORY_EXACT_SCAN_MAX_ROWS (5000) rows, the HNSW path above; a short HNSW answer is re-run exactly.`,
     ];

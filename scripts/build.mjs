@@ -6,6 +6,7 @@
 // msgpackr-extract) load from where npm put them. Data files (drizzle/, config/, package.json) are
 // read from the project root, which src/infra/project-files.ts finds by walking up from dist/src/.
 import { rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';

@@ -5,12 +5,13 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { AppInstance } from './app-types.js';
 import type { Container } from './container.js';
 import { projectFile } from './infra/project-files.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './infra/http/error-handler.js';
 import { registerInputGuard } from './infra/http/input-guard.js';
+import { openApiOptions, registerHomeRoute } from './infra/http/openapi.js';
 import { registerAuthentication } from './modules/identity/auth.js';
 import { createMetrics, registerRequestMetrics } from './modules/operations/metrics.js';
 import { registerOperationsRoutes } from './modules/operations/routes.js';
@@ -62,21 +63,10 @@ export async function buildApp(container: Container): Promise<AppInstance> {
     exposedHeaders: ['x-request-id', 'retry-after'],
   });
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Anima API',
-        version: VERSION,
-        description: 'AI characters with personality, voice and memory. Errors are RFC 9457 problem+json, except on the OpenAI-compatible routes.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(fastifySwagger, openApiOptions(VERSION));
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { deepLinking: true } });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  registerHomeRoute(app, VERSION);
 
   const metrics = createMetrics();
   registerRequestMetrics(app, metrics);

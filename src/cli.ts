@@ -20,6 +20,8 @@ Commands:
   check                           validate the configuration, reach the database and Redis,
                                   and check each configured provider key against its provider
   rotate-vault-keys               re-encrypt every stored provider key under the current ENCRYPTION_KEY
+  check-ledger                    verify that every wallet's balance is the sum of its credit ledger
+                                  and its reserved credits the sum of its open holds (exit 1 if not)
   reembed [--batch-size N]        re-embed memories made by another embedder (resumable; shows progress)
 `;
 
@@ -48,6 +50,19 @@ const commands: Record<string, CommandHandler> = {
       const report = await rotateVaultKeys(container, (message) => console.log(message));
       console.log(`Vault key ${report.currentKeyId}: ${report.reencrypted} re-encrypted, ${report.alreadyCurrent} already current, ${report.failed} failed, of ${report.total}.`);
       return report.failed === 0 ? 0 : 1;
+    });
+  },
+
+  async 'check-ledger'(config) {
+    return withContainer(config, async (container) => {
+      const report = await container.billing.service.checkLedger();
+      for (const mismatch of report.mismatches) {
+        console.log(
+          `user ${mismatch.userId}: balance ${mismatch.balanceMicro} micro, ledger sum ${mismatch.ledgerSumMicro}; reserved ${mismatch.reservedMicro}, open holds ${mismatch.heldMicro}`,
+        );
+      }
+      console.log(`Ledger: ${report.wallets} wallets, ${report.entries} entries, ${report.mismatches.length} mismatched.`);
+      return report.mismatches.length === 0 ? 0 : 1;
     });
   },
 

@@ -152,6 +152,14 @@ const environmentSchema = z.object({
   /** How often stale reservations are swept. */
   RESERVATION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1_000).default(60_000),
   MINIMAX_GROUP_ID: optionalString,
+  /** The market (Stripe Checkout); unset: the market routes answer 503 and the rest works. */
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_WEBHOOK_SECRET: optionalString,
+  /** Where the Stripe SDK sends its calls (a self-hosted mock, tests), e.g. http://127.0.0.1:12111. */
+  STRIPE_API_BASE: optionalString.pipe(url.optional()),
+  /** Where Checkout sends the buyer back; default: PUBLIC_BASE_URL (or the request's origin) + /?checkout=success|cancel. */
+  MARKET_SUCCESS_URL: optionalString.pipe(url.optional()),
+  MARKET_CANCEL_URL: optionalString.pipe(url.optional()),
   /** Where images and audio are kept: `file` (under DATA_DIR/media) or `s3://bucket/prefix`. */
   MEDIA_STORE: optionalString.pipe(z.string().regex(/^(file|s3:\/\/[^/]+(\/.*)?)$/, 'must be file or s3://bucket/prefix').optional()),
   S3_ENDPOINT: optionalString.pipe(url.optional()),
@@ -252,6 +260,7 @@ export interface Config {
   visionOpenAiModel: string;
   billing: { rateLimitsEnabled: boolean; reservationTtlMs: number; reservationSweepIntervalMs: number };
   minimaxGroupId: string | undefined;
+  stripe: { secretKey: string | undefined; webhookSecret: string | undefined; apiBase: string | undefined; successUrl: string | undefined; cancelUrl: string | undefined };
   media: {
     store: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined };
     urlSecret: string | undefined;
@@ -366,6 +375,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       reservationSweepIntervalMs: env.RESERVATION_SWEEP_INTERVAL_MS,
     },
     minimaxGroupId: env.MINIMAX_GROUP_ID,
+    stripe: {
+      secretKey: env.STRIPE_SECRET_KEY,
+      webhookSecret: env.STRIPE_WEBHOOK_SECRET,
+      apiBase: env.STRIPE_API_BASE,
+      successUrl: env.MARKET_SUCCESS_URL,
+      cancelUrl: env.MARKET_CANCEL_URL,
+    },
     media: {
       store: mediaStoreSettings(env.MEDIA_STORE, env),
       urlSecret: env.MEDIA_URL_SECRET,

@@ -12,6 +12,7 @@ import { createModerationModule, type ModerationModule } from './modules/moderat
 import { createMediaModule, type MediaModule } from './modules/media/index.js';
 import { createImagesModule, type ImagesModule } from './modules/images/index.js';
 import { createVoiceModule, type VoiceModule } from './modules/voice/index.js';
+import { createMarketModule, type MarketModule } from './modules/market/index.js';
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
@@ -40,6 +41,8 @@ export interface Container extends Infrastructure {
   images: ImagesModule;
   /** Speech and transcription (ElevenLabs, MiniMax, OpenAI-compatible, Gemini) through the gateway. */
   voice: VoiceModule;
+  /** Credit packs and subscriptions through Stripe Checkout. */
+  market: MarketModule;
   usage: UsageRecorder;
   /** Plans, wallets and the credit ledger, limits; the gateway's BillingPort. */
   billing: BillingModule;
@@ -78,15 +81,16 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     usage,
   });
   const characters = createCharactersModule(infrastructure, { identity: identity.service });
-  const memory = createMemoryModule({ ...infrastructure, identity, characters, usage });
+  const memory = createMemoryModule({ ...infrastructure, identity, characters, gateway });
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, usage, imagine: images.imagine });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway, imagine: images.imagine });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
+  const market = createMarketModule({ ...infrastructure, identity, billing: billing.service });
   // billing before chat: its rate-limit hook must be in place before the limited routes are added.
-  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, voice, chat, channelBindings];
+  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, voice, chat, channelBindings, market];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();
@@ -102,6 +106,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     channelBindings,
     images,
     voice,
+    market,
     usage,
     billing,
     gateway,

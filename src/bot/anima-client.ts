@@ -96,6 +96,12 @@ export class AnimaClient {
     return (await response.json()) as T;
   }
 
+  /** An Anima endpoint that answers bytes (speech). */
+  async requestBytes(method: string, path: string, options: { actor?: Actor | undefined; body?: unknown } = {}): Promise<{ bytes: Buffer; contentType: string }> {
+    const response = await this.send(method, path, { ...options, accept: 'audio/*, application/octet-stream' });
+    return { bytes: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type') ?? 'application/octet-stream' };
+  }
+
   /** Bytes of an Anima URL (stored images, audio) or of any public URL. */
   async fetchBytes(url: string, actor?: Actor): Promise<{ bytes: Buffer; contentType: string }> {
     const absolute = new URL(url, this.options.baseUrl);
@@ -141,8 +147,8 @@ export class AnimaClient {
     return value;
   }
 
-  private async send(method: string, path: string, options: { actor?: Actor | undefined; body?: unknown; signal?: AbortSignal }): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.options.apiKey}`, accept: 'application/json' };
+  private async send(method: string, path: string, options: { actor?: Actor | undefined; body?: unknown; signal?: AbortSignal; accept?: string }): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.options.apiKey}`, accept: options.accept ?? 'application/json' };
     if (options.actor) {
       headers['x-user-id'] = `discord:${options.actor.discordUserId}`;
       // A name a header cannot carry (emoji, CJK) travels in the chat body's `username` instead.

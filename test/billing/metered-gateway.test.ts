@@ -65,6 +65,12 @@ describe.each(backends())('metered gateway on %s storage', (backend) => {
     expect(usage.body.daily[0].services.chat.requests).toBe(1);
     const admin = await server.request('GET', `/v1/admin/users/${ann.id}/usage`);
     expect(admin.body.totals).toMatchObject({ requests: 1, credits_micro: charged });
+    expect((await server.request('GET', '/v1/me/usage?days=0', { key: server.internalKey, headers: { 'x-user-id': 'gw-ann' } })).status).toBe(422);
+    // !usage in chat answers from the same report.
+    expect((await server.request('POST', '/v1/characters', { body: { name: 'Meter', slug: 'meter' } })).status).toBe(201);
+    const command = await server.request('POST', '/v1/characters/meter/chat', { key: server.internalKey, headers: { 'x-user-id': 'gw-ann' }, body: { content: '!usage' } });
+    expect(command.status).toBe(200);
+    expect(command.body.response).toContain(`- chat: 1 requests, ${tokens} tokens, ${charged / 1_000_000} credits`);
   });
 
   it('a call that fails after the reservation releases it whole', async () => {

@@ -3,6 +3,7 @@ import type { ResolvedProviderKey } from '../../src/modules/identity/key-resolut
 import type { ChatStreamEvent } from '../../src/providers/chat/chat-model.js';
 import { GeminiChatProvider } from '../../src/providers/chat/gemini.js';
 import { OpenAiCompatibleChatProvider } from '../../src/providers/chat/openai-compatible.js';
+import { contractErrorForProviderFailure } from '../../src/infra/http/provider-failure.js';
 import { ProviderCallError } from '../../src/providers/chat/provider-error.js';
 import { startGeminiFake, startOpenRouterFake, type GeminiFake, type OpenAiCompatibleFake } from '../fakes/index.js';
 
@@ -83,7 +84,7 @@ describe('OpenAI-compatible chat adapter against the OpenRouter fake', () => {
     fake.settings.errorWith200 = { code: 502, message: 'Provider returned error' };
     const error = await failure(adapter.complete(request, key('test-key')));
     expect(error.kind).toBe('unavailable');
-    expect(error.status).toBe(502);
+    expect(contractErrorForProviderFailure(error).status).toBe(502);
   });
 
   it('maps statuses: 401 rejected key (not retryable), 429 rate limited with Retry-After, 500 retryable', async () => {
@@ -93,20 +94,23 @@ describe('OpenAI-compatible chat adapter against the OpenRouter fake', () => {
 
     fake.faults.failNext(1, 429, { headers: { 'retry-after': '7' } });
     const limited = await failure(adapter.complete(request, key('test-key')));
-    expect(limited.status).toBe(429);
-    expect(limited.headers['retry-after']).toBe('7');
+    expect(limited.kind).toBe('rate_limited');
+    expect(limited.retryAfterSeconds).toBe(7);
+    // The HTTP layer, not the adapter, says what the client sees.
+    expect(contractErrorForProviderFailure(limited).status).toBe(429);
+    expect(contractErrorForProviderFailure(limited).headers['retry-after']).toBe('7');
     expect(limited.retryable).toBe(true);
 
     fake.faults.failNext(1, 500);
     const broken = await failure(adapter.complete(request, key('test-key')));
-    expect(broken.status).toBe(502);
+    expect(contractErrorForProviderFailure(broken).status).toBe(502);
     expect(broken.retryable).toBe(true);
   });
 
   it('times out a hanging upstream with a 504, and a cut stream is a retryable network error', async () => {
     fake.faults.hang({ times: 1 });
     const timedOut = await failure(adapter.complete(request, key('test-key')));
-    expect(timedOut.status).toBe(504);
+    expect(contractErrorForProviderFailure(timedOut).status).toBe(504);
     expect(timedOut.kind).toBe('timeout');
 
     fake.faults.cutStream(2, { times: 1 });

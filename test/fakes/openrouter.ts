@@ -64,7 +64,21 @@ export interface OpenAiCompatibleSettings extends OpenAiImageSettings, Transcrip
   errorWith200: { code: number; message: string } | null;
   /** Overrides merged into the `GET /key` answer (OpenRouter). */
   keyInfo: Record<string, unknown>;
+  /**
+   * The tool calls to answer with, or none. Default: when the request offers `tools` (and
+   * `tool_choice` is not "none") and the last message is the user's, call the first tool (or the one
+   * `tool_choice` names) with `{"query": <last user text>}`; after tool results, answer in text.
+   */
+  toolCalls: (body: ChatRequestBody) => Array<{ name: string; arguments: string }> | undefined;
 }
+
+const defaultToolCalls = (body: ChatRequestBody): Array<{ name: string; arguments: string }> | undefined => {
+  const tools = Array.isArray(body.tools) ? (body.tools as Array<{ function?: { name?: string } }>) : [];
+  if (tools.length === 0 || body.tool_choice === 'none' || body.messages?.at(-1)?.role !== 'user') return undefined;
+  const chosen = plainObject(plainObject(body.tool_choice).function).name;
+  const name = typeof chosen === 'string' ? chosen : tools[0]?.function?.name;
+  return name ? [{ name, arguments: JSON.stringify({ query: lastUserText(body) }) }] : undefined;
+};
 
 export interface OpenAiCompatibleFakeOptions extends Partial<OpenAiCompatibleSettings> {
   flavor?: ChatFlavor;
@@ -139,7 +153,12 @@ export function lastUserText(body: ChatRequestBody): string {
   return messageText(users.at(-1)?.content);
 }
 
-const defaultReply = (body: ChatRequestBody): string => `Echo: ${lastUserText(body)}`;
+const defaultReply = (body: ChatRequestBody): string => {
+  const last = body.messages?.at(-1);
+  // After the client ran a tool, the model answers from its result.
+  if (last?.role === 'tool') return `Tool said: ${messageText(last.content)}`;
+  return `Echo: ${lastUserText(body)}`;
+};
 
 function maskKey(key: string): string {
   return key.length <= 14 ? `${key.slice(0, 3)}...` : `${key.slice(0, 11)}...${key.slice(-3)}`;
@@ -158,6 +177,7 @@ export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions =
     streamError: null,
     errorWith200: null,
     keyInfo: {},
+    toolCalls: defaultToolCalls,
     blockedWords: [],
     servedImageMaxSide: 64,
     transcript: DEFAULT_TRANSCRIPT,
@@ -228,6 +248,12 @@ export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions =
     const headers: Record<string, string> = flavor === 'openrouter' ? { 'x-generation-id': id } : { 'x-request-id': `req_${generation}` };
     const extra: Record<string, unknown> = flavor === 'openrouter' ? { provider: 'OpenAI' } : flavor === 'openai' ? { system_fingerprint: 'fp_fake' } : {};
 
+    const calls = settings.toolCalls(body)?.map((call, index) => ({ id: `call_${generation}_${index}`, type: 'function' as const, function: call }));
+    if (calls) {
+      text = '';
+      finishReason = 'tool_calls';
+    }
+
     if (body.stream !== true) {
       if (flavor === 'openrouter' && settings.errorWith200 !== null) {
         await context.json(200, { error: settings.errorWith200 }, headers);
@@ -241,7 +267,14 @@ export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions =
           created,
           model,
           ...extra,
-          choices: [{ index: 0, finish_reason: finishReason, logprobs: null, message: { role: 'assistant', content: text, refusal: null } }],
+          choices: [
+            {
+              index: 0,
+              finish_reason: finishReason,
+              logprobs: null,
+              message: calls ? { role: 'assistant', content: null, refusal: null, tool_calls: calls } : { role: 'assistant', content: text, refusal: null },
+            },
+          ],
           usage,
         },
         headers,
@@ -265,7 +298,19 @@ export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions =
     });
     const stream = context.sse(headers, settings.chunkDelayMs);
     if (flavor === 'openrouter' && !(await stream.comment('OPENROUTER PROCESSING'))) return;
-    const deltas = splitIntoDeltas(text);
+    if (calls) {
+      // provider-apis.md §13: id, type and name in the first fragment of each call, then argument pieces.
+      for (const [index, call] of calls.entries()) {
+        const first = { index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } };
+        const head = index === 0 ? { role: 'assistant', content: null, tool_calls: [first] } : { tool_calls: [first] };
+        if (!(await stream.data(chunk([{ index: 0, delta: head, finish_reason: null, logprobs: null }])))) return;
+        const middle = Math.ceil(call.function.arguments.length / 2);
+        for (const piece of [call.function.arguments.slice(0, middle), call.function.arguments.slice(middle)]) {
+          if (!(await stream.data(chunk([{ index: 0, delta: { tool_calls: [{ index, function: { arguments: piece } }] }, finish_reason: null, logprobs: null }])))) return;
+        }
+      }
+    }
+    const deltas = calls ? [] : splitIntoDeltas(text);
     const errorAfter = settings.streamError === null ? undefined : (settings.streamError.afterDeltas ?? 1);
     for (const [index, delta] of deltas.entries()) {
       if (errorAfter !== undefined && index >= errorAfter) break;

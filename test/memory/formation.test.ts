@@ -67,7 +67,7 @@ describe.each(backends())('memory formation (%s)', (backend) => {
       conversationId: conversation.id,
       userMessageId: userMessage!.id,
       assistantMessageId: assistantMessage!.id,
-      key: provider ? { provider, apiKey: 'platform-openrouter-key', source: 'platform', providerKeyId: null, masked: 'plat…key' } : undefined,
+      provider: provider ?? undefined,
       chatModel: 'openai/gpt-4o-mini',
     });
     await server.container.queue.whenIdle(20_000);

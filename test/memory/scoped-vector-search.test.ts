@@ -34,7 +34,8 @@ describe.each(backends())('scoped vector search (%s)', (backend) => {
   const targetIds: string[] = [];
 
   beforeAll(async () => {
-    server = await startTestServer(backend);
+    // Random 384-d vectors: the hashing embedder's space (the default word vectors have 100 dimensions).
+    server = await startTestServer(backend, { EMBEDDING_PROVIDER: 'hashing' });
     const { characters, identity, memory, db } = server.container;
     space = { model: memory.embedder.id, dimensions: memory.embedder.dimensions };
     expect(space.dimensions).toBe(DIMENSIONS);

@@ -135,8 +135,9 @@ describe.each(backends())('text to speech (%s)', (backend) => {
   });
 
   it('WAV and JSON answers; a long text is split at sentence ends and joined', async () => {
+    await server.request('PATCH', `/v1/admin/users/${await userId('tts-formats')}`, { body: { plan: 'enterprise' } });
     const wav = await raw(server, '/v1/tts', { text: 'Wave form.', voice: 'british-female', format: 'wav' }, as('tts-formats'));
-    expect(wav.headers.get('content-type')).toBe('audio/wav');
+    expect(wav.headers.get('content-type'), wav.bytes.toString('utf8').slice(0, 300)).toBe('audio/wav');
     expect(wav.bytes.toString('ascii', 0, 4)).toBe('RIFF');
     expect(minimax.lastRequest('/v1/t2a_v2')?.body).toMatchObject({ audio_setting: { format: 'pcm' } });
 
@@ -183,9 +184,13 @@ describe.each(backends())('text to speech (%s)', (backend) => {
     expect(elevenlabs.lastRequest()?.headers['xi-api-key']).toBe('user-eleven-key');
     const [usage] = await usageOf('tts-byok');
     expect(usage?.paidBy).toBe('user');
+    expect(usage?.creditsMicro).toBe(0);
+    const [platform] = await usageOf('tts-eleven');
+    expect(platform?.creditsMicro).toBeGreaterThan(0);
   });
 
   it('bad input is a clear 4xx; vendor failures a 502/429, never charged', async () => {
+    await server.request('PATCH', `/v1/admin/users/${await userId('tts-bad')}`, { body: { plan: 'enterprise' } });
     const post = (body: unknown) => server.request('POST', '/v1/tts', { key: server.internalKey, headers: as('tts-bad'), body });
     const empty = await post({ text: '   ', voice: 'rachel' });
     expect(empty.status).toBe(422);

@@ -243,6 +243,10 @@ export const memories = pgTable(
     embeddingModel: text('embedding_model'),
     embeddingDimensions: integer('embedding_dimensions'),
     searchVector: tsvector('search_vector').generatedAlwaysAs(sql`to_tsvector('english', content)`),
+    /** The caller's own data about the memory (source, tags), returned as given. */
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /** The caller's id for the memory, unique per character and scope: imports are idempotent by it. */
+    externalId: text('external_id'),
   },
   (table) => [
     index('memories_scope_idx').on(table.characterId, table.scope, table.userId, table.guildId),
@@ -292,6 +296,7 @@ export const systemSettings = pgTable('system_settings', {
   value: jsonb('value').notNull(),
   updatedAt: updatedAt(),
 });
+export * from '../../modules/market/tables.js';
 export * from '../../modules/media/tables.js';
 
 export * from '../../modules/channel-bindings/tables.js';
@@ -300,3 +305,4 @@ export * from '../../modules/images/tables.js';
 export * from '../../modules/billing/tables.js';
 export * from '../../modules/usage/tables.js';
 export * from '../../modules/voice/tables.js';
+export * from '../../modules/memory/tables.js';

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { AppError } from './errors.js';
+import { contractErrorForProviderFailure, isProviderFailure } from './provider-failure.js';
 
 const PROBLEM_BASE = 'https://anima.dev/problems/';
 
@@ -54,6 +55,7 @@ interface NormalizedError {
 }
 
 export function normalizeError(error: unknown): NormalizedError {
+  if (isProviderFailure(error)) error = contractErrorForProviderFailure(error);
   if (error instanceof AppError) {
     const field = typeof error.extra.field === 'string' ? error.extra.field : null;
     return { status: error.status, code: error.code, message: error.message, extra: error.extra, headers: error.headers, param: field };

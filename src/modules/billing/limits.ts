@@ -39,7 +39,10 @@ export function createLimitCounters(options: { redisUrl: string | undefined; key
     const id = `${name}:${limit}:${durationSeconds}`;
     let found = limiters.get(id);
     if (!found) {
-      const settings = { keyPrefix: `${options.keyPrefix}:limit:${name}`, points: Math.max(1, limit), duration: durationSeconds };
+      // In memory the window's expiry is a timer, which cannot exceed 2^31 ms (24.8 days): longer windows
+      // never expire there (their keys name the calendar period, so they still roll over).
+      const duration = !client && durationSeconds * 1000 > 2 ** 31 - 1 ? 0 : durationSeconds;
+      const settings = { keyPrefix: `${options.keyPrefix}:limit:${name}`, points: Math.max(1, limit), duration };
       found = client ? new RateLimiterRedis({ ...settings, storeClient: client }) : new RateLimiterMemory(settings);
       limiters.set(id, found);
     }

@@ -17,6 +17,9 @@ describe('pricing', () => {
     expect(estimatedQuantities('speech', { characters: 151 }).seconds).toBe(11);
     expect(priceMicro(free, usedQuantities('transcription', { seconds: 12.2 }))).toBe(130_000);
     expect(usedQuantities('chat', { promptTokens: -5, completionTokens: Number.NaN }).tokens).toBe(0);
+    // Vision is sold by tokens, never per image.
+    expect(estimatedQuantities('vision', { images: 2 })).toEqual({ tokens: 3000, images: 0, seconds: 0 });
+    expect(usedQuantities('vision', { images: 1, promptTokens: 300, completionTokens: 40 })).toEqual({ tokens: 340, images: 0, seconds: 0 });
   });
 
   it('converts decimal credits to whole micro-credits', () => {

@@ -6,6 +6,9 @@ export const MICRO_PER_CREDIT = 1_000_000;
 /** Speech is sold by the second of audio; before the call only the text is known (about 15 characters a second). */
 export const CHARACTERS_PER_AUDIO_SECOND = 15;
 
+/** Tokens reserved per image to describe when the caller gives no token estimate (image + prompt + a short answer). */
+export const VISION_TOKENS_PER_IMAGE = 1_500;
+
 export type PlanPrices = Pick<PlanRow, 'creditsPer1kTokensMicro' | 'creditsPerImageMicro' | 'creditsPerAudioSecondMicro'>;
 
 export interface Quantities {
@@ -20,8 +23,10 @@ function whole(value: number | undefined): number {
 
 /** What a call may use at most, in the units plans price: tokens, images, seconds of audio. */
 export function estimatedQuantities(service: MeteredService, estimate: CostEstimate): Quantities {
-  const tokens = whole(estimate.promptTokens) + whole(estimate.maxCompletionTokens);
-  const images = service === 'image' ? Math.max(1, Math.ceil(whole(estimate.images))) : Math.ceil(whole(estimate.images));
+  let tokens = whole(estimate.promptTokens) + whole(estimate.maxCompletionTokens);
+  // Describing an image is sold by its tokens; a caller that only knows the image count gets a generous guess.
+  if (service === 'vision' && tokens === 0) tokens = Math.max(1, Math.ceil(whole(estimate.images))) * VISION_TOKENS_PER_IMAGE;
+  const images = service === 'image' ? Math.max(1, Math.ceil(whole(estimate.images))) : 0;
   const seconds = audioSeconds(service, estimate.seconds, estimate.characters);
   return { tokens, images, seconds };
 }
@@ -30,7 +35,7 @@ export function estimatedQuantities(service: MeteredService, estimate: CostEstim
 export function usedQuantities(service: MeteredService, usage: MeteredUsage): Quantities {
   return {
     tokens: whole(usage.promptTokens) + whole(usage.completionTokens),
-    images: Math.ceil(whole(usage.images)),
+    images: service === 'image' ? Math.ceil(whole(usage.images)) : 0,
     seconds: audioSeconds(service, usage.seconds, usage.characters),
   };
 }

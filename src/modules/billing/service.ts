@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
-import type { Database } from '../../infra/db/database.js';
+import type { Database, Executor } from '../../infra/db/database.js';
 import { ConflictError, InsufficientCreditsError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
 import type { MeteredService } from '../gateway/billing-port.js';
 import type { UserRow } from '../identity/store.js';
@@ -36,6 +36,8 @@ export interface GrantInput {
   idempotencyKey: string;
   reference?: string | undefined;
   reason?: string | undefined;
+  /** The caller's transaction (e.g. the market's, so a payment and its credits commit together). */
+  executor?: Executor | undefined;
 }
 
 export interface GrantResult {
@@ -141,7 +143,7 @@ export class BillingService {
     if (!input.idempotencyKey || input.idempotencyKey.length > 300) throw new ValidationError('idempotency_key', 'An idempotency key of 1 to 300 characters is required.');
     const signed = input.kind === 'refund' ? -input.amountMicro : input.amountMicro;
     const result = await store.applyEntry(
-      this.dependencies.db,
+      input.executor ?? this.dependencies.db,
       { userId: input.userId, kind: input.kind, amountMicro: signed, idempotencyKey: `${input.kind}:${input.idempotencyKey}`, reference: input.reference, reason: input.reason },
       { clamp: input.kind === 'refund' },
     );

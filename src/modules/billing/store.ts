@@ -193,7 +193,7 @@ export interface EntryInput {
  * (returns the shortfall without writing). A repeated idempotency key returns the first entry.
  */
 export async function applyEntry(
-  db: Database,
+  db: Executor,
   input: EntryInput,
   options: { clamp: boolean },
 ): Promise<{ entry: LedgerRow; duplicate: boolean; shortfallMicro: number } | { entry: undefined; duplicate: false; shortfallMicro: number; balanceMicro: number }> {

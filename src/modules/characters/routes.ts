@@ -41,7 +41,19 @@ export function registerCharacterRoutes(app: AppInstance, dependencies: Characte
       schema: {
         tags: ['characters'],
         summary: 'Create a character (owned by the acting user, if any)',
-        body: characterBodySchema,
+        body: characterBodySchema.meta({
+          examples: [
+            {
+              name: 'Luna',
+              description: 'A stargazer who runs a small observatory on a hill.',
+              personality: 'Curious, warm, a little dreamy.',
+              greeting: 'Oh, hello! Have you come to see the comet too?',
+              example_dialogues: [{ user: 'What is that bright star?', assistant: 'That is Vega, and she is showing off tonight.' }],
+              model_settings: { provider: 'openrouter', model: 'openai/gpt-4o-mini', temperature: 0.8 },
+              visibility: 'public',
+            },
+          ],
+        }),
         response: { 201: characterSchema, ...conflictResponses },
       },
     },

@@ -106,7 +106,11 @@ export class CharactersService {
   /** Creates a character; the slug comes from the name when not given (409 when a given slug is taken). */
   async create(input: CharacterInput, owner: { userId: string | null }, actor?: CharacterViewer): Promise<Character> {
     validateInput(input, 'create');
-    if (actor) assertMayPublish(input.visibility, actor);
+    if (actor) {
+      assertMayPublish(input.visibility, actor);
+      // Public is the default for services and admins; a user's own character starts private.
+      if (input.visibility === undefined && !authorization.mayPublish(actor)) input = { ...input, visibility: 'private' };
+    }
     const explicitSlug = input.slug !== undefined;
     const base = input.slug ?? slugify(input.name);
     for (let attempt = 1; ; attempt += 1) {
@@ -235,8 +239,8 @@ export class CharactersService {
 const idKey = (characterId: string) => `characters:id:${characterId}`;
 const slugKey = (slug: string) => `characters:slug:${slug}`;
 
-const canView = authorization.character.canView;
-const canChange = authorization.character.canChange;
+const canView = (character: Character, viewer: CharacterViewer) => authorization.character.canView(character, viewer);
+const canChange = (character: Character, actor: CharacterViewer) => authorization.character.canChange(character, actor);
 
 /** Public visibility (listed for everyone, in /v1/models) needs a service or admin key. */
 function assertMayPublish(visibility: string | undefined, actor: CharacterViewer): void {

@@ -1,8 +1,8 @@
 /**
  * In-chat commands, sent as the message content and answered without a model call
- * (Shapes-compatible): !wack, !reset, !sleep, !info, !help; and !imagine <prompt>, which draws.
+ * (Shapes-compatible): !wack, !reset, !sleep, !info, !usage, !help; and !imagine <prompt>, which draws.
  */
-export const CHAT_COMMANDS = ['wack', 'reset', 'sleep', 'info', 'help', 'imagine'] as const;
+export const CHAT_COMMANDS = ['wack', 'reset', 'sleep', 'info', 'usage', 'help', 'imagine'] as const;
 export type ChatCommand = (typeof CHAT_COMMANDS)[number];
 
 /** The command a message is, or undefined for ordinary chat ("!wack" alone, any case, surrounding spaces). */
@@ -24,6 +24,7 @@ export const HELP_TEXT = [
   '!reset — make the character forget its long-term memories of you',
   '!sleep — form long-term memories from this conversation now',
   '!info — the character, its model, this conversation and its memories',
+  '!usage — your usage and credits over the last 30 days',
   '!imagine <prompt> — draw a picture',
   '!help — this list',
 ].join('\n');

@@ -35,7 +35,8 @@ export interface PromptInput {
   clientSystemMessages: string[];
   /** Earlier turns the client sent itself (OpenAI endpoint); when non-empty they replace the stored history. */
   clientHistory: ChatMessage[];
-  newMessage: { text: string; imageParts: ChatContentPart[]; imageDescriptions: string[] };
+  /** Null when the turn continues the client's history after tool results (it ends with them). */
+  newMessage: { text: string; imageParts: ChatContentPart[]; imageDescriptions: string[] } | null;
   historyTokenBudget: number;
   lorebookTokenBudget: number;
   countTokens: (text: string) => number;
@@ -64,7 +65,7 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   const historyTokens = fitted.tokens;
   const lorebook = activateLorebook(
     character.characterBook,
-    [...earlier.map((message) => ({ content: textOf(message.content) })), { content: input.newMessage.text }],
+    [...earlier.map((message) => ({ content: textOf(message.content) })), { content: input.newMessage?.text ?? '' }],
     { tokenBudget: input.lorebookTokenBudget, countTokens },
   );
 
@@ -80,10 +81,12 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   const messages: ChatMessage[] = [{ role: 'system', content: systemSections.join('\n\n') }, ...earlier];
   if (character.postHistoryInstructions?.trim()) messages.push({ role: 'system', content: macros(character.postHistoryInstructions) });
   const speakerPrefix = input.group && input.speakerName ? `${input.speakerName}: ` : '';
-  messages.push({
-    role: 'user',
-    content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,
-  });
+  if (input.newMessage) {
+    messages.push({
+      role: 'user',
+      content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,
+    });
+  }
   // Tokenizing is the costly part of building a prompt: history counts were stored with the messages.
   const estimatedTokens =
     countTokens(systemSections.join('\n\n')) + historyTokens + countTokens(userText) + (character.postHistoryInstructions ? countTokens(character.postHistoryInstructions) : 0);
@@ -91,6 +94,7 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
 }
 
 function composeUserText(input: PromptInput): string {
+  if (!input.newMessage) return '';
   const descriptions = input.newMessage.imageDescriptions.map((description) => `[The user shared an image. It shows: ${description}]`);
   return [input.newMessage.text, ...descriptions].filter(Boolean).join('\n\n');
 }
@@ -110,6 +114,7 @@ function fitHistory(history: HistoryMessage[], budget: number, group: boolean, c
   return { messages: kept.reverse(), tokens: spent };
 }
 
-export function textOf(content: string | ChatContentPart[]): string {
+export function textOf(content: string | ChatContentPart[] | null): string {
+  if (content === null) return '';
   return typeof content === 'string' ? content : content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderCallError } from '../../providers/chat/provider-error.js';
+import { ProviderCallError } from '../gateway/index.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
 
 describe('retry policy', () => {

@@ -1,4 +1,4 @@
-import { ProviderCallError } from '../../providers/chat/provider-error.js';
+import type { ProviderCallError } from '../gateway/index.js';
 
 /** Exponential backoff with jitter between attempts, honouring the provider's Retry-After. */
 export const BACKOFF_BASE_MS = 250;

@@ -5,7 +5,7 @@ import type { AppInstance } from '../../app-types.js';
 import { normalizeError } from '../../infra/http/error-handler.js';
 import { AppError, ValidationError } from '../../infra/http/errors.js';
 import { openAiErrorSchema, problemResponses, problemSchema } from '../../infra/http/schemas.js';
-import type { ChatMessage } from '../../providers/chat/chat-model.js';
+import type { ChatMessage, ChatToolCallDelta } from '../../providers/chat/chat-model.js';
 import type { CharactersService } from '../characters/index.js';
 import { actingActor, endUserContext, optionalActingUser, requirePrincipal } from '../identity/auth.js';
 import { assertMayVouchForPlace } from '../identity/authorization.js';
@@ -79,6 +79,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       conversation_id: turn.conversation.id,
       message_id: outcome?.assistantMessageId ?? null,
       memories_used: turn.kind === 'model' ? turn.memoriesUsed : 0,
+      memory_ids: turn.kind === 'model' ? turn.memoryIds : [],
       processing_time: Math.round(performance.now() - turn.startedAt) / 1000,
       tokens_used: usage.total_tokens,
       usage,
@@ -97,7 +98,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/characters/:id/chat',
     {
-      config: { rateLimit: true },
+      config: { rateLimit: true, contextHeaders: 'place' },
       schema: {
         tags: ['chat'],
         summary: 'Talk to a character (the bot protocol); stream: true answers Server-Sent Events',
@@ -124,6 +125,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         imageField: 'attachment_url',
         clientSystemMessages: [],
         clientHistory: [],
+        stream: body.stream,
         signal,
         requestId: request.id,
       });
@@ -158,7 +160,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/chat/completions',
     {
-      config: { rateLimit: true },
+      config: { rateLimit: true, contextHeaders: 'place' },
       schema: {
         tags: ['openai'],
         summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',
@@ -172,17 +174,36 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       if (!slug) {
         throw new AppError(404, 'model_not_found', `The model "${body.model}" does not exist here: use "character/<slug>" (GET /v1/models lists them).`, { extra: { field: 'model' } });
       }
+      if (body.n !== undefined && body.n > 1) throw new ValidationError('n', 'A character gives one answer per request: n must be 1 (send several requests for several answers).');
       const { user, viewer, guildId, channelId } = await turnContext(request, { user_id: body.user });
       const last = body.messages.at(-1)!;
-      if (last.role !== 'user') throw new ValidationError('messages', 'The last message must be the user\'s.');
+      if (last.role !== 'user' && last.role !== 'tool') throw new ValidationError('messages', 'The last message must be the user\'s (or tool results answering the model\'s tool calls).');
+      // After tool results the whole client history goes to the model, ending with those results.
+      const toolContinuation = last.role === 'tool';
       const clientSystemMessages: string[] = [];
       const clientHistory: ChatMessage[] = [];
-      for (const message of body.messages.slice(0, -1)) {
-        const text = message.content === null ? '' : textOf(message.content);
+      for (const message of toolContinuation ? body.messages : body.messages.slice(0, -1)) {
+        const text = textOf(message.content);
         if (message.role === 'system' || message.role === 'developer') clientSystemMessages.push(text);
-        else clientHistory.push({ role: message.role, content: text, ...(message.name ? { name: message.name } : {}) });
+        else if (message.role === 'tool') {
+          if (!message.tool_call_id) throw new ValidationError('messages', 'A tool message needs tool_call_id (the id of the call it answers).');
+          clientHistory.push({ role: 'tool', content: text, tool_call_id: message.tool_call_id });
+        } else if (message.role === 'assistant' && message.tool_calls?.length) {
+          clientHistory.push({ role: 'assistant', content: message.content === null ? null : text, tool_calls: message.tool_calls });
+        } else clientHistory.push({ role: message.role, content: text, ...(message.name ? { name: message.name } : {}) });
       }
-      const lastContent = last.content ?? '';
+      const passthrough = {
+        tools: body.tools,
+        tool_choice: body.tool_choice,
+        parallel_tool_calls: body.parallel_tool_calls,
+        response_format: body.response_format,
+        stop: body.stop,
+        seed: body.seed,
+        top_p: body.top_p,
+        frequency_penalty: body.frequency_penalty,
+        presence_penalty: body.presence_penalty,
+      };
+      const lastContent = toolContinuation ? '' : (last.content ?? '');
       const imageUrls = typeof lastContent === 'string' ? [] : lastContent.flatMap((part) => (part.type === 'image_url' ? [part.image_url.url] : []));
       const signal = clientSignal(reply);
       const turn = await chat.prepare({
@@ -199,11 +220,16 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         clientHistory,
         temperature: body.temperature,
         maxTokens: body.max_completion_tokens ?? body.max_tokens,
+        passthrough,
+        toolContinuation,
+        stream: body.stream,
         signal,
         requestId: request.id,
       });
       const created = Math.floor(Date.now() / 1000);
-      const model = `character/${turn.character.slug}`;
+      // The name the client asked for (shapesinc/<slug> stays shapesinc/…).
+      const model = body.model;
+      const includeUsage = body.stream_options?.include_usage === true;
 
       if (!body.stream) {
         const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
@@ -216,7 +242,11 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
           choices: [
             {
               index: 0,
-              message: { role: 'assistant' as const, content: turn.kind === 'command' ? turn.reply : (outcome?.text ?? '') },
+              message: {
+                role: 'assistant' as const,
+                content: turn.kind === 'command' ? turn.reply : outcome?.toolCalls && !outcome.text ? null : (outcome?.text ?? ''),
+                ...(outcome?.toolCalls ? { tool_calls: outcome.toolCalls } : {}),
+              },
               finish_reason: outcome?.status === 'blocked' ? 'content_filter' : (outcome?.finishReason ?? 'stop'),
             },
           ],
@@ -232,6 +262,8 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         created,
         model,
         choices: [{ index: 0, delta, finish_reason: finishReason }],
+        // With include_usage every chunk carries usage: null and a last chunk carries the figures (OpenAI's shape).
+        ...(includeUsage ? { usage: null } : {}),
       });
       const writer = new SseWriter(reply, keepAliveMs);
       let roleSent = false;
@@ -239,12 +271,18 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         writer.data(chunk(roleSent ? { content: text } : { role: 'assistant', content: text }, null));
         roleSent = true;
       };
+      // Tool-call fragments go out as the vendor sent them (index, id, type, name, argument pieces).
+      const sendToolCallDelta = (toolCalls: ChatToolCallDelta[]) => {
+        writer.data(chunk(roleSent ? { tool_calls: toolCalls } : { role: 'assistant', content: null, tool_calls: toolCalls }, null));
+        roleSent = true;
+      };
       const closeStream = (finishReason: string, outcome: TurnOutcome | undefined) => {
         if (!roleSent) sendDelta('');
         writer.data(chunk({}, finishReason));
         const usage = usageOf(outcome);
-        // Sent whether or not stream_options.include_usage was asked for; clients ignore what they did not ask for.
-        writer.data({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens } });
+        if (includeUsage) {
+          writer.data({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens } });
+        }
         writer.data('[DONE]');
         writer.end();
       };
@@ -260,7 +298,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       }
       writer.startKeepAlive();
       try {
-        const outcome = await chat.run(turn, { onDelta: sendDelta });
+        const outcome = await chat.run(turn, { onDelta: sendDelta, onToolCallDelta: sendToolCallDelta });
         if (outcome.error) {
           // The upstream broke after text was sent: OpenAI's clients raise on an error event.
           writer.data(errorEvent(outcome.error));

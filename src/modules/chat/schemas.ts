@@ -6,13 +6,18 @@ import type { ConversationSummary, ConversationRow, MessageRow } from './store.j
 const idText = z.string().trim().min(1).max(200);
 
 export const botChatBodySchema = z.object({
-  content: z.string().max(32_000).describe('The message, or a command: !wack, !reset, !sleep, !info, !help'),
+  content: z.string().max(2_000_000).describe('The message (at most MAX_MESSAGE_CHARS characters), or a command: !wack, !reset, !sleep, !info, !help'),
   user_id: idText.optional().describe('External end-user id (service keys; X-User-Id also works)'),
   username: z.string().trim().min(1).max(100).optional(),
   guild_id: idText.optional(),
   channel_id: idText.optional(),
   attachment_url: z.string().max(14_000_000).optional().describe('An image URL (http/https) or a data:image/…;base64 URL'),
   stream: z.boolean().optional().default(false),
+}).meta({
+  examples: [
+    { content: 'Hello! Do you remember me?' },
+    { content: 'Who here likes tea?', user_id: '123456789012345678', username: 'Carol', guild_id: '987654321098765432', channel_id: '112233445566778899', stream: true },
+  ],
 });
 
 export const usageSchema = z.object({
@@ -28,12 +33,29 @@ export const botChatResponseSchema = z.object({
   conversation_id: z.string(),
   message_id: z.string().nullable(),
   memories_used: z.number().int(),
+  memory_ids: z.array(z.string()).describe('The memories in this turn\'s prompt, best first'),
   processing_time: z.number().describe('seconds'),
   tokens_used: z.number().int(),
   usage: usageSchema,
   api_keys_status: z.record(z.string(), z.enum(['user', 'platform'])).describe('Who paid, per provider used in this turn'),
   status: z.enum(['complete', 'partial', 'blocked']),
   command: z.string().nullable(),
+}).meta({
+  examples: [
+    {
+      response: 'Of course, Carol: you told me about your garden last week. How are the roses?',
+      character_id: '0b9e7f8e-5c1d-4a57-9d0b-7f0a4f3c2e11',
+      conversation_id: '5f2c8a4e-1d3b-4c6a-8e9f-0a1b2c3d4e5f',
+      message_id: '7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d',
+      memories_used: 2,
+      processing_time: 1.42,
+      tokens_used: 812,
+      usage: { prompt_tokens: 790, completion_tokens: 22, total_tokens: 812, cost_usd: 0.000131 },
+      api_keys_status: { openrouter: 'user' },
+      status: 'complete',
+      command: null,
+    },
+  ],
 });
 
 const contentPartSchema = z.union([
@@ -41,10 +63,23 @@ const contentPartSchema = z.union([
   z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }) }),
 ]);
 
+const toolCallSchema = z.object({
+  id: z.string().min(1).max(200),
+  type: z.literal('function'),
+  function: z.object({ name: z.string().min(1).max(200), arguments: z.string().max(200_000) }),
+});
+
 export const openAiMessageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant']),
-  content: z.union([z.string(), z.array(contentPartSchema), z.null()]),
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(contentPartSchema), z.null()]).optional().default(null),
   name: z.string().max(64).optional(),
+  tool_calls: z.array(toolCallSchema).max(128).optional().describe('An assistant turn that called tools'),
+  tool_call_id: z.string().min(1).max(200).optional().describe('On a tool message: the call it answers'),
+});
+
+const toolSchema = z.looseObject({
+  type: z.literal('function'),
+  function: z.looseObject({ name: z.string().min(1).max(64), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() }),
 });
 
 export const openAiChatBodySchema = z
@@ -56,9 +91,33 @@ export const openAiChatBodySchema = z
     max_tokens: z.number().int().min(1).max(128_000).optional(),
     max_completion_tokens: z.number().int().min(1).max(128_000).optional(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().optional(),
-    user: z.string().max(200).optional(),
+    user: z.string().max(200).optional().describe('The end user (like X-User-Id, for service keys)'),
+    tools: z.array(toolSchema).max(128).optional().describe('Passed through to the model; tool calls come back in OpenAI\'s shape'),
+    tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })]).optional(),
+    parallel_tool_calls: z.boolean().optional(),
+    response_format: z.looseObject({ type: z.enum(['text', 'json_object', 'json_schema']) }).optional().describe('Passed through (JSON mode, structured outputs)'),
+    stop: z.union([z.string(), z.array(z.string()).max(4)]).optional(),
+    seed: z.number().int().optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    frequency_penalty: z.number().min(-2).max(2).optional(),
+    presence_penalty: z.number().min(-2).max(2).optional(),
+    n: z.number().int().min(1).max(128).optional().describe('Only 1 is supported (a character gives one answer); more is a 422'),
   })
-  .passthrough();
+  .passthrough()
+  .meta({
+    examples: [
+      { model: 'character/luna', messages: [{ role: 'user', content: 'Hello, Luna!' }] },
+      {
+        model: 'shapesinc/luna',
+        stream: true,
+        messages: [
+          { role: 'system', content: 'Answer in French.' },
+          { role: 'user', content: 'What is the weather in Paris?' },
+        ],
+        tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }],
+      },
+    ],
+  });
 
 export const openAiCompletionSchema = z
   .object({
@@ -69,14 +128,27 @@ export const openAiCompletionSchema = z
     choices: z.array(
       z.object({
         index: z.number().int(),
-        message: z.object({ role: z.literal('assistant'), content: z.string() }),
+        message: z.object({ role: z.literal('assistant'), content: z.string().nullable(), tool_calls: z.array(toolCallSchema).optional() }),
         finish_reason: z.string(),
       }),
     ),
     usage: z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }),
     conversation_id: z.string(),
   })
-  .passthrough();
+  .passthrough()
+  .meta({
+    examples: [
+      {
+        id: 'chatcmpl-7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d',
+        object: 'chat.completion',
+        created: 1767225600,
+        model: 'character/luna',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! The stars are bright tonight.' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 412, completion_tokens: 9, total_tokens: 421 },
+        conversation_id: '5f2c8a4e-1d3b-4c6a-8e9f-0a1b2c3d4e5f',
+      },
+    ],
+  });
 
 export const modelListSchema = z.object({
   object: z.literal('list'),

@@ -5,16 +5,15 @@ import type { Database } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
 import { AppError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
 import { DEFAULT_MAX_FETCH_BYTES, safeFetch } from '../../infra/http/safe-fetch.js';
-import type { ChatContentPart, ChatMessage, ChatUsage } from '../../providers/chat/chat-model.js';
-import type { ChatProviders } from '../../providers/chat/index.js';
-import { ProviderCallError } from '../../providers/chat/provider-error.js';
-import type { ImageInput, VisionProvider } from '../../providers/vision/gemini.js';
+import type { ChatContentPart, ChatMessage, ChatPassthrough, ChatToolCall, ChatToolCallDelta, ChatUsage } from '../../providers/chat/chat-model.js';
+import type { ImageInput } from '../../providers/vision/gemini.js';
 import { countTokens, resolveModelSettings, type Character, type CharactersService, type CharacterViewer, type ResolvedModelSettings } from '../characters/index.js';
-import { rejectedKeyError, type ProviderKeyResolver, type ResolvedProviderKey } from '../identity/key-resolution.js';
+import { ProviderCallError, type Lease, type ProviderGateway } from '../gateway/index.js';
+import type { ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { UserRow } from '../identity/store.js';
 import type { ConversationMemory, MemoryPlace } from '../memory/memory-port.js';
 import type { ModerationService } from '../moderation/index.js';
-import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { usageReport, usageSummaryText } from '../usage/usage-report.js';
 import { HELP_TEXT, parseCommand, parseImagine, type ChatCommand } from './commands.js';
 import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
@@ -24,23 +23,22 @@ import type { ConversationRow } from './store.js';
 /** Token budgets of the prompt's parts; the rest of the model's context is left for the answer. */
 export const HISTORY_TOKEN_BUDGET = 3_000;
 export const LOREBOOK_TOKEN_BUDGET = 800;
-export const MEMORY_TOKEN_BUDGET = 600;
 /** Stored messages loaded before the token budget trims them. */
 const HISTORY_ROW_LIMIT = 120;
 const MAX_IMAGES_PER_MESSAGE = 4;
+/** What an image description is expected to cost at most, for the reservation (two to four sentences). */
+const VISION_DESCRIPTION_TOKENS = 300;
 
 export interface ChatServiceDependencies {
   config: Readonly<Config>;
   db: Database;
   logger: Logger;
   characters: CharactersService;
-  keys: ProviderKeyResolver;
+  /** Every provider call of a turn (the model, image descriptions) goes through it. */
+  gateway: ProviderGateway;
   /** Long-term memory; absent when the memory module is not built (then turns run without it). */
   memory: ConversationMemory | undefined;
-  usage: UsageRecorder;
   moderation: ModerationService;
-  chatProviders: ChatProviders;
-  vision: VisionProvider;
   /** Fetches an image URL; defaults to the SSRF-safe fetch. A test seam. */
   fetchImage?: (url: string, field: string, signal: AbortSignal) => Promise<ImageInput>;
   sleep?: (milliseconds: number, signal: AbortSignal) => Promise<void>;
@@ -68,6 +66,15 @@ export interface TurnRequest {
   clientHistory: ChatMessage[];
   temperature?: number | undefined;
   maxTokens?: number | undefined;
+  /** OpenAI fields relayed to the vendor as they came (tools, response_format, stop, seed…). */
+  passthrough?: ChatPassthrough | undefined;
+  /**
+   * The client sent tool results after the model's tool calls: the turn continues the client's
+   * history (which ends with the tool messages) and has no new user message of its own.
+   */
+  toolContinuation?: boolean | undefined;
+  /** Streamed answers hold one of the plan's concurrent-stream slots while they run. */
+  stream?: boolean | undefined;
   signal: AbortSignal;
   requestId: string;
 }
@@ -84,10 +91,15 @@ export type PreparedTurn =
       kind: 'model';
       request: TurnRequest;
       settings: ResolvedModelSettings;
+      /** The turn's one gateway lease: the model call, its retries and fallbacks; settled or failed by run(). */
+      lease: Lease<'chat'>;
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
-      userMessageId: string;
+      /** Null for a tool continuation (no new user message). */
+      userMessageId: string | null;
       memoriesUsed: number;
+      /** The ids of the memories the prompt holds, best first. */
+      memoryIds: string[];
       keySources: Record<string, 'user' | 'platform'>;
     });
 
@@ -101,12 +113,16 @@ export interface TurnOutcome {
   usage: ChatUsage;
   assistantMessageId: string | null;
   /** Set when the answer stopped early because the upstream failed after text reached the client. */
-  error: AppError | undefined;
+  error: Error | undefined;
+  /** The client's tools the model called (OpenAI-compatible clients run them and send the results back). */
+  toolCalls: ChatToolCall[] | undefined;
 }
 
 export interface RunOptions {
   /** Streaming: called with each piece of text as it may be shown. */
   onDelta?: (text: string) => void;
+  /** Streaming: called with each tool-call fragment exactly as the vendor sent it. */
+  onToolCallDelta?: (toolCalls: ChatToolCallDelta[]) => void;
 }
 
 export class ChatService {
@@ -125,26 +141,27 @@ export class ChatService {
    * reach the client as ordinary HTTP errors.
    */
   async prepare(request: TurnRequest): Promise<PreparedTurn> {
-    const { db, characters, moderation, keys } = this.dependencies;
+    const { db, characters, moderation, gateway } = this.dependencies;
     const startedAt = performance.now();
+    this.assertInputSize(request);
     const character = await characters.get(request.character, request.viewer);
     const conversation = await store.findOrCreateConversation(db, character.id, {
       userId: request.user.id,
       guildId: request.guildId,
       channelId: request.channelId,
     });
-    const imaginePrompt = request.imageUrls.length === 0 ? parseImagine(request.text) : undefined;
+    const imaginePrompt = request.imageUrls.length === 0 && !request.toolContinuation ? parseImagine(request.text) : undefined;
     if (imaginePrompt !== undefined && this.dependencies.imagine) {
       await moderation.checkInput(imaginePrompt, { userId: request.user.id, characterId: character.id });
       const reply = await this.dependencies.imagine({ user: request.user, character, prompt: imaginePrompt, requestId: request.requestId, signal: request.signal });
       return { kind: 'command', command: 'imagine', reply, character, conversation, startedAt };
     }
-    const command = request.imageUrls.length === 0 ? parseCommand(request.text) : undefined;
+    const command = request.imageUrls.length === 0 && !request.toolContinuation ? parseCommand(request.text) : undefined;
     if (command) {
       const reply = await this.runCommand(command, character, conversation, request);
       return { kind: 'command', command, reply, character, conversation, startedAt };
     }
-    if (!request.text.trim() && request.imageUrls.length === 0) throw new ValidationError(request.contentField, 'The message is empty.');
+    if (!request.text.trim() && request.imageUrls.length === 0 && !request.toolContinuation) throw new ValidationError(request.contentField, 'The message is empty.');
     await moderation.checkInput(request.text, { userId: request.user.id, characterId: character.id });
 
     const resolved = resolveModelSettings(character, this.dependencies.config);
@@ -153,8 +170,10 @@ export class ChatService {
       temperature: request.temperature ?? resolved.temperature,
       maxTokens: request.maxTokens ?? resolved.maxTokens,
     };
-    const key = await keys.resolve(request.user, settings.provider);
-    const keySources: Record<string, 'user' | 'platform'> = { [settings.provider]: key.source };
+    if (settings.provider === 'gemini' && request.passthrough?.tools?.length) {
+      throw new ValidationError('tools', `${character.name} talks through Gemini, which does not take OpenAI tools here; use a character on an OpenAI-compatible provider.`);
+    }
+    const keySources: Record<string, 'user' | 'platform'> = {};
 
     const { imageParts, imageDescriptions } = await this.prepareImages(request, character, settings, keySources);
     const place = this.memoryPlace(character, request);
@@ -171,12 +190,26 @@ export class ChatService {
       memorySection: recalled.promptSection,
       clientSystemMessages: request.clientSystemMessages,
       clientHistory: request.clientHistory,
-      newMessage: { text: request.text, imageParts, imageDescriptions },
+      newMessage: request.toolContinuation ? null : { text: request.text, imageParts, imageDescriptions },
       historyTokenBudget: HISTORY_TOKEN_BUDGET,
       lorebookTokenBudget: LOREBOOK_TOKEN_BUDGET,
       countTokens,
     });
-    const userMessage = await store.insertMessage(db, {
+    // One lease for the whole turn (retries and fallback models included): the key, billing's
+    // authorization and, when the platform pays, a reservation for the prompt plus the answer's cap.
+    const lease = await gateway.begin({
+      modality: 'chat',
+      provider: settings.provider,
+      service: 'chat',
+      user: request.user,
+      model: settings.model,
+      estimate: { promptTokens: prompt.estimatedTokens, maxCompletionTokens: settings.maxTokens },
+      characterId: character.id,
+      requestId: request.requestId,
+      concurrent: request.stream === true,
+    });
+    keySources[settings.provider] = lease.key.source;
+    const userMessage = request.toolContinuation ? undefined : await store.insertMessage(db, {
       conversationId: conversation.id,
       role: 'user',
       speakerUserId: request.user.id,
@@ -188,7 +221,9 @@ export class ChatService {
         ...(imageDescriptions.length > 0 ? { image_descriptions: imageDescriptions } : {}),
         request_id: request.requestId,
       },
-    }, { touch: false });
+    }, { touch: false }).catch(async (error: unknown) => {
+      throw await lease.fail(error);
+    });
     return {
       kind: 'model',
       request,
@@ -196,12 +231,26 @@ export class ChatService {
       conversation,
       startedAt,
       settings,
-      key,
+      lease,
+      key: lease.key,
       prompt,
-      userMessageId: userMessage.id,
+      userMessageId: userMessage?.id ?? null,
       memoriesUsed: recalled.memories.length,
+      memoryIds: recalled.memories.map((memory) => memory.id),
       keySources,
     };
+  }
+
+  /** MAX_MESSAGE_CHARS for the message, MAX_PROMPT_CHARS for everything the client sent: 413 naming the field. */
+  private assertInputSize(request: TurnRequest): void {
+    const { maxMessageChars, maxPromptChars } = this.dependencies.config;
+    if (request.text.length > maxMessageChars) {
+      throw new PayloadTooLargeError(`The message is ${request.text.length} characters long; at most ${maxMessageChars} are accepted.`, { extra: { field: request.contentField, limit: maxMessageChars } });
+    }
+    const total = request.text.length + request.clientSystemMessages.reduce((sum, text) => sum + text.length, 0) + request.clientHistory.reduce((sum, message) => sum + (typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length), 0);
+    if (total > maxPromptChars) {
+      throw new PayloadTooLargeError(`The messages total ${total} characters; at most ${maxPromptChars} are accepted per request.`, { extra: { field: request.contentField, limit: maxPromptChars } });
+    }
   }
 
   /**
@@ -220,18 +269,27 @@ export class ChatService {
   }
 
   private async runTracked(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
-    const { config, keys, logger } = this.dependencies;
-    const provider = this.dependencies.chatProviders.forProvider(turn.settings.provider);
+    try {
+      return await this.attempt(turn, options);
+    } catch (error) {
+      // Nothing settled: the reservation is released, a rejected key reported (a user's becomes 402).
+      throw await turn.lease.fail(error);
+    }
+  }
+
+  private async attempt(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
+    const { config, logger } = this.dependencies;
+    const provider = turn.lease.adapter;
     const models = [turn.settings.model, ...turn.settings.fallbackModels.filter((model) => model !== turn.settings.model)];
     const streaming = options.onDelta !== undefined;
     let lastError: ProviderCallError | undefined;
 
     for (const model of models) {
       for (let attempt = 0; attempt <= config.upstreamMaxRetries; attempt += 1) {
-        const progress = { text: '', delivered: 0, blockedCategory: undefined as string | undefined };
+        const progress: Progress = { text: '', delivered: 0, blockedCategory: undefined, toolCalls: undefined };
         try {
-          const result = streaming ? await this.streamOnce(turn, model, provider, progress, options.onDelta!) : await this.completeOnce(turn, model, provider, progress);
-          return await this.finish(turn, { ...result, text: progress.text }, progress.blockedCategory, undefined);
+          const result = streaming ? await this.streamOnce(turn, model, provider, progress, options) : await this.completeOnce(turn, model, provider, progress);
+          return await this.finish(turn, { ...result, text: progress.text, toolCalls: progress.toolCalls }, progress.blockedCategory, undefined);
         } catch (error) {
           if (!(error instanceof ProviderCallError)) throw error;
           lastError = error;
@@ -243,10 +301,7 @@ export class ChatService {
             logger.warn({ err: error, model, delivered: progress.delivered }, 'upstream failed mid-answer');
             return this.finish(turn, { model, finishReason: 'error', usage: undefined, text: progress.text }, undefined, error, 'partial');
           }
-          if (error.kind === 'rejected_key') {
-            await keys.reportRejected(turn.key, error.message);
-            throw rejectedKeyError(turn.key, config.setupUrl);
-          }
+          if (error.kind === 'rejected_key') throw error;
           if (!error.retryable || attempt === config.upstreamMaxRetries) break;
           const delay = backoffDelay(attempt, error);
           if (delay === undefined) break;
@@ -263,14 +318,12 @@ export class ChatService {
   private async completeOnce(
     turn: ModelTurn,
     model: string,
-    provider: ReturnType<ChatProviders['forProvider']>,
-    progress: { text: string; delivered: number; blockedCategory: string | undefined },
+    provider: Lease<'chat'>['adapter'],
+    progress: Progress,
   ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
-    const result = await provider.complete(
-      { model, messages: turn.prompt.messages, temperature: turn.settings.temperature, maxTokens: turn.settings.maxTokens, signal: turn.request.signal },
-      turn.key,
-    );
+    const result = await provider.complete(this.chatRequest(turn, model), turn.key);
     progress.text = result.text;
+    progress.toolCalls = result.toolCalls;
     progress.blockedCategory = this.dependencies.moderation.wouldBlock(result.text, 'output');
     return { model: result.model, finishReason: result.finishReason, usage: result.usage };
   }
@@ -278,16 +331,18 @@ export class ChatService {
   private async streamOnce(
     turn: ModelTurn,
     model: string,
-    provider: ReturnType<ChatProviders['forProvider']>,
-    progress: { text: string; delivered: number; blockedCategory: string | undefined },
-    onDelta: (text: string) => void,
+    provider: Lease<'chat'>['adapter'],
+    progress: Progress,
+    options: RunOptions,
   ): Promise<{ model: string; finishReason: string; usage: ChatUsage | undefined }> {
-    const events = provider.stream(
-      { model, messages: turn.prompt.messages, temperature: turn.settings.temperature, maxTokens: turn.settings.maxTokens, signal: turn.request.signal },
-      turn.key,
-    );
+    const onDelta = options.onDelta!;
+    const events = provider.stream(this.chatRequest(turn, model), turn.key);
     for await (const event of events) {
-      if (event.type === 'delta') {
+      if (event.type === 'tool_call_delta') {
+        progress.toolCalls = mergeToolCallDeltas(progress.toolCalls ?? [], event.toolCalls);
+        options.onToolCallDelta?.(event.toolCalls);
+        progress.delivered += 1;
+      } else if (event.type === 'delta') {
         progress.text += event.text;
         // Checked as the answer grows, so blocked text stops before more of it is shown;
         // leaving the loop closes the generator, which aborts the upstream call.
@@ -305,14 +360,25 @@ export class ChatService {
     return { model, finishReason: 'stop', usage: undefined };
   }
 
+  private chatRequest(turn: ModelTurn, model: string) {
+    return {
+      model,
+      messages: turn.prompt.messages,
+      temperature: turn.settings.temperature,
+      maxTokens: turn.settings.maxTokens,
+      ...(turn.request.passthrough ? { passthrough: turn.request.passthrough } : {}),
+      signal: turn.request.signal,
+    };
+  }
+
   private async finish(
     turn: ModelTurn,
-    result: { model: string; finishReason: string; usage: ChatUsage | undefined; text: string },
+    result: { model: string; finishReason: string; usage: ChatUsage | undefined; text: string; toolCalls?: ChatToolCall[] | undefined },
     blockedCategory: string | undefined,
     error: ProviderCallError | undefined,
     forcedStatus?: 'partial',
   ): Promise<TurnOutcome> {
-    const { db, usage: usageRecorder, moderation, memory, logger } = this.dependencies;
+    const { db, moderation, memory, logger } = this.dependencies;
     const subject = { userId: turn.request.user.id, characterId: turn.character.id };
     let text = result.text;
     let status: TurnOutcome['status'] = forcedStatus ?? 'complete';
@@ -323,19 +389,10 @@ export class ChatService {
     }
     // Without the provider's figures (a cut stream, a client that left), meter our own count.
     const usage: ChatUsage = result.usage ?? { promptTokens: turn.prompt.estimatedTokens, completionTokens: countTokens(result.text) };
-    await usageRecorder.record({
-      userId: turn.request.user.id,
-      characterId: turn.character.id,
-      service: 'chat',
-      key: turn.key,
-      model: result.model,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      providerCostUsd: usage.costUsd,
-      requestId: turn.request.requestId,
-    });
+    // What was delivered is charged (a cut or abandoned stream included); usage is recorded once, by the gateway.
+    await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd });
     let assistantMessageId: string | null = null;
-    if (text !== '' || status !== 'partial') {
+    if (text !== '' || result.toolCalls || status !== 'partial') {
       const stored = await store.insertMessage(db, {
         conversationId: turn.conversation.id,
         role: 'assistant',
@@ -348,19 +405,20 @@ export class ChatService {
           model: result.model,
           finish_reason: result.finishReason,
           request_id: turn.request.requestId,
+          ...(result.toolCalls ? { tool_calls: result.toolCalls } : {}),
           ...(blockedCategory ? { blocked_category: blockedCategory } : {}),
         },
       });
       assistantMessageId = stored.id;
     }
-    if (status === 'complete' && assistantMessageId && memory) {
+    if (status === 'complete' && assistantMessageId && turn.userMessageId && memory) {
       try {
         await memory.rememberExchange({
           ...this.memoryPlace(turn.character, turn.request),
           conversationId: turn.conversation.id,
           userMessageId: turn.userMessageId,
           assistantMessageId,
-          key: turn.key,
+          provider: turn.settings.provider,
           chatModel: result.model,
         });
       } catch (memoryError) {
@@ -368,14 +426,14 @@ export class ChatService {
         logger.warn({ err: memoryError }, 'could not queue memory formation');
       }
     }
-    return { text, status, finishReason: result.finishReason, model: result.model, usage, assistantMessageId, error };
+    return { text, status, finishReason: result.finishReason, model: result.model, usage, assistantMessageId, error, toolCalls: result.toolCalls };
   }
 
   /** Memories for the prompt; a failing memory store (e.g. an embedding provider down) costs the turn its memories, not the answer. */
-  private async recall(place: MemoryPlace, text: string): Promise<{ memories: unknown[]; promptSection: string }> {
+  private async recall(place: MemoryPlace, text: string): Promise<{ memories: Array<{ id: string }>; promptSection: string }> {
     if (!this.dependencies.memory) return { memories: [], promptSection: '' };
     try {
-      return await this.dependencies.memory.recall(place, text, { tokenBudget: MEMORY_TOKEN_BUDGET });
+      return await this.dependencies.memory.recall(place, text, { tokenBudget: this.dependencies.config.memory.tokenBudget });
     } catch (error) {
       this.dependencies.logger.warn({ err: error, characterId: place.characterId }, 'memory recall failed; answering without memories');
       return { memories: [], promptSection: '' };
@@ -398,34 +456,30 @@ export class ChatService {
       // The model sees the images itself; the provider fetches links, so nothing is fetched here.
       return { imageParts: request.imageUrls.map((url) => ({ type: 'image_url', image_url: { url } })), imageDescriptions: [] };
     }
-    const { keys, vision, config, usage } = this.dependencies;
+    const { gateway, config } = this.dependencies;
     // Fetch first: a bad or unsafe URL is the client's mistake and is reported before any key question.
     const images: ImageInput[] = [];
     for (const url of request.imageUrls) images.push(await this.loadImage(url, request.imageField, request.signal));
-    const key = await keys.resolve(request.user, 'gemini');
-    keySources.gemini = key.source;
     const imageDescriptions: string[] = [];
     for (const image of images) {
-      try {
-        const description = await vision.describe(image, key, { model: config.visionModel, signal: request.signal });
-        await usage.record({
-          userId: request.user.id,
-          characterId: character.id,
+      const description = await gateway.call(
+        {
+          modality: 'vision',
+          provider: 'gemini',
           service: 'vision',
-          key,
-          model: description.model,
-          promptTokens: description.usage.promptTokens,
-          completionTokens: description.usage.completionTokens,
+          user: request.user,
+          model: config.visionModel,
+          estimate: { images: 1, maxCompletionTokens: VISION_DESCRIPTION_TOKENS },
+          characterId: character.id,
           requestId: request.requestId,
-        });
-        imageDescriptions.push(description.text);
-      } catch (error) {
-        if (error instanceof ProviderCallError && error.kind === 'rejected_key') {
-          await keys.reportRejected(key, error.message);
-          throw rejectedKeyError(key, config.setupUrl);
-        }
-        throw error;
-      }
+        },
+        async (vision, key) => {
+          keySources.gemini = key.source;
+          const described = await vision.describe(image, key, { model: config.visionModel, signal: request.signal });
+          return { result: described, usage: { model: described.model, promptTokens: described.usage.promptTokens, completionTokens: described.usage.completionTokens } };
+        },
+      );
+      imageDescriptions.push(description.text);
     }
     return { imageParts: [], imageDescriptions };
   }
@@ -444,7 +498,7 @@ export class ChatService {
   }
 
   private async runCommand(command: ChatCommand, character: Character, conversation: ConversationRow, request: TurnRequest): Promise<string> {
-    const { db, memory, keys, config } = this.dependencies;
+    const { db, memory, config } = this.dependencies;
     const place = this.memoryPlace(character, request);
     switch (command) {
       case 'help':
@@ -463,10 +517,11 @@ export class ChatService {
       case 'sleep': {
         if (!memory) return 'Long-term memory is not enabled on this server.';
         const settings = resolveModelSettings(character, config);
-        const key = await keys.resolve(request.user, settings.provider).catch(() => undefined);
-        const changed = await memory.consolidateNow({ ...place, conversationId: conversation.id, key, chatModel: settings.model });
+        const changed = await memory.consolidateNow({ ...place, conversationId: conversation.id, provider: settings.provider, chatModel: settings.model });
         return `${character.name} slept on it: ${changed} ${changed === 1 ? 'memory' : 'memories'} formed or updated.`;
       }
+      case 'usage':
+        return usageSummaryText(await usageReport(db, request.user.id, 30));
       case 'info': {
         const settings = resolveModelSettings(character, config);
         const counts = await store.countMessages(db, conversation.id);
@@ -560,6 +615,27 @@ export class ChatService {
     const deadline = new Promise((resolve) => setTimeout(resolve, this.dependencies.config.shutdownGraceMs).unref());
     await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
   }
+}
+
+interface Progress {
+  text: string;
+  delivered: number;
+  blockedCategory: string | undefined;
+  toolCalls: ChatToolCall[] | undefined;
+}
+
+/** Streamed tool-call fragments merged by index (id, type and name come first; arguments accumulate). */
+function mergeToolCallDeltas(calls: ChatToolCall[], deltas: ChatToolCallDelta[]): ChatToolCall[] {
+  const merged = [...calls];
+  for (const delta of deltas) {
+    const current = merged[delta.index] ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
+    merged[delta.index] = {
+      id: delta.id ?? current.id,
+      type: 'function',
+      function: { name: delta.function?.name ?? current.function.name, arguments: current.function.arguments + (delta.function?.arguments ?? '') },
+    };
+  }
+  return merged;
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -24,6 +24,11 @@ export interface GatewayCall<M extends Modality = Modality> {
   idempotencyKey?: string | undefined;
   /** Holds one of the plan's concurrent-stream slots until the lease ends. */
   concurrent?: boolean;
+  /**
+   * A key the operator configured for this kind of work alone (EMBEDDING_API_KEY): used as it is
+   * instead of resolving one. Only platform keys belong here; billing still authorizes the call.
+   */
+  key?: ResolvedProviderKey | undefined;
 }
 
 /**
@@ -69,7 +74,7 @@ export class ProviderGateway {
     const { keys, registry, billing } = this.dependencies;
     const adapter = registry.adapterFor(call.modality, call.provider);
     if (!adapter) throw new AppError(422, 'validation_failed', `${call.provider} does not offer ${call.modality}.`, { extra: { field: 'provider' } });
-    const key = await keys.resolve(call.user, call.provider);
+    const key = call.key ?? (await keys.resolve(call.user, call.provider));
     const authorization = await billing.authorize({
       user: call.user,
       service: call.service,

@@ -1,5 +1,6 @@
 import type { ProviderName } from '../../config.js';
 import type { ChatModelProvider } from '../../providers/chat/chat-model.js';
+import type { EmbeddingProvider } from '../../providers/embeddings/index.js';
 import type { VisionProvider } from '../../providers/vision/gemini.js';
 
 /**
@@ -10,10 +11,11 @@ import type { VisionProvider } from '../../providers/vision/gemini.js';
  *
  * Every adapter receives the resolved key per call and reads nothing else secret.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- extended by declaration merging
 export interface ProviderAdapters {
   chat: ChatModelProvider;
   vision: VisionProvider;
+  /** The configured paid embedder (EMBEDDING_PROVIDER), registered under its provider. */
+  embedding: EmbeddingProvider;
 }
 
 export type Modality = keyof ProviderAdapters;

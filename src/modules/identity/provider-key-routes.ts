@@ -47,7 +47,9 @@ export function registerProviderKeyRoutes(app: AppInstance, deps: { identity: Id
         description:
           'A key the provider rejects answers 422 validation_failed (field `key`, `reason: provider_key_invalid`) and is not stored. ' +
           'A provider that cannot be reached gives no verdict: the key is stored with status `unreachable`. kie.ai has no key check: `unchecked`.',
-        body: z.object({ provider: z.enum(PROVIDERS), key: providerKeyInput, name: keyNameInput.optional() }),
+        body: z
+          .object({ provider: z.enum(PROVIDERS), key: providerKeyInput, name: keyNameInput.optional() })
+          .meta({ examples: [{ provider: 'openrouter', key: 'sk-or-v1-…', name: 'my OpenRouter key' }] }),
         response: { 201: providerKeySchema, ...problemResponses },
       },
     },

@@ -45,7 +45,7 @@ export function registerIdentityRoutes(app: AppInstance, deps: { identity: Ident
           name: z.string().trim().min(1).max(100),
           role: z.enum(['admin', 'service', 'user']).default('user'),
           expires_at: z.iso.datetime({ offset: true }).optional(),
-        }),
+        }).meta({ examples: [{ name: 'discord bot', role: 'service' }, { name: 'my phone', role: 'user', expires_at: '2027-01-01T00:00:00Z' }] }),
         response: { 201: apiKeySchema.extend({ key: z.string() }), ...problemResponses },
       },
     },

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
-import type { Database } from '../../infra/db/database.js';
+import type { Database, Executor } from '../../infra/db/database.js';
 import { AppError, ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
 import { apiKeyLookupPrefix, generateApiKey, hashApiKey, hashesEqual, secretsEqual } from './api-keys.js';
 import * as store from './store.js';
@@ -165,6 +165,16 @@ export class IdentityService {
 
   async findUser(userId: string): Promise<UserRow | undefined> {
     return store.findUserById(this.dependencies.db, userId);
+  }
+
+  /** Puts a user on a plan (the market, on a subscription's events), inside the caller's transaction. */
+  async setPlan(userId: string, planId: string, executor: Executor = this.dependencies.db): Promise<void> {
+    if (!(await store.findPlan(executor, planId))) throw new ValidationError('plan', `There is no plan "${planId}".`);
+    await store.updateUser(executor, userId, { planId });
+  }
+
+  async planExists(planId: string): Promise<boolean> {
+    return (await store.findPlan(this.dependencies.db, planId)) !== undefined;
   }
 
   /** An admin route's `{id}`: the internal id or an external id (e.g. a Discord user id). */

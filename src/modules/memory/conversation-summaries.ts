@@ -3,9 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../infra/db/database.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 import type { JobQueue } from '../../infra/queue/index.js';
-import type { ResolvedProviderKey } from '../identity/key-resolution.js';
-import type { UsageRecorder } from '../usage/usage-recorder.js';
-import type { ChatModels } from './formation.js';
+import type { MemoryModel } from './memory-model.js';
 import type { MemoryService } from './service.js';
 
 declare module '../../infra/queue/queue.js' {
@@ -27,9 +25,8 @@ export interface ConversationSummariesDependencies {
   db: Database;
   queue: JobQueue;
   memory: MemoryService;
-  chatModels: ChatModels | undefined;
-  resolveKey: (userId: string, provider: string) => Promise<ResolvedProviderKey | undefined>;
-  usage: UsageRecorder;
+  /** The model call, through the gateway (metered, keyed for the payer, a rejected key reported). */
+  model: MemoryModel;
   logger: Logger;
   everyMessages: number;
   now?: () => Date;
@@ -84,8 +81,8 @@ export class ConversationSummaries {
     const transcript = segment
       .map((row) => `${row.role === 'assistant' ? 'Character' : (row.speakerName ?? 'User')}: ${row.content.replace(/\s+/g, ' ').slice(0, 600)}`)
       .join('\n');
-    const key = payload.provider ? await this.dependencies.resolveKey(payload.payerUserId, payload.provider) : undefined;
-    const summary = (key ? await this.askModel(key, payload, conversation.characterId, transcript) : undefined) ?? this.excerpt(segment);
+    const modelSummary = payload.provider ? await this.askModel(payload.provider, payload, conversation.characterId, transcript) : undefined;
+    const summary = modelSummary ?? this.excerpt(segment);
     const date = (this.dependencies.now?.() ?? new Date()).toISOString().slice(0, 10);
     await memory.create({
       characterId: conversation.characterId,
@@ -95,46 +92,29 @@ export class ConversationSummaries {
       sourceMessageIds: segment.map((row) => row.id),
     });
     await db.update(conversations).set({ lastSummarizedAt: segment.at(-1)!.createdAt }).where(eq(conversations.id, conversation.id));
-    logger.debug({ conversationId: conversation.id, messages: segment.length, withModel: key !== undefined }, 'conversation summarised');
+    logger.debug({ conversationId: conversation.id, messages: segment.length, withModel: modelSummary !== undefined }, 'conversation summarised');
     return 'success';
   }
 
-  private async askModel(key: ResolvedProviderKey, payload: { payerUserId: string; chatModel: string }, characterId: string, transcript: string): Promise<string | undefined> {
-    const { chatModels, usage, logger } = this.dependencies;
-    if (!chatModels) return undefined;
-    try {
-      const result = await chatModels.forProvider(key.provider as 'openrouter').complete(
+  private async askModel(provider: string, payload: { payerUserId: string; chatModel: string }, characterId: string, transcript: string): Promise<string | undefined> {
+    const result = await this.dependencies.model.complete({
+      userId: payload.payerUserId,
+      characterId,
+      provider,
+      model: payload.chatModel,
+      messages: [
         {
-          model: payload.chatModel,
-          messages: [
-            {
-              role: 'system',
-              content:
-                'Summarise this conversation segment for the character\'s long-term memory in at most four sentences: the topics, decisions, plans and how the people felt. Third person; name speakers as they are named. Plain text only.',
-            },
-            { role: 'user', content: transcript },
-          ],
-          temperature: 0,
-          maxTokens: 300,
+          role: 'system',
+          content:
+            'Summarise this conversation segment for the character\'s long-term memory in at most four sentences: the topics, decisions, plans and how the people felt. Third person; name speakers as they are named. Plain text only.',
         },
-        key,
-      );
-      await usage.record({
-        userId: payload.payerUserId,
-        characterId,
-        service: 'memory',
-        key,
-        model: result.model || payload.chatModel,
-        promptTokens: result.usage.promptTokens,
-        completionTokens: result.usage.completionTokens,
-        providerCostUsd: result.usage.costUsd,
-      });
-      const text = result.text.replace(/\s+/g, ' ').trim();
-      return text.length > 0 ? text.slice(0, 1200) : undefined;
-    } catch (error) {
-      logger.warn({ provider: key.provider, reason: error instanceof Error ? error.message : String(error) }, 'conversation summary call failed; storing an excerpt instead');
-      return undefined;
-    }
+        { role: 'user', content: transcript },
+      ],
+      maxTokens: 300,
+      purpose: 'conversation summary',
+    });
+    const text = result?.text.replace(/\s+/g, ' ').trim();
+    return text ? text.slice(0, 1200) : undefined;
   }
 
   /** The no-model fallback: what the users said, clipped. */

@@ -1,12 +1,11 @@
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../../infra/cache/index.js';
 import type { Database } from '../../infra/db/database.js';
-import { conversations, messages, users } from '../../infra/db/schema.js';
-import type { ChatModelProvider } from '../../providers/chat/chat-model.js';
-import type { ProviderKeyResolver, ResolvedProviderKey } from '../identity/key-resolution.js';
-import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { conversations, messages } from '../../infra/db/schema.js';
+import { acquireFormationLease, releaseFormationLease } from './formation-lock.js';
+import type { MemoryModel } from './memory-model.js';
 import type { MemoryFormer, MemoryService } from './service.js';
 import type { MemoryScope } from './store.js';
 
@@ -23,14 +22,11 @@ import type { MemoryScope } from './store.js';
  * guild channel, where every reader was in the same server.
  */
 
-export interface ChatModels {
-  forProvider(name: 'openrouter' | 'openai' | 'xai' | 'gemini'): ChatModelProvider;
-}
-
-const CHAT_PROVIDERS = new Set(['openrouter', 'openai', 'xai', 'gemini']);
 const MESSAGE_WINDOW = 20;
 const CANDIDATES = 10;
-const CURSOR_TTL_SECONDS = 60 * 60 * 24 * 30;
+/** How long one formation may hold its conversation, and how long another waits for it. */
+const FORMATION_LEASE_MS = 5 * 60_000;
+const FORMATION_WAIT_MS = 60_000;
 const MAX_MEMORY_LENGTH = 500;
 
 const operationSchema = z.discriminatedUnion('op', [
@@ -46,9 +42,8 @@ export interface FormationDependencies {
   db: Database;
   cache: Cache;
   memory: MemoryService;
-  chatModels: ChatModels | undefined;
-  keys: ProviderKeyResolver | undefined;
-  usage: UsageRecorder;
+  /** The model call, through the gateway (metered, keyed per user, a rejected key reported). */
+  model: MemoryModel;
   logger: Logger;
   now?: () => Date;
 }
@@ -67,55 +62,65 @@ export class MemoryFormation implements MemoryFormer {
     this.now = dependencies.now ?? (() => new Date());
   }
 
-  /** The `memory.form` job: resolves a key for the provider that paid the chat, then forms. */
+  /** The `memory.form` job: asks the provider of the chat again (the gateway resolves the user's key), then forms. */
   async handleJob(payload: { characterId: string; userId: string; guildId: string | null; conversationId: string; provider: string | null; chatModel: string }): Promise<'success' | 'skipped'> {
-    const key = payload.provider ? await this.resolveKey(payload.userId, payload.provider) : undefined;
-    const changed = await this.formFromConversation({ ...payload, key });
+    const changed = await this.formFromConversation(payload);
     return changed > 0 ? 'success' : 'skipped';
   }
 
-  async resolveKey(userId: string, provider: string): Promise<ResolvedProviderKey | undefined> {
-    const { keys, db, logger } = this.dependencies;
-    if (!keys || !CHAT_PROVIDERS.has(provider)) return undefined;
+  async formFromConversation(request: { characterId: string; userId: string; guildId: string | null; conversationId: string; provider: string | null; chatModel: string }): Promise<number> {
+    const { cache, logger, db } = this.dependencies;
+    // One run at a time per conversation and speaker (see formation-lock.ts); a run that waited
+    // starts where the previous one finished, so concurrent `!sleep`s store each fact once.
+    const place = { conversationId: request.conversationId, userId: request.userId };
+    const lease = await acquireFormationLease(db, place, { leaseMs: FORMATION_LEASE_MS, waitMs: FORMATION_WAIT_MS });
+    if (!lease) {
+      logger.info({ conversationId: request.conversationId }, 'memory formation for this conversation is still running elsewhere; skipped');
+      return 0;
+    }
+    let formedThrough: string | undefined;
     try {
-      const [user] = await db.select().from(users).where(eq(users.id, userId)).limit(1);
-      return await keys.resolve(user, provider as 'openrouter');
-    } catch (error) {
-      logger.info({ provider, reason: error instanceof Error ? error.message : String(error) }, 'no key for memory formation; storing a summary instead');
-      return undefined;
+      // Before the formation state lived in the database, the cursor was kept in the cache.
+      const legacyCursor = lease.formedUntil ? undefined : await cache.get<string>(`memory:formed:${request.conversationId}:${request.userId}`);
+      const { transcript, guildId } = await this.newMessages(request.conversationId, request.userId, lease.formedUntil ? 'recorded' : legacyCursor ? new Date(legacyCursor) : undefined);
+      formedThrough = transcript.at(-1)?.id;
+      // Nothing new from this speaker: no model call, nothing stored.
+      if (!transcript.some((message) => message.role === 'user')) return 0;
+      // The conversation knows its server even when the caller (e.g. `!sleep` over HTTP) does not.
+      request = { ...request, guildId: request.guildId ?? guildId };
+      let changed: number;
+      const operations = request.provider ? await this.askModel(request, request.provider, transcript) : undefined;
+      if (operations) {
+        changed = await this.apply(request, operations.operations, operations.candidates, transcript);
+      } else {
+        changed = await this.storeSummary(request, transcript);
+      }
+      logger.debug({ conversationId: request.conversationId, changed, withModel: operations !== undefined }, 'memories formed');
+      return changed;
+    } finally {
+      await releaseFormationLease(db, place, lease.token, formedThrough);
     }
-  }
-
-  async formFromConversation(request: { characterId: string; userId: string; guildId: string | null; conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number> {
-    const { cache, logger } = this.dependencies;
-    const cursorKey = `memory:formed:${request.conversationId}:${request.userId}`;
-    const cursor = await cache.get<string>(cursorKey);
-    const { transcript, guildId } = await this.newMessages(request.conversationId, request.userId, cursor ? new Date(cursor) : undefined);
-    if (!transcript.some((message) => message.role === 'user')) return 0;
-    // The conversation knows its server even when the caller (e.g. `!sleep` over HTTP) does not.
-    request = { ...request, guildId: request.guildId ?? guildId };
-    let changed: number;
-    const operations = request.key ? await this.askModel(request, request.key, transcript) : undefined;
-    if (operations) {
-      changed = await this.apply(request, operations.operations, operations.candidates, transcript);
-    } else {
-      changed = await this.storeSummary(request, transcript);
-    }
-    const last = transcript.at(-1);
-    if (last) await cache.set(cursorKey, last.createdAt.toISOString(), CURSOR_TTL_SECONDS);
-    logger.debug({ conversationId: request.conversationId, changed, withModel: operations !== undefined }, 'memories formed');
-    return changed;
   }
 
   /** This speaker's messages (and the replies to them) after the cursor, the newest window only. */
-  private async newMessages(conversationId: string, userId: string, after: Date | undefined): Promise<{ transcript: TranscriptMessage[]; guildId: string | null }> {
+  private async newMessages(conversationId: string, userId: string, after: Date | 'recorded' | undefined): Promise<{ transcript: TranscriptMessage[]; guildId: string | null }> {
     const { db } = this.dependencies;
     const [conversation] = await db.select().from(conversations).where(eq(conversations.id, conversationId)).limit(1);
     if (!conversation) return { transcript: [], guildId: null };
     const rows = await db
       .select()
       .from(messages)
-      .where(and(eq(messages.conversationId, conversationId), after ? gt(messages.createdAt, after) : undefined))
+      .where(
+        and(
+          eq(messages.conversationId, conversationId),
+          // 'recorded': after the message formation last read, compared at the column's full precision.
+          after === 'recorded'
+            ? sql`${messages.createdAt} > (SELECT s.formed_until FROM memory_formation_state s WHERE s.conversation_id = ${conversationId} AND s.user_id = ${userId})`
+            : after
+              ? gt(messages.createdAt, after)
+              : undefined,
+        ),
+      )
       .orderBy(asc(messages.createdAt))
       .limit(500);
     const direct = conversation.userId === userId;
@@ -134,12 +139,11 @@ export class MemoryFormation implements MemoryFormer {
   }
 
   private async askModel(
-    request: { characterId: string; userId: string; guildId: string | null; key: ResolvedProviderKey | undefined; chatModel: string },
-    key: ResolvedProviderKey,
+    request: { characterId: string; userId: string; guildId: string | null; chatModel: string },
+    provider: string,
     transcript: TranscriptMessage[],
   ): Promise<{ operations: FormationOperation[]; candidates: Map<string, { id: string; scope: MemoryScope }> } | undefined> {
-    const { chatModels, memory, usage, logger } = this.dependencies;
-    if (!chatModels || !CHAT_PROVIDERS.has(key.provider)) return undefined;
+    const { model, memory, logger } = this.dependencies;
     const userText = transcript.filter((message) => message.role === 'user').map((message) => message.content).join('\n');
     const nearest = await memory.search({
       filter: { characterId: request.characterId, includeCore: false, userId: request.userId, guildId: request.guildId ?? undefined },
@@ -162,28 +166,19 @@ export class MemoryFormation implements MemoryFormer {
       'Answer with JSON only: {"operations":[{"op":"add","scope":"user","content":"…","importance":0.6},{"op":"update","id":"m1","content":"…","importance":0.7},{"op":"delete","id":"m2"}]}. Answer {"operations":[]} when nothing is worth remembering.',
     ].join('\n');
     const prompt = `Existing memories:\n${existing}\n\nConversation:\n${conversationText}`;
-    try {
-      const result = await chatModels.forProvider(key.provider as 'openrouter').complete(
-        { model: request.chatModel, messages: [{ role: 'system', content: system }, { role: 'user', content: prompt }], temperature: 0, maxTokens: 800 },
-        key,
-      );
-      await usage.record({
-        userId: request.userId,
-        characterId: request.characterId,
-        service: 'memory',
-        key,
-        model: result.model || request.chatModel,
-        promptTokens: result.usage.promptTokens,
-        completionTokens: result.usage.completionTokens,
-        providerCostUsd: result.usage.costUsd,
-      });
-      const operations = parseOperations(result.text);
-      if (!operations) logger.info({ model: request.chatModel }, 'the memory model did not answer usable JSON; storing a summary instead');
-      return operations ? { operations, candidates } : undefined;
-    } catch (error) {
-      logger.warn({ provider: key.provider, reason: error instanceof Error ? error.message : String(error) }, 'memory formation call failed; storing a summary instead');
-      return undefined;
-    }
+    const result = await model.complete({
+      userId: request.userId,
+      characterId: request.characterId,
+      provider,
+      model: request.chatModel,
+      messages: [{ role: 'system', content: system }, { role: 'user', content: prompt }],
+      maxTokens: 800,
+      purpose: 'memory formation',
+    });
+    if (!result) return undefined;
+    const operations = parseOperations(result.text);
+    if (!operations) logger.info({ model: request.chatModel }, 'the memory model did not answer usable JSON; storing a summary instead');
+    return operations ? { operations, candidates } : undefined;
   }
 
   private async apply(

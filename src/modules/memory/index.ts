@@ -1,14 +1,13 @@
 import type { Infrastructure } from '../../container.js';
-import { createChatProviders } from '../../providers/chat/index.js';
-import { createEmbedder, LOCAL_EMBEDDING_PROVIDERS, type Embedder } from '../../providers/embeddings/index.js';
+import type { Embedder } from '../../providers/embeddings/index.js';
 import { countTokens } from '../characters/token-counter.js';
 import type { CharactersModule } from '../characters/index.js';
+import { gatewayEmbedder, type ProviderGateway } from '../gateway/index.js';
 import type { IdentityModule } from '../identity/index.js';
 import type { AppModule } from '../module.js';
-import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { ConversationSummaries } from './conversation-summaries.js';
-import { meteredEmbedder } from './metered-embedder.js';
-import { MemoryFormation, type ChatModels } from './formation.js';
+import { MemoryFormation } from './formation.js';
+import { MemoryModel } from './memory-model.js';
 import { registerMemoryRoutes } from './routes.js';
 import { MemoryService } from './service.js';
 import { builtInUserData, registerUserDataRoutes, UserDataRegistry } from './user-data.js';
@@ -31,26 +30,23 @@ export interface MemoryModule extends AppModule {
 export interface MemoryModuleDependencies extends Infrastructure {
   identity: IdentityModule;
   characters: CharactersModule;
-  usage: UsageRecorder;
-  /** Overrides for tests: another embedder or chat models. */
+  /** Embeddings, memory formation and summaries call providers through it. */
+  gateway: ProviderGateway;
+  /** Override for tests: another embedder. */
   embedder?: Embedder;
-  chatModels?: ChatModels;
 }
 
 export function createMemoryModule(dependencies: MemoryModuleDependencies): MemoryModule {
-  const { config, db, queue, keyValue, identity, usage } = dependencies;
+  const { config, db, queue, keyValue, identity, gateway } = dependencies;
   const logger = dependencies.logger.child({ module: 'memory' });
-  const provider = config.embedding.provider;
-  const created = dependencies.embedder ?? createEmbedder(config);
-  const embedder = dependencies.embedder || LOCAL_EMBEDDING_PROVIDERS.has(provider) ? created : meteredEmbedder(created, provider as 'openai', config.embedding.model, usage, countTokens);
+  const embedder = dependencies.embedder ?? gatewayEmbedder(gateway, config, countTokens);
   const service = new MemoryService({ db, embedder, queue, logger, settings: config.memory, countTokens });
+  const model = new MemoryModel({ gateway, db, logger, countTokens });
   const formation = new MemoryFormation({
     db,
     cache: keyValue.cache,
     memory: service,
-    chatModels: dependencies.chatModels ?? createChatProviders(config),
-    keys: identity.keys,
-    usage,
+    model,
     logger,
   });
   service.setFormer(formation);
@@ -58,9 +54,7 @@ export function createMemoryModule(dependencies: MemoryModuleDependencies): Memo
     db,
     queue,
     memory: service,
-    chatModels: dependencies.chatModels ?? createChatProviders(config),
-    resolveKey: (userId, provider) => formation.resolveKey(userId, provider),
-    usage,
+    model,
     logger,
     everyMessages: config.memory.summaryEveryMessages,
   });

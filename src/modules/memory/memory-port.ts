@@ -1,4 +1,4 @@
-import type { ResolvedProviderKey } from '../identity/key-resolution.js';
+import type { ProviderName } from '../../config.js';
 
 /**
  * The seam between the conversation engine and long-term memory. The chat module asks for
@@ -31,8 +31,8 @@ export interface FinishedExchange extends MemoryPlace {
   conversationId: string;
   userMessageId: string;
   assistantMessageId: string;
-  /** The key that paid for the chat turn; formation's LLM call uses the same one. */
-  key: ResolvedProviderKey | undefined;
+  /** The provider of the chat turn; formation's model call goes to it again, through the gateway. */
+  provider: ProviderName | undefined;
   chatModel: string;
 }
 
@@ -41,7 +41,7 @@ export interface ConversationMemory {
   /** Queues memory formation for this exchange (background job); returns at once. */
   rememberExchange(exchange: FinishedExchange): Promise<void>;
   /** `!sleep`: form memories from this conversation now. Returns how many memories changed. */
-  consolidateNow(place: MemoryPlace & { conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number>;
+  consolidateNow(place: MemoryPlace & { conversationId: string; provider: ProviderName | undefined; chatModel: string }): Promise<number>;
   /** `!reset`: delete this user's memories with this character. Returns how many were deleted. */
   forgetUser(characterId: string, userId: string): Promise<number>;
 }

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppInstance } from '../../app-types.js';
 import type { Config } from '../../config.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
 import { problemResponses } from '../../infra/http/schemas.js';
 import type { CharactersService } from '../characters/service.js';
 import type { Character } from '../characters/types.js';
@@ -18,6 +18,8 @@ import {
   createBodySchema,
   decodeCursor,
   encodeCursor,
+  importBodySchema,
+  importResultSchema,
   listQuerySchema,
   memoryListSchema,
   memorySchema,
@@ -146,15 +148,23 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
       } else if (!authorization.character.canChange(character, actor)) {
         throw new ForbiddenError('Only the owner of this character or an admin may add core memories.');
       }
-      const created = await memory.create({
-        characterId: character.id,
-        scope: body.scope,
-        userId,
-        guildId,
-        content: body.content,
-        importance: body.importance,
-        expiresAt: body.expires_at ? new Date(body.expires_at) : null,
-      });
+      let created: MemoryRow;
+      try {
+        created = await memory.create({
+          characterId: character.id,
+          scope: body.scope,
+          userId,
+          guildId,
+          content: body.content,
+          importance: body.importance,
+          expiresAt: body.expires_at ? new Date(body.expires_at) : null,
+          metadata: body.metadata,
+          externalId: body.external_id,
+        });
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new ConflictError('A memory with this external_id already exists in this scope; change it with PATCH, or use …/memories/import to upsert.');
+        throw error;
+      }
       return reply.status(201).send(presentMemory(created));
     },
   );
@@ -185,8 +195,71 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
         filter.userId = user?.id ?? (body.user_id ? '00000000-0000-0000-0000-000000000000' : undefined);
         filter.guildId = body.guild_id ?? endUserContext(request).guildId;
       }
-      const results = await memory.search({ filter, query: body.query, limit: body.limit });
+      const results = await memory.search({ filter, query: body.query, limit: body.limit, minRelevance: body.min_relevance });
       return { data: results.map(presentSearchResult) };
+    },
+  );
+
+  app.post(
+    '/v1/characters/:id/memories/import',
+    {
+      schema: {
+        tags: ['memories'],
+        summary: 'Import up to 1,000 memories at once (chat history, a knowledge file); idempotent by external_id',
+        params: characterParams,
+        body: importBodySchema,
+        response: { 200: importResultSchema, ...problemResponses },
+      },
+      bodyLimit: 4 * 1024 * 1024,
+    },
+    async (request) => {
+      const { body } = request;
+      const principal = requirePrincipal(request);
+      refuseForUsers(request, 'user_id', body.user_id);
+      refuseForUsers(request, 'guild_id', body.guild_id);
+      const { character } = await visibleCharacter(request, request.params.id);
+      const scopes = new Set(body.memories.map((item) => item.scope));
+      let userId: string | null = null;
+      let guildId: string | null = null;
+      if (scopes.has('user')) userId = (await requireActingUser(identity, request, { user_id: body.user_id })).id;
+      if (scopes.has('group')) {
+        if (principal.role === 'user') throw new ForbiddenError('Only service and admin keys may add group memories.');
+        guildId = body.guild_id ?? endUserContext(request).guildId ?? null;
+        if (!guildId) throw new ValidationError('guild_id', 'Group memories need guild_id (or X-Guild-Id).');
+      }
+      if (scopes.has('core') && principal.role === 'user') {
+        const user = await requireActingUser(identity, request);
+        if (character.ownerUserId !== user.id) throw new ForbiddenError('Only the owner of this character, a service or an admin may add core memories.');
+      }
+      const seen = new Map<string, number>();
+      for (const [index, item] of body.memories.entries()) {
+        if (!item.external_id) continue;
+        const key = `${item.scope}\u0000${item.external_id}`;
+        const first = seen.get(key);
+        if (first !== undefined) throw new ValidationError(`memories[${index}].external_id`, `The external_id is also used by memories[${first}] of the same scope.`);
+        seen.set(key, index);
+      }
+      const results = await memory.importMany(
+        body.memories.map((item) => ({
+          characterId: character.id,
+          scope: item.scope,
+          userId: item.scope === 'user' ? userId : null,
+          guildId: item.scope === 'group' ? guildId : null,
+          content: item.content,
+          importance: item.importance ?? 0.5,
+          sourceMessageIds: [],
+          expiresAt: item.expires_at ? new Date(item.expires_at) : null,
+          metadata: item.metadata ?? null,
+          externalId: item.external_id ?? null,
+        })),
+      );
+      const count = (status: string) => results.filter((result) => result.status === status).length;
+      return {
+        data: results.map((result, index) => ({ id: result.id, external_id: body.memories[index]!.external_id ?? null, status: result.status })),
+        created: count('created'),
+        updated: count('updated'),
+        unchanged: count('unchanged'),
+      };
     },
   );
 
@@ -208,6 +281,7 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
         content: body.content,
         importance: body.importance,
         expiresAt: body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
+        metadata: body.metadata,
       });
       if (!updated) throw new NotFoundError('Memory');
       return presentMemory(updated);
@@ -250,13 +324,20 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
       if (wanted && !mine.includes(wanted)) throw new NotFoundError('Conversation');
       // The character's own provider and model, resolved as chat turns resolve them.
       const { provider, model: chatModel } = resolveModelSettings(character, config);
-      const key = await formation.resolveKey(user.id, provider);
       let changed = 0;
       const targets = wanted ? [wanted] : mine;
       for (const conversationId of targets) {
-        changed += await formation.formFromConversation({ characterId: character.id, userId: user.id, guildId: null, conversationId, key, chatModel });
+        changed += await formation.formFromConversation({ characterId: character.id, userId: user.id, guildId: null, conversationId, provider, chatModel });
       }
       return { changed, conversations: targets.length };
     },
   );
+}
+
+/** PostgreSQL's unique_violation (23505), however the driver wraps it. */
+function isUniqueViolation(error: unknown): boolean {
+  for (let current: unknown = error; current && typeof current === 'object'; current = (current as { cause?: unknown }).cause) {
+    if ((current as { code?: unknown }).code === '23505') return true;
+  }
+  return false;
 }

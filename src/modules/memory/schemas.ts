@@ -17,6 +17,8 @@ export const memorySchema = z.object({
   updated_at: z.string(),
   last_recalled_at: z.string().nullable(),
   expires_at: z.string().nullable(),
+  metadata: z.record(z.string(), z.unknown()).nullable().describe('The caller\'s own data, returned as given'),
+  external_id: z.string().nullable().describe('The caller\'s id, unique per character and scope'),
 });
 
 export const memoryListSchema = z.object({ data: z.array(memorySchema), next_cursor: z.string().nullable() });
@@ -29,6 +31,7 @@ export const searchResultSchema = z.object({
   score: z.number(),
   similarity: z.number().nullable(),
   text_rank: z.number().nullable(),
+  relevant: z.boolean().describe('Above the relevance threshold or matching a word of the query; false for memories that only fill the answer up to limit'),
   importance: z.number(),
   created_at: z.string(),
 });
@@ -38,6 +41,12 @@ const importance = z.number().min(0).max(1);
 const expiresAt = z.iso.datetime({ offset: true }).nullable();
 const externalId = z.string().trim().min(1).max(200);
 const guildId = z.string().trim().min(1).max(200);
+const memoryExternalId = z.string().trim().min(1).max(200).describe('Your id for the memory: unique per character and scope, so imports are idempotent');
+/** A small JSON object (at most 8 KB serialised). */
+const metadata = z
+  .record(z.string().max(100), z.unknown())
+  .refine((value) => JSON.stringify(value).length <= 8192, 'metadata is larger than 8 KB once serialised')
+  .describe('Your own data about the memory (source, tags), at most 8 KB');
 
 export const listQuerySchema = z.object({
   scope: scopeSchema.optional(),
@@ -54,17 +63,54 @@ export const createBodySchema = z.object({
   user_id: externalId.optional(),
   guild_id: guildId.optional(),
   expires_at: expiresAt.optional(),
+  metadata: metadata.optional(),
+  external_id: memoryExternalId.optional(),
+});
+
+export const importBodySchema = z.object({
+  memories: z
+    .array(
+      z.object({
+        content,
+        scope: scopeSchema.default('user'),
+        importance: importance.optional(),
+        expires_at: expiresAt.optional(),
+        metadata: metadata.optional(),
+        external_id: memoryExternalId.optional(),
+      }),
+    )
+    .min(1)
+    .max(1000)
+    .describe('Up to 1,000 memories; one with an external_id already stored in its scope is updated (or left alone when unchanged)'),
+  user_id: externalId.optional().describe('service/admin: whose user-scope memories these are (else the acting user)'),
+  guild_id: guildId.optional().describe('service/admin: the guild of group-scope memories'),
+});
+
+export const importResultSchema = z.object({
+  data: z.array(z.object({ id: z.string(), external_id: z.string().nullable(), status: z.enum(['created', 'updated', 'unchanged']) })),
+  created: z.number().int(),
+  updated: z.number().int(),
+  unchanged: z.number().int(),
 });
 
 export const patchBodySchema = z
-  .object({ content: content.optional(), importance: importance.optional(), expires_at: expiresAt.optional() })
-  .refine((body) => body.content !== undefined || body.importance !== undefined || body.expires_at !== undefined, 'Nothing to change: give content, importance or expires_at.');
+  .object({ content: content.optional(), importance: importance.optional(), expires_at: expiresAt.optional(), metadata: metadata.nullable().optional() })
+  .refine(
+    (body) => body.content !== undefined || body.importance !== undefined || body.expires_at !== undefined || body.metadata !== undefined,
+    'Nothing to change: give content, importance, expires_at or metadata.',
+  );
 
 export const searchBodySchema = z.object({
   query: z.string().trim().min(1).max(4000),
   user_id: externalId.optional(),
   guild_id: guildId.optional(),
   limit: z.number().int().min(1).max(100).default(10),
+  min_relevance: z
+    .number()
+    .min(-1)
+    .max(1)
+    .optional()
+    .describe('Drop memories whose cosine similarity is below this and that match no word of the query; without it, answers hold `limit` memories whenever the scope does, the less relevant last (relevant: false)'),
 });
 
 export const consolidateBodySchema = z.object({ conversation_id: z.uuid().optional() }).optional();
@@ -83,6 +129,8 @@ export function presentMemory(row: MemoryRow) {
     updated_at: row.updatedAt.toISOString(),
     last_recalled_at: row.lastRecalledAt?.toISOString() ?? null,
     expires_at: row.expiresAt?.toISOString() ?? null,
+    metadata: row.metadata ?? null,
+    external_id: row.externalId ?? null,
   };
 }
 
@@ -95,6 +143,7 @@ export function presentSearchResult(memory: RankedMemory) {
     score: memory.score,
     similarity: memory.similarity ?? null,
     text_rank: memory.textRank ?? null,
+    relevant: memory.relevant,
     importance: memory.importance,
     created_at: memory.createdAt.toISOString(),
   };

@@ -3,7 +3,6 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../infra/db/database.js';
 import type { JobQueue } from '../../infra/queue/index.js';
 import type { Embedder } from '../../providers/embeddings/index.js';
-import type { ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { ConversationMemory, FinishedExchange, MemoryPlace, RecallResult } from './memory-port.js';
 import { buildPromptSection, fuseResults, type RankedMemory } from './retrieval.js';
 import * as store from './store.js';
@@ -34,7 +33,8 @@ export interface MemoryFormer {
     userId: string;
     guildId: string | null;
     conversationId: string;
-    key: ResolvedProviderKey | undefined;
+    /** The chat provider to ask (through the gateway); none: store the no-model summary. */
+    provider: string | null;
     chatModel: string;
   }): Promise<number>;
 }
@@ -104,6 +104,28 @@ export class MemoryService implements ConversationMemory {
     await store.ensureVectorIndex(this.dependencies.db, this.dependencies.embedder.dimensions);
     this.flushTimer = setInterval(() => void this.flushRecalled(), RECALL_FLUSH_MS);
     this.flushTimer.unref();
+    // Not awaited: on a large table the count takes a moment and start-up need not wait for it.
+    void this.reportStaleEmbeddings();
+  }
+
+  /**
+   * After a change of embedder (EMBEDDING_PROVIDER, EMBEDDING_MODEL, a new built-in table), stored
+   * vectors of the old one are never compared with the new one's: those memories are found by
+   * full-text and fill-up only until `anima reembed` has run. Say so at start-up, with the count.
+   */
+  private async reportStaleEmbeddings(): Promise<void> {
+    const { db, embedder, logger } = this.dependencies;
+    try {
+      const stale = await store.countStaleEmbeddings(db, { model: embedder.id, dimensions: embedder.dimensions });
+      if (stale > 0) {
+        logger.warn(
+          { stale, embedder: embedder.id },
+          `${stale} memories have no vector from the configured embedder (${embedder.id}); until \`anima reembed\` (npm run cli -- reembed) has run they are found by full-text search only`,
+        );
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'could not count memories waiting for re-embedding');
+    }
   }
 
   async close(): Promise<void> {
@@ -215,7 +237,7 @@ export class MemoryService implements ConversationMemory {
         guildId: exchange.guildId ?? null,
         channelId: exchange.channelId ?? null,
         conversationId: exchange.conversationId,
-        provider: exchange.key?.provider ?? null,
+        provider: exchange.provider ?? null,
         chatModel: exchange.chatModel,
       },
       {
@@ -224,17 +246,17 @@ export class MemoryService implements ConversationMemory {
         attempts: 3,
       },
     );
-    await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.key?.provider ?? null, chatModel: exchange.chatModel });
+    await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.provider ?? null, chatModel: exchange.chatModel });
   }
 
-  async consolidateNow(place: MemoryPlace & { conversationId: string; key: ResolvedProviderKey | undefined; chatModel: string }): Promise<number> {
+  async consolidateNow(place: MemoryPlace & { conversationId: string; provider: string | undefined; chatModel: string }): Promise<number> {
     if (!this.former) return 0;
     return this.former.formFromConversation({
       characterId: place.characterId,
       userId: place.userId,
       guildId: place.guildId ?? null,
       conversationId: place.conversationId,
-      key: place.key,
+      provider: place.provider ?? null,
       chatModel: place.chatModel,
     });
   }
@@ -253,6 +275,8 @@ export class MemoryService implements ConversationMemory {
     importance?: number | undefined;
     sourceMessageIds?: string[] | undefined;
     expiresAt?: Date | null | undefined;
+    metadata?: Record<string, unknown> | null | undefined;
+    externalId?: string | null | undefined;
   }): Promise<MemoryRow> {
     const embedding = await this.embedDocument(input.content);
     return store.insertMemory(this.dependencies.db, {
@@ -266,16 +290,40 @@ export class MemoryService implements ConversationMemory {
       expiresAt: input.expiresAt ?? null,
       embedding: embedding ?? null,
       embeddingModel: this.dependencies.embedder.id,
+      metadata: input.metadata ?? null,
+      externalId: input.externalId ?? null,
     });
   }
 
-  async update(id: string, change: { content?: string | undefined; importance?: number | undefined; expiresAt?: Date | null | undefined; sourceMessageIds?: string[] | undefined }): Promise<MemoryRow | undefined> {
+  /**
+   * Stores up to a few thousand memories at once: one embedding call for all of them, multi-row
+   * inserts, idempotent by external id (see store.importMemories). A failing embedder stores them
+   * without vectors (re-embed fills them in).
+   */
+  async importMany(items: Array<Omit<store.NewMemory, 'embedding' | 'embeddingModel'>>): Promise<Array<{ id: string; status: store.ImportStatus }>> {
+    let vectors: number[][] | undefined;
+    try {
+      vectors = items.length > 0 ? await this.dependencies.embedder.embed(items.map((item) => item.content), 'document') : [];
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error, embedder: this.dependencies.embedder.id }, 'could not embed imported memories; stored without vectors until re-embedding');
+    }
+    return store.importMemories(
+      this.dependencies.db,
+      items.map((item, index) => ({ ...item, embedding: vectors?.[index] ?? null, embeddingModel: this.dependencies.embedder.id })),
+    );
+  }
+
+  async update(
+    id: string,
+    change: { content?: string | undefined; importance?: number | undefined; expiresAt?: Date | null | undefined; sourceMessageIds?: string[] | undefined; metadata?: Record<string, unknown> | null | undefined },
+  ): Promise<MemoryRow | undefined> {
     const embedding = change.content !== undefined ? await this.embedDocument(change.content) : undefined;
     return store.updateMemory(this.dependencies.db, id, {
       ...(change.content !== undefined ? { content: change.content, embedding: embedding ?? null, embeddingModel: this.dependencies.embedder.id } : {}),
       ...(change.importance !== undefined ? { importance: change.importance } : {}),
       ...(change.expiresAt !== undefined ? { expiresAt: change.expiresAt } : {}),
       ...(change.sourceMessageIds !== undefined ? { sourceMessageIds: change.sourceMessageIds } : {}),
+      ...(change.metadata !== undefined ? { metadata: change.metadata } : {}),
     });
   }
 

@@ -35,6 +35,8 @@ export interface NewMemory {
   expiresAt: Date | null;
   embedding: number[] | null;
   embeddingModel: string | null;
+  metadata?: Record<string, unknown> | null | undefined;
+  externalId?: string | null | undefined;
 }
 
 export interface ScoredRow {
@@ -210,24 +212,97 @@ export async function standingMemories(db: Executor, filter: ScopeFilter, minImp
   return rowsOf<ScoredRow>(result).map((row) => normaliseScored(row));
 }
 
+/** The row a new memory becomes (the embedding's model and size only when it has one). */
+function memoryValues(memory: NewMemory): typeof memories.$inferInsert {
+  return {
+    characterId: memory.characterId,
+    scope: memory.scope,
+    userId: memory.userId,
+    guildId: memory.guildId,
+    content: memory.content,
+    importance: memory.importance,
+    sourceMessageIds: memory.sourceMessageIds,
+    expiresAt: memory.expiresAt,
+    embedding: memory.embedding,
+    embeddingModel: memory.embedding ? memory.embeddingModel : null,
+    embeddingDimensions: memory.embedding ? memory.embedding.length : null,
+    metadata: memory.metadata ?? null,
+    externalId: memory.externalId ?? null,
+  };
+}
+
 export async function insertMemory(db: Executor, memory: NewMemory): Promise<MemoryRow> {
   const [row] = await db
     .insert(memories)
-    .values({
-      characterId: memory.characterId,
-      scope: memory.scope,
-      userId: memory.userId,
-      guildId: memory.guildId,
-      content: memory.content,
-      importance: memory.importance,
-      sourceMessageIds: memory.sourceMessageIds,
-      expiresAt: memory.expiresAt,
-      embedding: memory.embedding,
-      embeddingModel: memory.embedding ? memory.embeddingModel : null,
-      embeddingDimensions: memory.embedding ? memory.embedding.length : null,
-    })
+    .values(memoryValues(memory))
     .returning();
   return row!;
+}
+
+export type ImportStatus = 'created' | 'updated' | 'unchanged';
+
+/**
+ * Stores many memories in multi-row statements. A memory with an external id that already exists
+ * in its character and scope (same user or guild) is updated when its content, importance,
+ * metadata or expiry differ, and left alone otherwise: importing the same batch twice changes nothing.
+ */
+export async function importMemories(db: Executor, rows: NewMemory[]): Promise<Array<{ id: string; status: ImportStatus }>> {
+  const results = new Array<{ id: string; status: ImportStatus }>(rows.length);
+  const CHUNK = 500;
+  for (let start = 0; start < rows.length; start += CHUNK) {
+    const chunk = rows.slice(start, start + CHUNK);
+    const values = chunk.map(memoryValues);
+    const changed = await db
+      .insert(memories)
+      .values(values)
+      .onConflictDoUpdate({
+        target: [memories.characterId, memories.scope, memories.userId, memories.guildId, memories.externalId],
+        targetWhere: sql`external_id IS NOT NULL`,
+        set: {
+          content: sql`excluded.content`,
+          importance: sql`excluded.importance`,
+          metadata: sql`excluded.metadata`,
+          expiresAt: sql`excluded.expires_at`,
+          embedding: sql`excluded.embedding`,
+          embeddingModel: sql`excluded.embedding_model`,
+          embeddingDimensions: sql`excluded.embedding_dimensions`,
+          updatedAt: sql`now()`,
+        },
+        setWhere: sql`(${memories.content}, ${memories.importance}, ${memories.metadata}, ${memories.expiresAt}) IS DISTINCT FROM (excluded.content, excluded.importance, excluded.metadata, excluded.expires_at)`,
+      })
+      .returning({ id: memories.id, externalId: memories.externalId, scope: memories.scope, userId: memories.userId, guildId: memories.guildId, inserted: sql<boolean>`(xmax = 0)` });
+    // RETURNING gives inserted and updated rows in input order; unchanged ones are looked up.
+    const keyOf = (row: { scope: string; userId: string | null; guildId: string | null; externalId?: string | null | undefined }) =>
+      `${row.scope}\u0000${row.userId ?? ''}\u0000${row.guildId ?? ''}\u0000${row.externalId ?? ''}`;
+    const byExternal = new Map(changed.filter((row) => row.externalId !== null).map((row) => [keyOf(row), row]));
+    let plain = changed.filter((row) => row.externalId === null);
+    const missing = chunk.filter((memory) => memory.externalId && !byExternal.has(keyOf(memory)));
+    const existing = new Map<string, string>();
+    if (missing.length > 0) {
+      const found = await db
+        .select({ id: memories.id, externalId: memories.externalId, scope: memories.scope, userId: memories.userId, guildId: memories.guildId })
+        .from(memories)
+        .where(and(eq(memories.characterId, chunk[0]!.characterId), inArray(memories.externalId, missing.map((memory) => memory.externalId!))));
+      for (const row of found) existing.set(keyOf(row), row.id);
+    }
+    for (const [offset, memory] of chunk.entries()) {
+      if (!memory.externalId) {
+        const [row] = plain;
+        plain = plain.slice(1);
+        results[start + offset] = { id: row!.id, status: 'created' };
+        continue;
+      }
+      const row = byExternal.get(keyOf(memory));
+      if (row) {
+        results[start + offset] = { id: row.id, status: String(row.inserted) === 'true' ? 'created' : 'updated' };
+      } else {
+        const id = existing.get(keyOf(memory));
+        if (!id) throw new Error(`imported memory ${memory.externalId} was neither stored nor found`);
+        results[start + offset] = { id, status: 'unchanged' };
+      }
+    }
+  }
+  return results;
 }
 
 export interface MemoryChange {
@@ -237,6 +312,7 @@ export interface MemoryChange {
   embedding?: number[] | null;
   embeddingModel?: string | null;
   sourceMessageIds?: string[];
+  metadata?: Record<string, unknown> | null;
 }
 
 export async function updateMemory(db: Executor, id: string, change: MemoryChange): Promise<MemoryRow | undefined> {
@@ -245,6 +321,7 @@ export async function updateMemory(db: Executor, id: string, change: MemoryChang
   if (change.importance !== undefined) values.importance = change.importance;
   if (change.expiresAt !== undefined) values.expiresAt = change.expiresAt;
   if (change.sourceMessageIds !== undefined) values.sourceMessageIds = change.sourceMessageIds;
+  if (change.metadata !== undefined) values.metadata = change.metadata;
   if (change.embedding !== undefined) {
     values.embedding = change.embedding;
     values.embeddingModel = change.embedding ? (change.embeddingModel ?? null) : null;

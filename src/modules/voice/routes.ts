@@ -174,6 +174,7 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
   app.post(
     '/v1/tts',
     {
+      config: { rateLimit: true },
       schema: {
         tags: ['voice'],
         summary: 'Speak a text: audio bytes, chunked as produced with stream: true, or JSON with base64 (Accept: application/json)',
@@ -204,6 +205,7 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
   app.post(
     '/v1/characters/:id/voice',
     {
+      config: { rateLimit: true },
       schema: {
         tags: ['voice'],
         summary: "Speak a text in the character's voice (its voice_id and voice_settings)",
@@ -259,6 +261,7 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
       '/v1/audio/transcriptions',
       {
         bodyLimit: config.voice.audioInputMaxBytes + 1_048_576,
+        config: { rateLimit: true },
         schema: {
           tags: ['voice'],
           summary: 'Transcribe audio (OpenAI-compatible multipart: file, model, language?, prompt?, response_format?)',

@@ -363,6 +363,8 @@ function statusOf(error: unknown, beforeCall: boolean): 'success' | 'error' | 'q
   if (error === undefined) return 'success';
   if (error instanceof ProviderCallError && error.kind === 'rate_limited') return 'rate_limited';
   if (error instanceof AppError) {
+    const limit = error.extra.limit_name;
+    if (beforeCall && (limit === 'voice_seconds_per_month' || error.code === 'insufficient_credits' || error.code.includes('quota'))) return 'quota_exceeded';
     if (beforeCall && error.code === 'rate_limited') return 'rate_limited';
     if (beforeCall && (error.status === 429 || error.code === 'insufficient_credits' || error.code.includes('quota'))) return 'quota_exceeded';
     if (error.status === 429) return 'rate_limited';

@@ -69,7 +69,8 @@ export class GeminiChatProvider implements ChatModelProvider {
           try {
             chunk = JSON.parse(data) as GeminiResponse;
           } catch {
-            continue;
+            // Gemini streams only JSON chunks: anything else is a broken upstream, not an empty success.
+            throw new ProviderCallError('gemini', 'stream_error', 'gemini streamed data that is not a JSON chunk.');
           }
           if (chunk.error) throw errorFromBody(chunk, chunk.error.code ?? 500, key, undefined);
           const text = joinText(chunk);
@@ -141,8 +142,9 @@ function toContents(messages: ChatMessage[]): Array<{ role: 'user' | 'model'; pa
     }));
 }
 
-function toParts(content: string | ChatContentPart[], name: string | undefined): GeminiPart[] {
+function toParts(content: string | ChatContentPart[] | null, name: string | undefined): GeminiPart[] {
   const prefix = name ? `${name}: ` : '';
+  if (content === null) return [{ text: prefix }];
   if (typeof content === 'string') return [{ text: prefix + content }];
   const parts: GeminiPart[] = [];
   for (const part of content) {
@@ -155,7 +157,8 @@ function toParts(content: string | ChatContentPart[], name: string | undefined):
   return parts;
 }
 
-function textOf(content: string | ChatContentPart[]): string {
+function textOf(content: string | ChatContentPart[] | null): string {
+  if (content === null) return '';
   return typeof content === 'string' ? content : content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
 }
 

@@ -1,7 +1,7 @@
 import type { ProviderName } from '../../config.js';
 import type { ResolvedProviderKey } from '../../modules/identity/key-resolution.js';
 import { CallDeadline } from './call-deadline.js';
-import type { ChatModelProvider, ChatRequest, ChatResult, ChatStreamEvent, ChatUsage } from './chat-model.js';
+import type { ChatModelProvider, ChatRequest, ChatResult, ChatStreamEvent, ChatToolCall, ChatToolCallDelta, ChatUsage } from './chat-model.js';
 import { ProviderCallError, kindForStatus, parseRetryAfter } from './provider-error.js';
 import { readServerSentEvents } from './server-sent-events.js';
 
@@ -33,8 +33,8 @@ interface WireUsage {
 
 interface WireChoice {
   finish_reason?: string | null;
-  message?: { content?: string | null };
-  delta?: { content?: string | null };
+  message?: { content?: string | null; tool_calls?: ChatToolCall[] | null };
+  delta?: { content?: string | null; tool_calls?: ChatToolCallDelta[] | null };
 }
 
 interface WireResponse {
@@ -65,11 +65,13 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
         throw this.errorFromBody(body, response.status, key, undefined);
       }
       const choice = body.choices[0]!;
+      const toolCalls = Array.isArray(choice.message?.tool_calls) && choice.message.tool_calls.length > 0 ? choice.message.tool_calls : undefined;
       return {
         text: choice.message?.content ?? '',
         finishReason: choice.finish_reason ?? 'stop',
         model: body.model ?? request.model,
         usage: toUsage(body.usage),
+        ...(toolCalls ? { toolCalls } : {}),
       };
     } finally {
       deadline.dispose(true);
@@ -93,7 +95,11 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
             break;
           }
           const chunk = parseJson(data) as WireResponse | undefined;
-          if (!chunk) continue;
+          // OpenAI-compatible streams carry only JSON chunks and [DONE]: anything else is a broken
+          // upstream, never an empty success (which would be stored as complete and billed).
+          if (!chunk || typeof chunk !== 'object') {
+            throw new ProviderCallError(this.options.provider, 'stream_error', `${this.options.provider} streamed data that is not a JSON chunk.`);
+          }
           if (chunk.error !== undefined) throw this.errorFromBody(chunk, 200, key, 'stream_error');
           if (typeof chunk.model === 'string') model = chunk.model;
           if (chunk.usage) usage = toUsage(chunk.usage);
@@ -103,6 +109,9 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
             }
             const content = choice.delta?.content;
             if (typeof content === 'string' && content !== '') yield { type: 'delta', text: content };
+            // Tool-call fragments are relayed as they came; the client merges them by index.
+            const toolCalls = choice.delta?.tool_calls;
+            if (Array.isArray(toolCalls) && toolCalls.length > 0) yield { type: 'tool_call_delta', toolCalls };
             if (choice.finish_reason) finishReason = choice.finish_reason;
           }
         }
@@ -135,6 +144,7 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
     const body: Record<string, unknown> = { model: request.model, messages: request.messages, stream };
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+    for (const [field, value] of Object.entries(request.passthrough ?? {})) if (value !== undefined) body[field] = value;
     // A no-op at OpenRouter (usage always comes); OpenAI and xAI stream usage only when asked.
     if (stream) body.stream_options = { include_usage: true };
 

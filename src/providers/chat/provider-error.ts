@@ -1,51 +1,27 @@
-import { AppError } from '../../infra/http/errors.js';
+import type { ProviderFailure, ProviderFailureKind } from '../../infra/http/provider-failure.js';
+
+export type { ProviderFailureKind } from '../../infra/http/provider-failure.js';
 
 /**
- * What went wrong in a call to a model provider. The kind decides two things: whether the call may
- * be retried (or a fallback model tried), and what the client is told (contract §4):
- * rate_limited → 429 with Retry-After; timeout → 504 upstream_timeout; everything else → 502
- * upstream_error. A rejected key is also a 502 here: only the chat service knows whether the key
- * was the user's (then it becomes 402 provider_key_invalid via `rejectedKeyError`).
+ * What went wrong in a call to a model provider, in the vendor's terms: a failure kind (which
+ * decides whether the call may be retried or a fallback model tried), the vendor's status and its
+ * Retry-After. It carries no HTTP status of ours: the gateway turns a rejected user key into 402,
+ * and the HTTP layer maps every other kind to the contract (infra/http/provider-failure.ts).
  */
-export type ProviderFailureKind =
-  | 'rejected_key'
-  | 'rate_limited'
-  | 'timeout'
-  | 'unavailable'
-  | 'invalid_request'
-  | 'network'
-  | 'stream_error'
-  | 'aborted';
-
 export interface ProviderCallErrorOptions {
   upstreamStatus?: number | undefined;
   retryAfterSeconds?: number | undefined;
+  /** The vendor's own error code where it has one (e.g. MiniMax's base_resp status_code). */
+  upstreamCode?: number | string | undefined;
   cause?: unknown;
 }
 
 const RETRYABLE_KINDS: ReadonlySet<ProviderFailureKind> = new Set(['rate_limited', 'timeout', 'unavailable', 'network', 'stream_error']);
 
-function statusFor(kind: ProviderFailureKind): { status: number; code: string } {
-  switch (kind) {
-    case 'rate_limited':
-      return { status: 429, code: 'rate_limited' };
-    case 'timeout':
-      return { status: 504, code: 'upstream_timeout' };
-    case 'aborted':
-      // The client left; nobody reads this answer, but it must not look like our fault in metrics.
-      return { status: 499, code: 'client_closed_request' };
-    case 'rejected_key':
-    case 'unavailable':
-    case 'invalid_request':
-    case 'network':
-    case 'stream_error':
-      return { status: 502, code: 'upstream_error' };
-  }
-}
-
-export class ProviderCallError extends AppError {
+export class ProviderCallError extends Error implements ProviderFailure {
   readonly upstreamStatus: number | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly upstreamCode: number | string | undefined;
 
   constructor(
     readonly provider: string,
@@ -53,20 +29,16 @@ export class ProviderCallError extends AppError {
     message: string,
     options: ProviderCallErrorOptions = {},
   ) {
-    const { status, code } = statusFor(kind);
-    const retryAfter = options.retryAfterSeconds !== undefined ? Math.max(1, Math.ceil(options.retryAfterSeconds)) : undefined;
-    super(status, code, message, {
-      cause: options.cause,
-      retryable: RETRYABLE_KINDS.has(kind),
-      extra: {
-        provider,
-        upstream_status: options.upstreamStatus ?? null,
-        ...(kind === 'rate_limited' ? { retry_after: retryAfter ?? 1 } : {}),
-      },
-      headers: kind === 'rate_limited' ? { 'retry-after': String(retryAfter ?? 1) } : {},
-    });
+    super(message, { cause: options.cause });
+    this.name = 'ProviderCallError';
     this.upstreamStatus = options.upstreamStatus;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.upstreamCode = options.upstreamCode;
+  }
+
+  /** Whether trying again (after a backoff) may succeed. */
+  get retryable(): boolean {
+    return RETRYABLE_KINDS.has(this.kind);
   }
 }
 

@@ -11,6 +11,11 @@ export interface Embedder {
   expandQuery?(text: string, perWord: number): string[];
 }
 
+/** An embedder that calls a vendor: it takes the key per call (the gateway resolves it). */
+export interface EmbeddingProvider extends Embedder {
+  embed(texts: string[], purpose?: 'query' | 'document', apiKey?: string): Promise<number[][]>;
+}
+
 /** An embedding call failed, or the embedder cannot work as configured. */
 export class EmbeddingError extends Error {
   constructor(

@@ -24,18 +24,18 @@ export class GeminiEmbedder implements Embedder {
     this.dimensions = options.dimensions;
   }
 
-  async embed(texts: string[], purpose: 'query' | 'document' = 'document'): Promise<number[][]> {
+  /** `apiKey`: the key the gateway resolved for this call; without it, the configured one. */
+  async embed(texts: string[], purpose: 'query' | 'document' = 'document', apiKey?: string): Promise<number[][]> {
     const vectors: number[][] = [];
     for (let start = 0; start < texts.length; start += BATCH_SIZE) {
-      vectors.push(...(await this.embedBatch(texts.slice(start, start + BATCH_SIZE), purpose)));
+      vectors.push(...(await this.embedBatch(texts.slice(start, start + BATCH_SIZE), purpose, apiKey || this.options.apiKey())));
     }
     return vectors;
   }
 
-  private async embedBatch(texts: string[], purpose: 'query' | 'document'): Promise<number[][]> {
+  private async embedBatch(texts: string[], purpose: 'query' | 'document', apiKey: string | undefined): Promise<number[][]> {
     if (texts.length === 0) return [];
     const { baseUrl, model, dimensions } = this.options;
-    const apiKey = this.options.apiKey();
     if (!apiKey) throw new EmbeddingError('Gemini embeddings need EMBEDDING_API_KEY or GEMINI_API_KEY.', false);
     const modelPath = `models/${model}`;
     const taskType = purpose === 'query' ? 'RETRIEVAL_QUERY' : 'RETRIEVAL_DOCUMENT';

@@ -7,7 +7,7 @@ import { OpenAiCompatibleEmbedder } from './openai-compatible.js';
 import { WORD_VECTOR_DIMENSIONS, WordVectorEmbedder } from './word-vectors.js';
 
 export { BuiltinEmbedder } from './builtin.js';
-export { EmbeddingError, l2Normalise, type Embedder } from './embedder.js';
+export { EmbeddingError, l2Normalise, type Embedder, type EmbeddingProvider } from './embedder.js';
 export { GeminiEmbedder } from './gemini.js';
 export { LocalOnnxEmbedder } from './local.js';
 export { OpenAiCompatibleEmbedder } from './openai-compatible.js';

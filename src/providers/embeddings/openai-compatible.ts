@@ -29,18 +29,18 @@ export class OpenAiCompatibleEmbedder implements Embedder {
     this.dimensions = options.dimensions;
   }
 
-  async embed(texts: string[]): Promise<number[][]> {
+  /** `apiKey`: the key the gateway resolved for this call; without it, the configured one. */
+  async embed(texts: string[], _purpose?: 'query' | 'document', apiKey?: string): Promise<number[][]> {
     const vectors: number[][] = [];
     for (let start = 0; start < texts.length; start += BATCH_SIZE) {
-      vectors.push(...(await this.embedBatch(texts.slice(start, start + BATCH_SIZE))));
+      vectors.push(...(await this.embedBatch(texts.slice(start, start + BATCH_SIZE), apiKey || this.options.apiKey())));
     }
     return vectors;
   }
 
-  private async embedBatch(texts: string[]): Promise<number[][]> {
+  private async embedBatch(texts: string[], apiKey: string | undefined): Promise<number[][]> {
     if (texts.length === 0) return [];
     const { provider, baseUrl, model, dimensions, sendDimensions } = this.options;
-    const apiKey = this.options.apiKey();
     const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
     const body = { model, input: texts, encoding_format: 'float', ...(sendDimensions ? { dimensions } : {}) };
     const answer = (await postJson(`${baseUrl}/embeddings`, headers, body, `${provider} embeddings`, this.options)) as EmbeddingsResponse;

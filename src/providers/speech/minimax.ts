@@ -206,7 +206,5 @@ export function miniMaxError(code: number, statusMessage: string | undefined, ke
     code === 1008
       ? `minimax: the account has insufficient balance (1008 ${message})`
       : `minimax answered ${code}: ${message}`;
-  const error = new ProviderCallError('minimax', kind, text, { upstreamStatus: httpStatus, ...(kind === 'rate_limited' ? { retryAfterSeconds: 1 } : {}) });
-  error.extra.upstream_code = code;
-  return error;
+  return new ProviderCallError('minimax', kind, text, { upstreamStatus: httpStatus, upstreamCode: code, ...(kind === 'rate_limited' ? { retryAfterSeconds: 1 } : {}) });
 }

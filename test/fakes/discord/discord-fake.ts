@@ -253,6 +253,8 @@ export class DiscordFake {
     this.messages.push(message);
     this.dispatch('MESSAGE_CREATE', {
       ...this.wireMessage(message),
+      // Discord adds the channel type to gateway messages; discord.js needs it to build an uncached DM channel.
+      channel_type: channel.type,
       mentions: (input.mentions ?? []).map((user) => this.wireUser(user)),
       ...(guildId ? { member: { nick: input.nick ?? null, roles: [], joined_at: new Date(0).toISOString(), deaf: false, mute: false, flags: 0 } } : {}),
       ...(referenced ? { referenced_message: this.wireMessage(referenced) } : {}),
@@ -349,7 +351,7 @@ export class DiscordFake {
     ws.on('message', (raw) => {
       let packet: { op: number; d: Record<string, unknown> | null };
       try {
-        packet = JSON.parse(raw.toString()) as typeof packet;
+        packet = JSON.parse((raw as Buffer).toString('utf8')) as typeof packet;
       } catch {
         ws.close(4002, 'Decode error');
         return;
@@ -386,6 +388,7 @@ export class DiscordFake {
         default:
           break;
       }
+      this.notify();
     });
   }
 
@@ -480,7 +483,7 @@ export class DiscordFake {
         channel_id: channel.id,
         guild_id: channel.guild_id,
         author: this.botUser,
-        content: String(payload.content ?? ''),
+        content: text(payload.content),
         source: 'bot',
         embeds: (payload.embeds as FakeMessage['embeds'] | undefined) ?? [],
         files,
@@ -504,7 +507,7 @@ export class DiscordFake {
         return reply(200, [...this.webhooks.values()].filter((webhook) => webhook.channel_id === channel.id).map((webhook) => this.wireWebhook(webhook)));
       }
       if (method === 'POST') {
-        const name = String(payload.name ?? '');
+        const name = text(payload.name);
         if (!name || name.length > 80 || /clyde|discord/i.test(name)) return reply(400, { message: 'Invalid Form Body', code: 50035, errors: { name: { _errors: [{ code: 'BASE_TYPE_BAD_NAME', message: 'Invalid webhook name' }] } } });
         if ([...this.webhooks.values()].filter((webhook) => webhook.channel_id === channel.id).length >= 15) return error(400, 30007, 'Maximum number of webhooks reached (15)');
         const webhook: FakeWebhook = { id: snowflake(), token: randomBytes(34).toString('hex'), channel_id: channel.id, guild_id: channel.guild_id ?? '', name, application_id: this.applicationId };
@@ -560,11 +563,11 @@ export class DiscordFake {
       const message = this.store({
         channel_id: threadId ?? webhook.channel_id,
         guild_id: webhook.guild_id,
-        author: { id: webhook.id, username: String(payload.username ?? webhook.name), bot: true },
-        content: String(payload.content ?? ''),
+        author: { id: webhook.id, username: text(payload.username) || webhook.name, bot: true },
+        content: text(payload.content),
         source: 'webhook',
         webhook_id: webhook.id,
-        ...(payload.avatar_url ? { avatar_url: String(payload.avatar_url) } : {}),
+        ...(payload.avatar_url ? { avatar_url: text(payload.avatar_url) } : {}),
         ...(threadId ? { thread_id: threadId } : {}),
         embeds: (payload.embeds as FakeMessage['embeds'] | undefined) ?? [],
         files,
@@ -580,7 +583,7 @@ export class DiscordFake {
       id: previous?.id ?? snowflake(),
       channel_id: '',
       author: { ...this.botUser, avatar: null, discriminator: '0' },
-      content: content ?? (data.content === undefined ? (previous?.content ?? '') : String(data.content ?? '')),
+      content: content ?? (data.content === undefined ? (previous?.content ?? '') : text(data.content)),
       source: 'interaction',
       embeds: (data.embeds as FakeMessage['embeds'] | undefined) ?? previous?.embeds ?? [],
       files: files.length > 0 ? files : (previous?.files ?? []),
@@ -727,6 +730,10 @@ export class DiscordFake {
       ...(message.message_reference ? { message_reference: message.message_reference } : {}),
     };
   }
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }
 
 /** Discord's 2,000-character limit, answered as its 50035 Invalid Form Body. */
