@@ -11,7 +11,7 @@ import type { Container } from './container.js';
 import { projectFile } from './infra/project-files.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './infra/http/error-handler.js';
 import { registerInputGuard } from './infra/http/input-guard.js';
-import { openApiOptions, registerHomeRoute } from './infra/http/openapi.js';
+import { openApiOptions } from './infra/http/openapi.js';
 import { registerAuthentication } from './modules/identity/auth.js';
 import { createMetrics, registerRequestMetrics } from './modules/operations/metrics.js';
 import { registerOperationsRoutes } from './modules/operations/routes.js';
@@ -66,7 +66,6 @@ export async function buildApp(container: Container): Promise<AppInstance> {
   await app.register(fastifySwagger, openApiOptions(VERSION));
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { deepLinking: true } });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
-  registerHomeRoute(app, VERSION);
 
   const metrics = createMetrics();
   registerRequestMetrics(app, metrics);
@@ -74,7 +73,7 @@ export async function buildApp(container: Container): Promise<AppInstance> {
   registerOperationsRoutes(app, { infrastructure: container, metrics, version: VERSION });
   for (const module of container.modules) await module.registerRoutes?.(app);
   // The dashboard (web/dist) at `/`, with its own strict Content-Security-Policy.
-  registerWebRoutes(app);
+  registerWebRoutes(app, { version: VERSION });
 
   return app;
 }

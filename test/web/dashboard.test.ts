@@ -84,13 +84,15 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
   }, STEP * 2);
 
   it('serves the page at / with a strict CSP and keeps /docs', async () => {
-    const response = await fetch(`${server.url}/`);
+    const response = await fetch(`${server.url}/`, { headers: { accept: 'text/html' } });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
     const html = await response.text();
     expect(html).toMatch(/<script type="module" crossorigin src="\/assets\/[^"]+\.js">/);
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).toContain('href="/docs"');
     expect((await fetch(`${server.url}/docs`)).status).toBeLessThan(400);
+    expect(await (await fetch(`${server.url}/`, { headers: { accept: 'application/json' } })).json()).toMatchObject({ docs: '/docs', openapi: '/openapi.json' });
     expect((await fetch(`${server.url}/assets/..%2Fpackage.json`)).status).toBe(404);
   });
 
@@ -160,7 +162,10 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     // The chat above was recorded: each service used shows with its requests, and a total row.
     const usage = await server.request('GET', '/v1/me/usage?days=30', { key: userKey });
     expect(usage.status).toBe(200);
-    const services = Object.keys(usage.body.services as Record<string, unknown>);
+    const services = Object.entries(usage.body.services as Record<string, { requests: number }>)
+      .filter(([, figures]) => figures.requests > 0)
+      .map(([service]) => service);
+    expect(services).toContain('chat');
     expect(services.length).toBeGreaterThan(0);
     await page.getByRole('rowheader', { name: 'Total' }).waitFor();
     for (const service of services) await page.getByRole('cell', { name: service, exact: true }).waitFor();

@@ -29,15 +29,16 @@ const TYPES: Record<string, string> = {
 };
 
 const MISSING_PAGE = `<!doctype html><html lang="en"><meta charset="utf-8"><title>Anima</title>
-<h1>Anima</h1><p>The dashboard has not been built (web/dist is missing): run <code>npm start</code>, which builds it, or <code>npx vite build web</code>.</p>
-<p>The API is up: see <a href="/docs">/docs</a>.</p></html>`;
+<h1>Anima</h1><p>The web dashboard has not been built (web/dist is missing): <code>npm start</code> builds it (or <code>npx vite build web</code>).</p>
+<p>The API is up: its reference with a quickstart is at <a href="/docs">/docs</a> (<a href="/openapi.json">/openapi.json</a>).</p></html>`;
 
 /**
- * Serves the built dashboard (web/dist) at `/`: index.html (never cached, so a new build shows at once)
+ * Serves the built dashboard (web/dist) at `/` to browsers (programs asking for JSON get pointers to
+ * /docs and /openapi.json): index.html (never cached, so a new build shows at once)
  * and its hashed assets under /assets/ (cached for a year). A few lines over node:fs instead of
  * @fastify/static: one directory, two cache rules, and no risk of it shadowing API routes.
  */
-export function registerWebRoutes(app: AppInstance, options: { directory?: string } = {}): void {
+export function registerWebRoutes(app: AppInstance, options: { version: string; directory?: string }): void {
   const directory = options.directory ?? projectFile('web', 'dist');
   const assets = path.join(directory, 'assets');
   const indexFile = path.join(directory, 'index.html');
@@ -47,14 +48,15 @@ export function registerWebRoutes(app: AppInstance, options: { directory?: strin
     return cachedIndex;
   };
 
-  app.get('/', { config: { auth: 'public' }, schema: { hide: true } }, async (_request, reply) => {
-    const html = index();
+  app.get('/', { config: { auth: 'public' }, schema: { hide: true } }, async (request, reply) => {
+    if (!(request.headers.accept ?? '').includes('text/html')) {
+      return { name: 'Anima', version: options.version, dashboard: '/', docs: '/docs', openapi: '/openapi.json', health: '/health' };
+    }
     return reply
       .header('content-security-policy', DASHBOARD_CSP)
       .header('cache-control', 'no-cache')
       .type('text/html; charset=utf-8')
-      .status(html === null ? 503 : 200)
-      .send(html ?? MISSING_PAGE);
+      .send(index() ?? MISSING_PAGE);
   });
 
   app.get<{ Params: { file: string } }>('/assets/:file', { config: { auth: 'public' }, schema: { hide: true } }, async (request, reply) => {

@@ -13,6 +13,11 @@ function useApi<T>(path: string): { data: T | null; error: unknown } {
   return state;
 }
 
+/** The services used in the period (the report lists every service, most with zeros). */
+function usedServices(report: UsageReport): [string, UsageReport['totals']][] {
+  return Object.entries(report.services).filter(([, figures]) => figures.requests > 0 || figures.credits !== 0);
+}
+
 export function UsagePage() {
   const wallet = useApi<Wallet>('/v1/wallet/balance');
   const usage = useApi<UsageReport>('/v1/me/usage?days=30');
@@ -44,8 +49,8 @@ export function UsagePage() {
       )}
       <h3>Last 30 days by service</h3>
       {usage.error !== null && <Problem error={usage.error} />}
-      {usage.data && Object.keys(usage.data.services).length === 0 && <p className="muted">No usage yet.</p>}
-      {usage.data && Object.keys(usage.data.services).length > 0 && (
+      {usage.data && usedServices(usage.data).length === 0 && <p className="muted">No usage yet.</p>}
+      {usage.data && usedServices(usage.data).length > 0 && (
         <table className="usage">
           <thead>
             <tr>
@@ -56,7 +61,7 @@ export function UsagePage() {
             </tr>
           </thead>
           <tbody>
-            {Object.entries(usage.data.services).map(([service, figures]) => (
+            {usedServices(usage.data).map(([service, figures]) => (
               <tr key={service}>
                 <td>{service}</td>
                 <td>{figures.requests}</td>
