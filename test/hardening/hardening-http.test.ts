@@ -97,6 +97,7 @@ describe.each(backends())('hardening on %s', (backend) => {
     if (operation.path === '/v1/characters/{id}' && operation.method === 'PATCH') return { name: 'Taken Over' };
     if (operation.path === '/v1/memories/{id}') return { content: 'changed' };
     if (operation.path === '/v1/me/provider-keys/{id}') return { name: 'renamed' };
+    if (operation.path === '/v1/images/{id}' && operation.method === 'PATCH') return { favorite: true, title: 'taken' };
     if (operation.path.endsWith('/memories/search')) return { query: 'bees' };
     if (operation.path.endsWith('/memories') && operation.method === 'POST') return { content: 'x', scope: 'user' };
     return operation.bodySchema ? exampleOf(operation.bodySchema) : undefined;
@@ -116,7 +117,9 @@ describe.each(backends())('hardening on %s', (backend) => {
         const url = fillPath(operation.path, Object.fromEntries(operation.pathParams.map((name) => [name, id])));
         for (const actor of actors) {
           const response = await server.request(operation.method, url, { ...actor.options, body: ['GET', 'DELETE'].includes(operation.method) ? undefined : validBody(operation) });
-          if (response.status !== 404) failures.push(`${operation.method} ${url} as ${actor.name}: ${response.status} ${response.text.slice(0, 160)}`);
+          // A route a user key may not use at all (service/admin only) is a 403 whatever the id: that reveals nothing.
+          const refusedByLevel = response.status === 403 && /needs (a service or admin|an admin) key/.test(String(response.body?.detail));
+          if (response.status !== 404 && !refusedByLevel) failures.push(`${operation.method} ${url} as ${actor.name}: ${response.status} ${response.text.slice(0, 160)}`);
         }
       }
     }
@@ -186,10 +189,13 @@ describe.each(backends())('hardening on %s', (backend) => {
           const response = await server.request(entry.method, entry.url, {
             key: entry.key === undefined ? server.internalKey : entry.key,
             headers: entry.headers,
-            ...(entry.body === undefined ? {} : { body: entry.body }),
+            // fetch cannot send a body with GET/HEAD; such variants go without one.
+            ...(entry.body === undefined || ['GET', 'HEAD'].includes(entry.method) ? {} : { body: entry.body }),
           });
           const what = `${entry.method} ${entry.url.slice(0, 120)} (${entry.what})`;
-          if (response.status >= 500) failures.push(`${what}: ${response.status} ${response.text.slice(0, 200)}`);
+          // A feature the operator did not configure answers 503 naming what to set (the market without Stripe): by design.
+          const notConfigured = response.status === 503 && response.body?.code === 'market_unavailable';
+          if (response.status >= 500 && !notConfigured) failures.push(`${what}: ${response.status} ${response.text.slice(0, 200)}`);
           else {
             try {
               expectContractError(response, entry.operation.path, what);

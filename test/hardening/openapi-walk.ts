@@ -110,5 +110,6 @@ export function fillPath(path: string, values: Record<string, string>): string {
 
 /** OpenAI's clients get OpenAI's envelope; everything else problem+json (contract §4). */
 export function usesOpenAiEnvelope(path: string): boolean {
-  return path === '/v1/chat/completions' || path.startsWith('/v1/models');
+  // The OpenAI-compatible routes (chat, models, and transcriptions, which the openai SDK calls).
+  return path === '/v1/chat/completions' || path === '/v1/audio/transcriptions' || path.startsWith('/v1/models');
 }

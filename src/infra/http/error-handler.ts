@@ -117,7 +117,11 @@ function simple(status: number, code: string, message: string): NormalizedError 
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
   const normalized = normalizeError(error);
-  if (normalized.status >= 500) {
+  if (normalized.status === 503 && error instanceof AppError) {
+    // A deliberate "not ready / not configured" answer (shutting down, the market without Stripe):
+    // the operator's to know about, not a fault with a stack trace.
+    request.log.warn({ code: normalized.code, status: normalized.status }, normalized.message);
+  } else if (normalized.status >= 500) {
     request.log.error({ err: error }, 'request failed');
   } else {
     request.log.info({ code: normalized.code, status: normalized.status }, normalized.message);
