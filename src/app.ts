@@ -11,10 +11,11 @@ import type { Container } from './container.js';
 import { projectFile } from './infra/project-files.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './infra/http/error-handler.js';
 import { registerInputGuard } from './infra/http/input-guard.js';
-import { openApiOptions, registerHomeRoute } from './infra/http/openapi.js';
+import { openApiOptions } from './infra/http/openapi.js';
 import { registerAuthentication } from './modules/identity/auth.js';
 import { createMetrics, registerRequestMetrics } from './modules/operations/metrics.js';
 import { registerOperationsRoutes } from './modules/operations/routes.js';
+import { registerWebRoutes } from './modules/web/routes.js';
 
 export const VERSION = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
@@ -52,7 +53,7 @@ export async function buildApp(container: Container): Promise<AppInstance> {
   });
 
   await app.register(fastifyHelmet, {
-    // The API answers JSON; the only HTML is /docs, whose own CSP comes from swagger-ui (staticCSP).
+    // The API answers JSON; the HTML pages set their own CSP: /docs from swagger-ui (staticCSP), / in src/modules/web.
     contentSecurityPolicy: false,
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
@@ -65,13 +66,14 @@ export async function buildApp(container: Container): Promise<AppInstance> {
   await app.register(fastifySwagger, openApiOptions(VERSION));
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { deepLinking: true } });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
-  registerHomeRoute(app, VERSION);
 
   const metrics = createMetrics();
   registerRequestMetrics(app, metrics);
   registerAuthentication(app, container.identity.service);
   registerOperationsRoutes(app, { infrastructure: container, metrics, version: VERSION });
   for (const module of container.modules) await module.registerRoutes?.(app);
+  // The dashboard (web/dist) at `/`, with its own strict Content-Security-Policy.
+  registerWebRoutes(app, { version: VERSION });
 
   return app;
 }

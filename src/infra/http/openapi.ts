@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 
 /**
@@ -116,25 +115,4 @@ export function openApiOptions(version: string) {
     },
     transform: documentRoute,
   };
-}
-
-/** `GET /`: a pointer to the API reference until the dashboard takes this route over. */
-export function registerHomeRoute(app: FastifyInstance, version: string): void {
-  app.get('/', { config: { auth: 'public' }, schema: { hide: true } }, async (request, reply) => {
-    const accept = request.headers.accept ?? '';
-    if (!accept.includes('text/html')) {
-      return { name: 'Anima', version, docs: '/docs', openapi: '/openapi.json', health: '/health' };
-    }
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(
-        `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Anima</title><meta http-equiv="refresh" content="0; url=/docs"></head>` +
-          `<body><h1>Anima ${escapeHtml(version)}</h1><p>The API reference with a quickstart is at <a href="/docs">/docs</a> ` +
-          `(<a href="/openapi.json">/openapi.json</a>). Liveness: <a href="/health">/health</a>.</p></body></html>`,
-      );
-  });
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (character) => `&#${character.charCodeAt(0)};`);
 }

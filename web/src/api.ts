@@ -1,0 +1,136 @@
+// Every call the dashboard makes goes through here: the public API, bearer token, no cookies.
+const KEY_STORAGE = 'anima.apiKey';
+
+export function storedKey(): string | null {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+export function storeKey(key: string | null): void {
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+  /** 404 and 503 on a whole API mean this server does not offer it. */
+  get unavailable(): boolean {
+    return this.status === 404 || this.status === 503;
+  }
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = (await response.json()) as { detail?: string; title?: string; error?: { message?: string } };
+    message = body.detail ?? body.error?.message ?? body.title ?? message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(response.status, message);
+}
+
+export async function api<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  const key = storedKey();
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (key) headers.authorization = `Bearer ${key}`;
+  let payload: BodyInit | undefined;
+  if (body !== undefined) {
+    headers['content-type'] = contentType;
+    payload = body instanceof Blob || body instanceof ArrayBuffer ? body : JSON.stringify(body);
+  }
+  const response = await fetch(path, { method, headers, body: payload, credentials: 'omit' });
+  if (!response.ok) throw await errorFrom(response);
+  if (response.status === 204) return undefined as T;
+  return (await response.json()) as T;
+}
+
+/** POST /v1/chat/completions with stream: true; calls onToken for each content delta. */
+export async function streamChat(model: string, messages: { role: string; content: string }[], onToken: (text: string) => void, signal?: AbortSignal): Promise<void> {
+  const response = await fetch('/v1/chat/completions', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${storedKey() ?? ''}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ model, messages, stream: true }),
+    credentials: 'omit',
+    signal,
+  });
+  if (!response.ok || !response.body) throw await errorFrom(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let boundary: number;
+    while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, boundary);
+      buffer = buffer.slice(boundary + 2);
+      for (const line of event.split('\n')) {
+        if (!line.startsWith('data:')) continue;
+        const data = line.slice(5).trim();
+        if (data === '[DONE]') return;
+        const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string } }[]; error?: { message?: string } };
+        if (chunk.error) throw new ApiError(502, chunk.error.message ?? 'the stream failed');
+        const text = chunk.choices?.[0]?.delta?.content;
+        if (text) onToken(text);
+      }
+    }
+  }
+}
+
+export const PROVIDERS = ['openrouter', 'openai', 'xai', 'gemini', 'elevenlabs', 'minimax', 'fal', 'stability', 'kie'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+export interface ProviderKey {
+  id: string;
+  provider: Provider;
+  name: string;
+  masked: string;
+  status: 'valid' | 'invalid' | 'unchecked' | 'unreachable';
+  status_detail: string | null;
+  active: boolean;
+  created_at: string;
+}
+export interface Character {
+  id: string;
+  slug: string;
+  name: string;
+  description?: string | null;
+  visibility?: string;
+}
+export interface Me {
+  id: string;
+  username: string | null;
+  plan: { name: string } | null;
+}
+export interface Figures {
+  requests: number;
+  tokens: number;
+  characters: number;
+  seconds: number;
+  images: number;
+  credits: number;
+}
+export interface UsageReport {
+  days: number;
+  totals: Figures;
+  services: Record<string, Figures>;
+}
+export interface Wallet {
+  balance: number;
+  daily_remaining: number;
+  reserved: number;
+  plan: { name: string; daily_credits: number };
+  next_refresh_at: string;
+}
+export interface LedgerEntry {
+  id: string;
+  kind: string;
+  amount: number;
+  balance_after: number;
+  reason: string | null;
+  created_at: string;
+}

@@ -1,0 +1,142 @@
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { api, PROVIDERS, type Provider, type ProviderKey } from '../api';
+import { Problem } from '../ui';
+
+type Light = 'valid' | 'invalid' | 'unreachable' | 'unchecked' | 'missing';
+
+/** One light per provider from your own active keys: the best status among them, or missing. */
+function lightFor(keys: ProviderKey[], provider: Provider): Light {
+  const statuses = keys.filter((key) => key.provider === provider && key.active).map((key) => key.status);
+  for (const status of ['valid', 'unchecked', 'unreachable', 'invalid'] as const) if (statuses.includes(status)) return status;
+  return 'missing';
+}
+
+export function SetupPage() {
+  const [keys, setKeys] = useState<ProviderKey[] | null>(null);
+  const [platform, setPlatform] = useState<Record<string, boolean>>({});
+  const [error, setError] = useState<unknown>(null);
+  const [provider, setProvider] = useState<Provider>('openrouter');
+  const [secret, setSecret] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [formError, setFormError] = useState<string | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      const [list, status] = await Promise.all([
+        api<{ data: ProviderKey[] }>('GET', '/v1/me/provider-keys'),
+        api<Record<string, boolean>>('GET', '/v1/me/provider-keys/status'),
+      ]);
+      setKeys(list.data);
+      setPlatform(status);
+      setError(null);
+    } catch (failure) {
+      setError(failure);
+    }
+  }, []);
+  useEffect(() => void load(), [load]);
+
+  async function add(event: FormEvent) {
+    event.preventDefault();
+    setBusy(true);
+    setFormError(null);
+    try {
+      await api('POST', '/v1/me/provider-keys', { provider, key: secret.trim() });
+      setSecret('');
+      await load();
+    } catch (failure) {
+      setFormError(failure instanceof Error ? failure.message : 'Could not add the key');
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function remove(key: ProviderKey) {
+    if (!window.confirm(`Delete the ${key.provider} key ${key.masked}?`)) return;
+    try {
+      await api('DELETE', `/v1/me/provider-keys/${key.id}`);
+      await load();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  return (
+    <section aria-labelledby="setup-title">
+      <h2 id="setup-title">Setup: your provider keys</h2>
+      <p className="muted">Keys are checked with the provider when you add them and stored encrypted; only a masked form is ever shown.</p>
+      {error !== null && <Problem error={error} />}
+      {keys && (
+        <>
+          <ul className="lights" aria-label="Provider status">
+            {PROVIDERS.map((name) => {
+              const light = lightFor(keys, name);
+              return (
+                <li key={name} className="light-row" data-provider={name} data-status={light}>
+                  <span className={`light ${light}`} aria-hidden="true" />
+                  <span className="provider">{name}</span>
+                  <span className="status">{light}</span>
+                  {light === 'missing' && platform[name] && <span className="muted small">platform key in use</span>}
+                </li>
+              );
+            })}
+          </ul>
+          <form className="card row-form" onSubmit={(event) => void add(event)}>
+            <div className="field">
+              <label htmlFor="pk-provider">Provider</label>
+              <select id="pk-provider" value={provider} onChange={(event) => setProvider(event.target.value as Provider)}>
+                {PROVIDERS.map((name) => (
+                  <option key={name}>{name}</option>
+                ))}
+              </select>
+            </div>
+            <div className="field grow">
+              <label htmlFor="pk-key">Key</label>
+              <input id="pk-key" type="password" autoComplete="off" required value={secret} onChange={(event) => setSecret(event.target.value)} />
+            </div>
+            <button type="submit" disabled={busy || secret.trim() === ''}>
+              {busy ? 'Checking…' : 'Add key'}
+            </button>
+            {formError && (
+              <p className="notice error full" role="alert">
+                {formError}
+              </p>
+            )}
+          </form>
+          {keys.length > 0 && (
+            <table>
+              <caption className="sr-only">Your provider keys</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Provider</th>
+                  <th scope="col">Key</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {keys.map((key) => (
+                  <tr key={key.id}>
+                    <td>{key.provider}</td>
+                    <td>
+                      <code>{key.masked}</code>
+                    </td>
+                    <td title={key.status_detail ?? undefined}>
+                      <span className={`light ${key.status}`} aria-hidden="true" /> {key.active ? key.status : 'inactive'}
+                    </td>
+                    <td>
+                      <button type="button" className="ghost danger" onClick={() => void remove(key)} aria-label={`Delete ${key.provider} key ${key.masked}`}>
+                        Delete
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
