@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contractErrorForProviderFailure } from '../../src/infra/http/provider-failure.js';
 import type { ResolvedProviderKey } from '../../src/modules/identity/key-resolution.js';
 import { GeminiChatProvider } from '../../src/providers/chat/gemini.js';
 import { OpenAiCompatibleChatProvider } from '../../src/providers/chat/openai-compatible.js';
@@ -35,7 +36,9 @@ describe('a stream of garbage ending cleanly', () => {
     };
     const error = await consume().then(() => undefined, (caught: unknown) => caught);
     expect(error).toBeInstanceOf(ProviderCallError);
-    expect(error).toMatchObject({ kind: 'stream_error', status: 502 });
+    expect(error).toMatchObject({ kind: 'stream_error', retryable: true });
+    // The HTTP edge's one mapping makes it a 502 upstream_error.
+    expect(contractErrorForProviderFailure(error as ProviderCallError)).toMatchObject({ status: 502, code: 'upstream_error' });
     expect(events).toEqual([]);
   });
 
@@ -45,6 +48,7 @@ describe('a stream of garbage ending cleanly', () => {
       for await (const event of adapter.stream({ model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }, { ...key, provider: 'gemini' })) void event;
     };
     const error = await consume().then(() => undefined, (caught: unknown) => caught);
-    expect(error).toMatchObject({ kind: 'stream_error', status: 502 });
+    expect(error).toMatchObject({ kind: 'stream_error', retryable: true });
+    expect(contractErrorForProviderFailure(error as ProviderCallError)).toMatchObject({ status: 502, code: 'upstream_error' });
   });
 });
