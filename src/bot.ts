@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadBotConfig, type BotConfig } from './config.js';
 import { AnimaBot } from './bot/anima-bot.js';
 import { createLogger } from './infra/logging/logger.js';
+import { stopOnSignals } from './infra/process-signals.js';
 
 /** `npm run bot`: the Discord bot, a separate process that talks to Anima over its HTTP API. */
 async function main(): Promise<void> {
@@ -17,18 +18,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel).child({ role: 'bot' });
   const bot = new AnimaBot(config, logger);
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    bot.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'unclean shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(logger, () => bot.stop());
   try {
     await bot.start();
   } catch (error) {

@@ -5,6 +5,7 @@ import type { AppInstance } from './app-types.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildContainer, type Container } from './container.js';
 import { createLogger } from './infra/logging/logger.js';
+import { stopOnSignals } from './infra/process-signals.js';
 
 export interface RunningServer {
   app: AppInstance;
@@ -73,18 +74,7 @@ async function main(): Promise<void> {
     { url: server.url, database: server.container.database.kind, cache: server.container.keyValue.kind, queue: server.container.queue.kind, startup_ms: Math.round(performance.now() - startedAt) },
     'Anima is listening',
   );
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'unclean shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(logger, () => server.stop());
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

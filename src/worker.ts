@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { buildContainer } from './container.js';
 import { createLogger } from './infra/logging/logger.js';
+import { stopOnSignals } from './infra/process-signals.js';
 
 /** Runs the job consumers as their own process (with REDIS_URL, jobs come from BullMQ). */
 async function main(): Promise<void> {
@@ -22,14 +23,7 @@ async function main(): Promise<void> {
   const container = await buildContainer(config, logger);
   await container.queue.startConsuming(container.jobHandlers);
   logger.info({ jobs: Object.keys(container.jobHandlers) }, 'worker consuming jobs');
-  const shutdown = () => {
-    container.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  stopOnSignals(logger, () => container.close());
 }
 
 void main();

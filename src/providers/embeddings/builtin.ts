@@ -27,8 +27,8 @@ export function stemLite(word: string): string {
   return word;
 }
 
-/** FNV-1a, 32 bits; `seed` gives independent hashes for the slot and the sign. */
-function fnv1a(text: string, seed: number): number {
+/** FNV-1a, 32 bits; `seed` gives independent hashes (slot and sign here, pseudo-random directions for unknown words in word-vectors.ts). */
+export function fnv1a(text: string, seed: number): number {
   let hash = (0x811c9dc5 ^ seed) >>> 0;
   for (let index = 0; index < text.length; index += 1) {
     hash ^= text.charCodeAt(index);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { projectFile } from '../../infra/project-files.js';
 import { EmbeddingError, type Embedder } from './embedder.js';
+import { fnv1a } from './builtin.js';
 
 /**
  * The built-in semantic embedder: GloVe word vectors (the 50,000 most frequent words, int8, built
@@ -105,14 +106,6 @@ export function wordsOf(text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
-function fnv1a(text: string, seed: number): number {
-  let hash = (0x811c9dc5 ^ seed) >>> 0;
-  for (let index = 0; index < text.length; index += 1) {
-    hash ^= text.charCodeAt(index);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash >>> 0;
-}
 
 /** The shipped table's vector size (assets/word-vectors/manifest.json). */
 export const WORD_VECTOR_DIMENSIONS = 100;
