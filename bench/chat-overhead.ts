@@ -110,6 +110,19 @@ async function main(): Promise<void> {
     // 409: an earlier run on the same PostgreSQL database created it already.
     if (created.status !== 201 && created.status !== 409) throw new Error(`could not create the character: ${await created.text()}`);
 
+    // Turns stay metered and limited (credits reserved and settled, requests counted): each bench user is
+    // on the enterprise plan, whose per-minute limit and daily credits this run stays within.
+    for (let worker = 0; worker < concurrency; worker += 1) {
+      const externalId = `bench-user-${worker}`;
+      await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${internalKey}`, 'x-user-id': externalId } });
+      const plan = await fetch(`${server.url}/v1/admin/users/${externalId}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ plan: 'enterprise' }),
+      });
+      if (!plan.ok) throw new Error(`could not put ${externalId} on the enterprise plan: ${await plan.text()}`);
+    }
+
     const question = (index: number) => `Question ${index}: what is the moon made of?`;
     const direct: Target = {
       url: `${fake.url}/chat/completions`,
