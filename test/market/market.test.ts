@@ -234,6 +234,20 @@ describe.each(backends())('the market through Stripe on %s storage', (backend) =
     expect(transactions.body.data.filter((entry: { kind: string }) => entry.kind === 'refund').length).toBeGreaterThanOrEqual(1);
   });
 
+  it('takes back the credits of a disputed payment, once however often the dispute is delivered', async () => {
+    const checkout = await server.request('POST', '/v1/market/buy_credits', { ...as('m:dispute'), body: { product_id: 'credits_50' } });
+    const paymentIntent = stripeId('pi');
+    const before = await balance('m:dispute');
+    await deliver(stripeEvent('checkout.session.completed', completed(checkout.body.checkout_session_id, { payment_intent: paymentIntent })));
+    expect(await balance('m:dispute')).toBe(before + 50);
+    const dispute = { id: stripeId('dp'), object: 'dispute', amount: 499, currency: 'usd', payment_intent: paymentIntent, status: 'needs_response' };
+    await deliver(stripeEvent('charge.dispute.created', dispute));
+    await deliver(stripeEvent('charge.dispute.created', dispute));
+    expect(await balance('m:dispute')).toBe(before);
+    const payments = await server.request('GET', '/v1/market/payments', as('m:dispute'));
+    expect(payments.body.data[0]).toMatchObject({ status: 'refunded', credits: 50 });
+  });
+
   it('lets an admin manage products as data', async () => {
     const created = await server.request('POST', '/v1/admin/products', { body: { id: 'credits_5', kind: 'credit_pack', name: '5 credits', credits: 5, price_cents: 59 } });
     expect(created.status).toBe(201);
