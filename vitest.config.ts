@@ -1,4 +1,10 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+
+// Most suites wait on sockets, child processes and PostgreSQL rather than compute, so files run
+// side by side beyond the core count (Vitest's own default is one worker on a 2-core machine).
+// TEST_WORKERS overrides it.
+const workers = Number(process.env.TEST_WORKERS) || Math.max(3, availableParallelism());
 
 export default defineConfig({
   test: {
@@ -6,6 +12,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    maxWorkers: workers,
+    globalSetup: ['./test/helpers/global-setup.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

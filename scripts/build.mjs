@@ -1,4 +1,4 @@
-// The runtime build: esbuild bundles the three entry points into dist/src/ in seconds.
+// The runtime build: esbuild bundles the four entry points into dist/src/ in seconds.
 // Type checking is separate (`npm run typecheck`, tsc --noEmit): esbuild only strips types.
 //
 // Every package under node_modules stays external (imported at run time, not bundled): native and
@@ -13,10 +13,10 @@ import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, 'dist', 'src');
-const entryPoints = ['server', 'worker', 'cli'].map((name) => path.join(root, 'src', `${name}.ts`));
+const entryPoints = ['server', 'worker', 'cli', 'bot'].map((name) => path.join(root, 'src', `${name}.ts`));
 
 const started = performance.now();
-process.stderr.write('Building Anima with esbuild (src/server.ts, src/worker.ts, src/cli.ts → dist/src/)…\n');
+process.stderr.write('Building Anima with esbuild (src/server.ts, src/worker.ts, src/cli.ts, src/bot.ts → dist/src/)…\n');
 rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 const result = await build({
   entryPoints,

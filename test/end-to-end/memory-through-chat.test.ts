@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectFile } from '../../src/infra/project-files.js';
 import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
-import { childEnvironment } from '../helpers/child-server.js';
+import { childCommand, childEnvironment } from '../helpers/child-server.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 type ChatBody = { messages?: Array<{ role: string; content?: unknown }> };
@@ -11,7 +10,8 @@ const promptText = (body: ChatBody) => (body.messages ?? []).map((message) => (t
 
 /** Starts `npm run worker`'s entry as its own process and waits until it consumes jobs. */
 function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(projectFile('node_modules', '.bin', 'tsx'), [projectFile('src/worker.ts')], { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, args] = childCommand('src/worker.ts');
+  const child = spawn(command, args, { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start: ${output}`)), 30_000);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runChild, startChildServer } from '../helpers/child-server.js';
+import { embeddedDataDir } from '../helpers/embedded-template.js';
 
 const ADMIN_KEY = 'process-test-admin-key-0123456789';
 
@@ -23,6 +24,8 @@ describe('the server process on the embedded default', { timeout: 120_000 }, () 
   });
 
   it('keeps data across a restart, and refuses a second process on the same DATA_DIR', async () => {
+    // A migrated copy of the template: the real first start (initdb) is the admin-key case below.
+    await embeddedDataDir(dataDir);
     const first = await startChildServer({ DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY });
     let keyId: string;
     try {
@@ -54,9 +57,10 @@ describe('the server process on the embedded default', { timeout: 120_000 }, () 
   });
 
   it('generates and prints an admin key once when ADMIN_API_KEY is unset, and that key works', async () => {
+    // A real first start from an empty directory: initdb in WebAssembly, every migration.
     const freshDir = mkdtempSync(path.join(tmpdir(), 'anima-bootstrap-'));
     try {
-      const first = await startChildServer({ DATA_DIR: freshDir });
+      const first = await startChildServer({ DATA_DIR: freshDir }, 'src/server.ts', 90_000);
       const printed = /(anima_sk_[A-Za-z0-9]{8}_[A-Za-z0-9]{40})/.exec(first.stdout())?.[1];
       expect(printed).toBeDefined();
       const detailed = await fetch(`${first.url}/health/detailed`, { headers: { authorization: `Bearer ${printed}` } });
