@@ -78,6 +78,10 @@ describe.each(backends())('images (%s)', (backend) => {
     const exported = await server.request('GET', '/v1/me/export', as(user));
     return (exported.body.usage as Array<{ service: string; images: number; paid_by: string; paidBy?: string }>).filter((row) => row.service === 'image');
   };
+  const usageOf = async (user: string, service: string) => {
+    const exported = await server.request('GET', '/v1/me/export', as(user));
+    return (exported.body.usage as Array<{ service: string }>).filter((row) => row.service === service);
+  };
   const waitUntilFinished = async (user: string, id: string) => {
     for (let attempt = 0; attempt < 600; attempt += 1) {
       const image = await server.request('GET', `/v1/images/${id}`, as(user));
@@ -402,6 +406,69 @@ describe.each(backends())('images (%s)', (backend) => {
       const gallery = await server.request('GET', '/v1/images?character=iris-painter', as('discord:ivan'));
       expect(gallery.body.data).toHaveLength(1);
       expect(gallery.body.data[0]).toMatchObject({ prompt: 'a blue whale', character_id: created.body.id });
+    });
+
+    it('draws with the character’s image provider and style, and the character presents the picture in its own voice (billed as chat)', async () => {
+      const created = await server.request('POST', '/v1/characters', {
+        body: { name: 'Odile', slug: 'odile-etcher', personality: 'dry, precise', model_settings: { provider: 'openai', model: 'gpt-4o-mini', image: { provider: 'stability', style: 'pro' } } },
+      });
+      expect(created.status).toBe(201);
+      expect(created.body.model_settings.image).toEqual({ provider: 'stability', style: 'pro' });
+      const chatUsageBefore = (await usageOf('discord:ivan', 'chat')).length;
+      const before = stability.requestsTo('/generate/').length;
+      const originalReply = openai.settings.reply;
+      openai.settings.reply = 'Voilà: your lighthouse, with a little more fog than you asked for.';
+      const turn = await server.request('POST', '/v1/characters/odile-etcher/chat', { ...as('discord:ivan'), body: { content: '!imagine a lighthouse at dusk' } });
+      openai.settings.reply = originalReply;
+      expect(turn.status).toBe(200);
+      const reply = turn.body.response as string;
+      expect(reply.split('\n')[0]).toBe('Voilà: your lighthouse, with a little more fog than you asked for.');
+      expect(reply).toMatch(/\/v1\/media\/\S+/);
+      // Stability's pro style is its Ultra endpoint.
+      const calls = stability.requests.filter((request) => request.path.includes('/generate/')).slice(before);
+      expect(calls.map((request) => request.path)).toEqual(['/v2beta/stable-image/generate/ultra']);
+      // The line came from the character's own chat model, with its system prompt and the picture's prompt.
+      const chat = openai.lastRequest('/chat/completions')!.body as { model: string; max_tokens?: number; messages: Array<{ role: string; content: string }> };
+      expect(chat.model).toBe('gpt-4o-mini');
+      expect(chat.messages[0]).toMatchObject({ role: 'system' });
+      expect(chat.messages[0]!.content).toContain('Odile');
+      expect(chat.messages.at(-1)!.content).toContain('a lighthouse at dusk');
+      // Billed as chat, on the character.
+      const chatUsage = await usageOf('discord:ivan', 'chat');
+      expect(chatUsage.length).toBe(chatUsageBefore + 1);
+      const [image] = (await server.request('GET', '/v1/images?character=odile-etcher', as('discord:ivan'))).body.data;
+      expect(image).toMatchObject({ provider: 'stability', model: 'ultra', style: 'pro', prompt: 'a lighthouse at dusk' });
+    });
+
+    it('when the character’s line fails, the picture still answers; a provider the user cannot use falls back to the user’s', async () => {
+      const created = await server.request('POST', '/v1/characters', { body: { name: 'Kit', slug: 'kit-kie', model_settings: { provider: 'openai', image: { provider: 'kie', style: 'fast' } } } });
+      expect(created.status).toBe(201);
+      const falSubmits = fal.requestsTo('/queue/fal-ai/').filter((request) => request.method === 'POST').length;
+      const kieCalls = kie.requestsTo('/flux/kontext/generate').length;
+      const remove = openai.faults.add({ route: '/chat/completions', status: 500 });
+      const turn = await server.request('POST', '/v1/characters/kit-kie/chat', { ...as('discord:ivan'), body: { content: '!imagine a paper boat' } });
+      remove();
+      expect(turn.status).toBe(200);
+      const reply = turn.body.response as string;
+      expect(reply).toContain('Kit drew “a paper boat”:');
+      expect(reply).toMatch(/\/v1\/media\/\S+/);
+      // ivan has no KIE key and there is no platform one: the user's usable provider (fal) drew it, in the character's style.
+      expect(kie.requestsTo('/flux/kontext/generate').length).toBe(kieCalls);
+      const submits = fal.requestsTo('/queue/fal-ai/').filter((request) => request.method === 'POST');
+      expect(submits.length).toBe(falSubmits + 1);
+      expect(submits.at(-1)!.path).toBe('/queue/fal-ai/flux/schnell');
+    });
+
+    it('the character’s image settings travel in Character Card extensions.anima and come back on import', async () => {
+      const exported = await server.request('GET', '/v1/characters/odile-etcher/export?format=ccv3');
+      expect(exported.body.data.extensions.anima.model_settings).toMatchObject({ provider: 'openai', image: { provider: 'stability', style: 'pro' } });
+      const card = { ...exported.body, data: { ...exported.body.data, name: 'Odile Again' } };
+      const imported = await server.request('POST', '/v1/characters/import', { body: card });
+      expect(imported.status).toBe(201);
+      expect(imported.body.model_settings.image).toEqual({ provider: 'stability', style: 'pro' });
+      const bad = await server.request('POST', '/v1/characters', { body: { name: 'Nope', model_settings: { image: { provider: 'midjourney' } } } });
+      expect(bad.status).toBe(422);
+      expect(JSON.stringify(bad.body)).toContain('model_settings');
     });
 
     it('a refused prompt is the chat’s error, and bare !imagine asks for a prompt', async () => {
