@@ -143,6 +143,21 @@ describe.each(backends())('images (%s)', (backend) => {
       expect(finished.url).toContain('/v1/media/');
     });
 
+    it('async: pending at once, then GET shows the image failed with the reason (and no charge)', async () => {
+      fal.settings.queuePolls = 3;
+      const usageBefore = (await imageUsage('discord:dora')).length;
+      const response = await generate('discord:dora', { prompt: 'a forbidden lighthouse', provider: 'fal', async: true });
+      fal.settings.queuePolls = 1;
+      expect(response.status).toBe(202);
+      expect(response.body.status).toBe('pending');
+      const id = response.body.images[0].id as string;
+      expect(['pending', 'running']).toContain((await server.request('GET', `/v1/images/${id}`, as('discord:dora'))).body.status);
+      const finished = await waitUntilFinished('discord:dora', id);
+      expect(finished).toMatchObject({ status: 'failed', url: null, credits_charged: 0, error: { code: 'content_filtered' } });
+      expect((await server.request('GET', `/v1/images/${id}/content`, as('discord:dora'))).status).toBe(409);
+      expect((await imageUsage('discord:dora')).length).toBe(usageBefore);
+    });
+
     it('a job that never completes fails with upstream_timeout, cancels the fal request and charges nothing', async () => {
       fal.settings.queuePolls = 1_000_000;
       const usageBefore = (await imageUsage('discord:erin')).length;
@@ -491,6 +506,26 @@ describe.each(backends())('images (%s)', (backend) => {
       expect(sent).toContain('What colour?');
       const base64 = await server.request('POST', '/v1/vision/describe', { ...as('discord:alice'), body: { image_base64: png.toString('base64'), mime_type: 'image/png' } });
       expect(base64.body).toMatchObject({ width: 20, height: 10 });
+    });
+
+    it('without a Gemini key it describes through the OpenAI vision model with the user’s own key; with neither, 402 naming gemini', async () => {
+      expect((await server.request('POST', '/v1/admin/plans', { body: { id: 'own-keys', name: 'Own keys', features: { platform_keys: false, image_generation: true } } })).status).toBe(201);
+      const me = await server.request('GET', '/v1/me', as('discord:olga'));
+      expect((await server.request('PATCH', `/v1/admin/users/${me.body.id}`, { body: { plan: 'own-keys' } })).status).toBe(200);
+      const png = solidPng(16, 16, [200, 20, 20]);
+      const none = await server.request('POST', '/v1/vision/describe', { ...as('discord:olga'), body: { image_base64: png.toString('base64'), mime_type: 'image/png' } });
+      expect(none.status).toBe(402);
+      expect(none.body).toMatchObject({ code: 'provider_key_required', provider: 'gemini' });
+      expect((await server.request('POST', '/v1/me/provider-keys', { ...as('discord:olga'), body: { provider: 'openai', key: 'openai-platform' } })).status).toBe(201);
+      const geminiCalls = gemini.requestsTo(':generateContent').length;
+      const described = await server.request('POST', '/v1/vision/describe', { ...as('discord:olga'), body: { image_base64: png.toString('base64'), mime_type: 'image/png', prompt: 'Which colour?' } });
+      expect(described.status, described.text).toBe(200);
+      expect(described.body).toMatchObject({ provider: 'openai', content_type: 'image/png', width: 16, height: 16 });
+      expect(gemini.requestsTo(':generateContent').length).toBe(geminiCalls);
+      const sent = openai.lastRequest('/chat/completions')!;
+      expect(sent.headers.authorization).toBe('Bearer openai-platform');
+      expect(JSON.stringify(sent.body)).toContain('data:image/png;base64,');
+      expect(JSON.stringify(sent.body)).toContain('Which colour?');
     });
 
     it('refuses what is not an image, and both or neither inputs', async () => {
