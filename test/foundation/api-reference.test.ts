@@ -1,5 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { undeclaredContextHeaderReads } from '../../src/infra/http/openapi.js';
+import { endUserContext } from '../../src/modules/identity/auth.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /** What a newcomer reads first: /, the OpenAPI document behind /docs. One server for the file (read-only checks). */
@@ -58,6 +63,90 @@ describe('the API explains itself', () => {
     expect(headerNames('/health', 'get')).toEqual([]);
     const described = (document.paths['/v1/chat/completions'].post.parameters as Array<{ name: string; description?: string }>).find((parameter) => parameter.name === 'x-user-id');
     expect(described?.description).toMatch(/end user/);
+  });
+
+  it('declares the context headers on memory, images and voice operations too', () => {
+    const headerNames = (path: string, method: string) =>
+      ((document.paths[path]?.[method]?.parameters ?? []) as Array<{ in: string; name: string }>).filter((parameter) => parameter.in === 'header').map((parameter) => parameter.name.toLowerCase());
+    const place = ['x-user-id', 'x-username', 'x-channel-id', 'x-guild-id'];
+    for (const path of ['/v1/characters/{id}/memories', '/v1/characters/{id}/memories/search', '/v1/characters/{id}/memories/import']) expect(headerNames(path, 'post'), path).toEqual(expect.arrayContaining(place));
+    for (const [path, method] of [
+      ['/v1/images/generations', 'post'],
+      ['/v1/images', 'get'],
+      ['/v1/images/{id}', 'patch'],
+      ['/v1/images/{id}/content', 'get'],
+      ['/v1/vision/describe', 'post'],
+      ['/v1/tts', 'post'],
+      ['/v1/characters/{id}/voice', 'post'],
+      ['/v1/audio/transcriptions', 'post'],
+      ['/v1/characters/{id}/memories', 'get'],
+    ] as const) {
+      expect(document.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+      expect(headerNames(path, method), `${method} ${path}`).toEqual(expect.arrayContaining(['x-user-id', 'x-username']));
+    }
+  });
+
+  it('no route reads a context header it does not declare (every operation exercised with all four headers)', async () => {
+    undeclaredContextHeaderReads.clear();
+    const context = { 'x-user-id': 'discord:header-probe', 'x-username': 'Probe', 'x-channel-id': 'channel-1', 'x-guild-id': 'guild-1' };
+    const created = await server.request('POST', '/v1/characters', { body: { name: 'Header Probe', slug: 'header-probe' } });
+    expect(created.status).toBe(201);
+    // The routes known to read X-Guild-Id, with bodies that get them as far as reading it.
+    const group = await server.request('POST', '/v1/characters/header-probe/memories', { key: server.internalKey, headers: context, body: { scope: 'group', content: 'The guild meets on Fridays.' } });
+    expect(group.status, group.text).toBe(201);
+    expect(group.body.guild_id).toBe('guild-1');
+    const search = await server.request('POST', '/v1/characters/header-probe/memories/search', { key: server.internalKey, headers: context, body: { query: 'Fridays' } });
+    expect(search.status, search.text).toBe(200);
+    const imported = await server.request('POST', '/v1/characters/header-probe/memories/import', {
+      key: server.internalKey,
+      headers: context,
+      body: { memories: [{ scope: 'group', content: 'The guild likes tea.' }] },
+    });
+    expect(imported.status, imported.text).toBeLessThan(300);
+    // Then every documented operation, with its own example body when it has one (statuses do not
+    // matter here: what a handler read before answering does). Admin-only routes are refused to a service key.
+    const exampleBody = (operation: { requestBody?: { content?: Record<string, { example?: unknown; examples?: Record<string, { value: unknown }> }> } }) => {
+      const content = operation.requestBody?.content?.['application/json'];
+      return content?.example ?? Object.values(content?.examples ?? {})[0]?.value ?? {};
+    };
+    for (const [path, operations] of Object.entries(document.paths as Record<string, Record<string, Parameters<typeof exampleBody>[0]>>)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        if (!['get', 'post', 'put', 'patch', 'delete'].includes(method) || path === '/v1/me') continue;
+        const url = path.replaceAll('{id}', 'header-probe').replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000');
+        await server.request(method.toUpperCase(), url, { key: server.internalKey, headers: context, body: method === 'get' || method === 'delete' ? undefined : exampleBody(operation) });
+      }
+    }
+    // What the examples created (a character "luna", keys…) must not leak into the quickstart checks.
+    for (const slug of ['luna', 'header-probe']) await server.request('DELETE', `/v1/characters/${slug}`);
+    expect([...undeclaredContextHeaderReads]).toEqual([]);
+  }, 120_000);
+
+  it('a route that reads a header it does not declare is caught', async () => {
+    undeclaredContextHeaderReads.clear();
+    // GET /v1/images declares the user headers, not the place ones; read one there on purpose.
+    const request = { method: 'GET', url: '/v1/images', routeOptions: { url: '/v1/images', config: {} }, headers: { 'x-guild-id': 'g' } } as unknown as FastifyRequest;
+    expect(endUserContext(request).guildId).toBe('g');
+    expect(endUserContext(request).externalUserId).toBeUndefined();
+    expect([...undeclaredContextHeaderReads]).toEqual(['GET /v1/images x-guild-id']);
+    undeclaredContextHeaderReads.clear();
+  });
+
+  it('context headers are read only through endUserContext (so the check above sees every read)', () => {
+    const allowed = new Set(['src/modules/identity/auth.ts', 'src/infra/http/openapi.ts', 'src/infra/http/input-guard.ts']);
+    const offenders: string[] = [];
+    const walk = (directory: string) => {
+      for (const entry of readdirSync(directory, { withFileTypes: true })) {
+        const file = path.join(directory, entry.name);
+        if (entry.isDirectory()) {
+          if (file !== 'src/bot') walk(file);
+        } else if (file.endsWith('.ts') && !file.endsWith('.test.ts') && !allowed.has(file)) {
+          // A read: headers['x-…'], headers.get('x-…'), headerValue(…, 'x-…'); names in messages are fine.
+          if (/(headers\s*\[\s*|headers\.get\(\s*|headerValue\([^)]*)['"]x-(user-id|username|channel-id|guild-id)['"]/i.test(readFileSync(file, 'utf8'))) offenders.push(file);
+        }
+      }
+    };
+    walk('src');
+    expect(offenders).toEqual([]);
   });
 
   it('has request and response examples on the main operations', () => {

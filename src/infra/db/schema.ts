@@ -134,6 +134,15 @@ export interface ModelSettings {
   maxTokens?: number;
   fallbackModels?: string[];
   vision?: boolean;
+  /** How the character draws (`!imagine`): its image provider, style and model; unset = the user's. */
+  image?: CharacterImageSettings;
+}
+
+/** A character's preferred image generation (the images module reads it). */
+export interface CharacterImageSettings {
+  provider?: 'fal' | 'openai' | 'stability' | 'kie';
+  style?: 'fast' | 'quality' | 'pro';
+  model?: string;
 }
 
 /** A character's spoken voice beyond its voice_id (the voice module reads it). */

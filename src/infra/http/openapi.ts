@@ -81,19 +81,32 @@ const HEADER_DESCRIPTIONS: Record<string, string> = {
   'x-guild-id': 'The server (guild) of the channel; scopes group memories.',
 };
 
-function headersFor(level: ContextHeaders): string[] {
+export type ContextHeaderName = 'x-user-id' | 'x-username' | 'x-channel-id' | 'x-guild-id';
+
+export function headersFor(level: ContextHeaders): ContextHeaderName[] {
   if (level === 'none') return [];
   return level === 'place' ? ['x-user-id', 'x-username', 'x-channel-id', 'x-guild-id'] : ['x-user-id', 'x-username'];
 }
+
+/** The context headers a route declares: its `config.contextHeaders`, else by its auth level. */
+export function declaredContextHeaders(config: { auth?: string; contextHeaders?: ContextHeaders } | undefined): ContextHeaderName[] {
+  const level: ContextHeaders = config?.contextHeaders ?? (config?.auth === 'public' || config?.auth === 'admin' ? 'none' : 'user');
+  return headersFor(level);
+}
+
+/**
+ * Context headers read by routes that do not declare them (so /docs does not show them), as
+ * `METHOD /route header`: filled by `endUserContext` when a handler reads one. A route must
+ * declare what it reads; test/foundation/api-reference.test.ts exercises the routes and expects none.
+ */
+export const undeclaredContextHeaderReads = new Set<string>();
 
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
 
 /** jsonSchemaTransform (zod → JSON Schema), then the context headers this route reads. */
 export function documentRoute(input: TransformInput): ReturnType<typeof jsonSchemaTransform> {
   const transformed = jsonSchemaTransform(input);
-  const config = (input.route.config ?? {}) as { auth?: string; contextHeaders?: ContextHeaders };
-  const level: ContextHeaders = config.contextHeaders ?? (config.auth === 'public' || config.auth === 'admin' ? 'none' : 'user');
-  const names = headersFor(level);
+  const names = declaredContextHeaders(input.route.config);
   if (names.length === 0 || transformed.schema.hide) return transformed;
   const schema = transformed.schema as { headers?: { type?: string; properties?: Record<string, unknown>; required?: string[] } };
   const existing = schema.headers ?? { type: 'object', properties: {} };

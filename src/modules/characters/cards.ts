@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../../infra/http/errors.js';
+import { IMAGE_PROVIDERS, IMAGE_STYLES } from '../../providers/images/image-model.js';
 import { modelSettingsFromWire } from './schemas.js';
 import { INTERACTION_STYLES, type Character, type CharacterBook, type CharacterInput } from './types.js';
 
@@ -97,6 +98,7 @@ const animaExtensionSchema = z
         max_tokens: z.number().int().min(1).optional(),
         fallback_models: z.array(z.string()).optional(),
         vision: z.boolean().optional(),
+        image: z.object({ provider: z.enum(IMAGE_PROVIDERS).optional(), style: z.enum(IMAGE_STYLES).optional(), model: z.string().optional() }).optional(),
       })
       .optional(),
   })
@@ -240,6 +242,7 @@ function animaExtension(character: Character): Record<string, unknown> | undefin
     ...(settings.maxTokens !== undefined && { max_tokens: settings.maxTokens }),
     ...(settings.fallbackModels !== undefined && { fallback_models: settings.fallbackModels }),
     ...(settings.vision !== undefined && { vision: settings.vision }),
+    ...(settings.image !== undefined && Object.keys(settings.image).length > 0 && { image: settings.image }),
   };
   const extension = {
     ...(Object.keys(character.personalityTraits).length > 0 && { personality_traits: character.personalityTraits }),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ModelSettings } from '../../infra/db/schema.js';
+import { IMAGE_PROVIDERS, IMAGE_STYLES } from '../../providers/images/image-model.js';
 import { buildSystemPrompt } from './system-prompt.js';
 import { CHAT_PROVIDERS, INTERACTION_STYLES, VISIBILITIES, type Character, type CharacterVoiceSettings, type CharacterBook, type CharacterPatch } from './types.js';
 
@@ -16,6 +17,15 @@ const modelSettingsSchema = z.object({
   max_tokens: z.number().int().min(1).max(128_000).optional(),
   fallback_models: z.array(z.string().trim().min(1).max(200)).max(10).optional(),
   vision: z.boolean().optional(),
+  image: z
+    .object({
+      provider: z.enum(IMAGE_PROVIDERS).optional(),
+      style: z.enum(IMAGE_STYLES).optional(),
+      model: z.string().trim().min(1).max(200).optional(),
+    })
+    .strict()
+    .optional()
+    .describe('How the character draws for !imagine (provider, style, model); unset = the user’s usable provider'),
 });
 
 const voiceSettingsSchema = z
@@ -149,6 +159,7 @@ export function presentCharacter(character: Character): z.infer<typeof character
       ...(settings.maxTokens !== undefined && { max_tokens: settings.maxTokens }),
       ...(settings.fallbackModels !== undefined && { fallback_models: settings.fallbackModels }),
       ...(settings.vision !== undefined && { vision: settings.vision }),
+      ...(settings.image !== undefined && { image: settings.image }),
     },
     voice_settings: voiceSettingsToWire(character.voiceSettings ?? {}),
     system_prompt: character.systemPromptOverride,
@@ -172,6 +183,7 @@ export function modelSettingsFromWire(settings: {
   max_tokens?: number | undefined;
   fallback_models?: string[] | undefined;
   vision?: boolean | undefined;
+  image?: { provider?: 'fal' | 'openai' | 'stability' | 'kie' | undefined; style?: 'fast' | 'quality' | 'pro' | undefined; model?: string | undefined } | undefined;
 }): ModelSettings {
   return {
     ...(settings.provider !== undefined && { provider: settings.provider }),
@@ -180,6 +192,15 @@ export function modelSettingsFromWire(settings: {
     ...(settings.max_tokens !== undefined && { maxTokens: settings.max_tokens }),
     ...(settings.fallback_models !== undefined && { fallbackModels: settings.fallback_models }),
     ...(settings.vision !== undefined && { vision: settings.vision }),
+    ...(settings.image !== undefined && { image: imageSettingsFromWire(settings.image) }),
+  };
+}
+
+function imageSettingsFromWire(image: NonNullable<Parameters<typeof modelSettingsFromWire>[0]['image']>): NonNullable<ModelSettings['image']> {
+  return {
+    ...(image.provider !== undefined && { provider: image.provider }),
+    ...(image.style !== undefined && { style: image.style }),
+    ...(image.model !== undefined && { model: image.model }),
   };
 }
 

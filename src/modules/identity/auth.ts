@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
+import { declaredContextHeaders, undeclaredContextHeaderReads, type ContextHeaderName } from '../../infra/http/openapi.js';
 import type { Actor } from './authorization.js';
 import type { IdentityService, Principal } from './service.js';
 import type { UserRow } from './store.js';
@@ -47,13 +48,30 @@ function headerValue(request: FastifyRequest, name: string): string | undefined 
   return single?.trim() ? single.trim() : undefined;
 }
 
-/** The end-user context headers (Shapes-compatible), optionally overridden by body fields. */
+/**
+ * The end-user context headers (Shapes-compatible), optionally overridden by body fields. Each is
+ * read when used; a route reading one it does not declare (`config.contextHeaders`, which is what
+ * /docs shows) is noted in `undeclaredContextHeaderReads`.
+ */
 export function endUserContext(request: FastifyRequest, body?: { user_id?: string | undefined; username?: string | undefined }) {
+  const read = (name: ContextHeaderName): string | undefined => {
+    const declared = declaredContextHeaders(request.routeOptions.config);
+    if (!declared.includes(name) && undeclaredContextHeaderReads.size < 1000) undeclaredContextHeaderReads.add(`${request.method} ${request.routeOptions.url ?? request.url} ${name}`);
+    return headerValue(request, name);
+  };
   return {
-    externalUserId: headerValue(request, 'x-user-id') ?? body?.user_id ?? undefined,
-    username: headerValue(request, 'x-username') ?? body?.username ?? undefined,
-    channelId: headerValue(request, 'x-channel-id'),
-    guildId: headerValue(request, 'x-guild-id'),
+    get externalUserId() {
+      return read('x-user-id') ?? body?.user_id ?? undefined;
+    },
+    get username() {
+      return read('x-username') ?? body?.username ?? undefined;
+    },
+    get channelId() {
+      return read('x-channel-id');
+    },
+    get guildId() {
+      return read('x-guild-id');
+    },
   };
 }
 

@@ -9,7 +9,8 @@ import type { AppModule } from '../module.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { registerImageRoutes } from './routes.js';
 import { presentImage } from './schemas.js';
-import { errorOfRow, ImagesService, type ImageMediaPort } from './service.js';
+import { ImagesService, type ImageMediaPort } from './service.js';
+import { createImagineCommand } from './imagine.js';
 import type { ImagineCommand } from '../chat/service.js';
 import { VisionService } from './vision.js';
 
@@ -56,15 +57,7 @@ export function createImagesModule(dependencies: ImagesModuleDependencies): Imag
     exportUserData: async (userId) => (await service.exportOf(userId)).map((row) => presentImage(row, undefined)),
     deleteUserData: (userId) => service.deleteAllOf(userId),
   });
-  const imagine: ImagineCommand = async ({ user, character, prompt, requestId, signal }) => {
-    const generation = await service.generate({ user, prompt, characterId: character.id, requestId });
-    const [row] = await service.waitFor(generation.generationId, config.images.waitMs, signal);
-    if (!row) throw new Error('a generation without images');
-    if (row.status === 'failed') throw errorOfRow(row);
-    if (row.status !== 'succeeded') return `${character.name} is still drawing “${prompt}”. It will be in your gallery: /v1/images/${row.id}`;
-    const url = (await service.signedUrl(row)) ?? `/v1/images/${row.id}/content`;
-    return `${character.name} drew “${row.revisedPrompt ?? prompt}”:\n${url}`;
-  };
+  const imagine = createImagineCommand({ config, logger, images: service, gateway, vault: identity.vault });
   return {
     name: 'images',
     service,

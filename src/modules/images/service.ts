@@ -134,8 +134,8 @@ export class ImagesService {
       openaiStyle: input.openaiStyle,
     };
     const plan = planImage(provider, request);
-    // A key must exist before anything is queued (402 naming the provider); the job resolves it again.
-    await this.keyCheck(input.user, provider);
+    // Refusals are answered now, not as a failed image later: the job resolves and authorizes again.
+    await this.preflight(input.user, provider, plan, input.characterId);
     const generationId = randomUUID();
     const now = new Date();
     const rows = await store.insertImages(
@@ -164,11 +164,28 @@ export class ImagesService {
     return { generationId, plan, rows };
   }
 
-  private async keyCheck(user: UserRow, provider: ImageProviderName): Promise<void> {
-    // The gateway resolves the key for the real call; here only its existence matters, so the
-    // client hears 402 provider_key_required at once instead of a failed image later.
+  /**
+   * What the job's lease would refuse, refused before anything is queued: no key (402
+   * provider_key_required naming the provider), the plan without image generation (403), the
+   * images per day spent (429), too few credits when the platform pays (402 insufficient_credits).
+   * The gateway is asked exactly as the job will ask it, and the probe is given back at once (the
+   * day's image count and any credits held return); the job takes the real lease. Two requests
+   * racing for the last credit can both pass here: the loser's job then fails with the same error.
+   */
+  private async preflight(user: UserRow, provider: ImageProviderName, plan: ImagePlan, characterId: string | undefined): Promise<void> {
     const usable = await this.dependencies.vault.status(user);
     if (!usable[provider]) throw new ProviderKeyRequiredError(provider, this.dependencies.config.setupUrl);
+    const probe = await this.dependencies.gateway.begin({
+      modality: 'image',
+      provider,
+      service: 'image',
+      user,
+      model: plan.model,
+      feature: 'image_generation',
+      estimate: { images: plan.count },
+      characterId,
+    });
+    await probe.fail(new Error('request-time check of an image generation'));
   }
 
   /** Resolves with the generation's rows once all are finished, or as they are when `timeoutMs` passes. */
@@ -230,21 +247,26 @@ export class ImagesService {
       return 'success';
     }
     await store.updateUnfinished(db, payload.generationId, { status: 'running', paidBy: lease.key.source });
+    let delivered: DeliveredImages = [];
     try {
       const done = await this.drive(payload.generationId, plan, lease, first.providerTask ?? undefined);
-      const delivered = await this.deliver(rows, done.outputs, user);
+      delivered = await this.deliver(rows, done.outputs, user);
       if (delivered.length === 0) throw await lease.fail(delivered.firstError ?? new GenerationFailedError(provider, 'No image was delivered.'));
       const { creditsMicro } = await lease.settle({ model: plan.model, images: delivered.length, promptTokens: done.usage?.promptTokens, completionTokens: done.usage?.completionTokens, providerCostUsd: done.providerCostUsd });
       const costUsd = this.costOf(provider, plan.model, delivered.length, done);
-      for (const [index, id] of delivered.entries()) {
+      // Only now are the images `succeeded`: a reader (the waiting request, GET /v1/images/{id})
+      // never sees a finished image whose charge is not known yet.
+      for (const [index, image] of delivered.entries()) {
         // Credits split so the rows add up to the charge exactly.
         const share = Math.floor(creditsMicro / delivered.length) + (index < creditsMicro % delivered.length ? 1 : 0);
-        await store.updateImage(db, id, { creditsMicro: share, costUsd: costUsd / delivered.length });
+        await store.updateImage(db, image.id, { ...image.values, status: 'succeeded', creditsMicro: share, costUsd: costUsd / delivered.length, completedAt: new Date() });
       }
       logger.info({ generationId: payload.generationId, provider, delivered: delivered.length, creditsMicro }, 'images generated');
     } catch (error) {
       const final = await lease.fail(error);
       await this.failAll(payload.generationId, final);
+      // Bytes stored for images that did not make it (settling failed) are not kept.
+      for (const image of delivered) if (image.values.mediaId) await this.dependencies.media.delete(image.values.mediaId).catch(() => false);
       logger.warn({ err: final, generationId: payload.generationId, provider }, 'image generation failed');
     } finally {
       await this.notify(payload.generationId);
@@ -301,10 +323,13 @@ export class ImagesService {
     }
   }
 
-  /** Downloads, checks and stores each output; returns the ids of images delivered. */
-  private async deliver(rows: GeneratedImageRow[], outputs: ImageOutput[], user: UserRow): Promise<string[] & { firstError?: unknown }> {
-    const { db, media } = this.dependencies;
-    const delivered: string[] & { firstError?: unknown } = [];
+  /**
+   * Downloads, checks and stores each output; fails the rows that did not make it and returns
+   * the others with their columns, written (as `succeeded`) once the charge is settled.
+   */
+  private async deliver(rows: GeneratedImageRow[], outputs: ImageOutput[], user: UserRow): Promise<DeliveredImages> {
+    const { media } = this.dependencies;
+    const delivered: DeliveredImages = [];
     for (const [position, row] of rows.entries()) {
       const output = outputs[position];
       try {
@@ -314,19 +339,19 @@ export class ImagesService {
         const sniffed = sniffImage(bytes);
         if (!sniffed) throw new GenerationFailedError(row.provider, `What ${row.provider} delivered is not a PNG, JPEG or WebP image.`);
         const saved = await media.save({ userId: user.id, kind: 'image', bytes, contentType: sniffed.contentType, metadata: { image_id: row.id, provider: row.provider } });
-        await store.updateImage(db, row.id, {
-          status: 'succeeded',
-          mediaId: saved.id,
-          contentType: sniffed.contentType,
-          width: sniffed.width,
-          height: sniffed.height,
-          byteSize: bytes.length,
-          seed: output.seed ?? row.seed,
-          revisedPrompt: output.revisedPrompt ?? null,
-          providerTask: null,
-          completedAt: new Date(),
+        delivered.push({
+          id: row.id,
+          values: {
+            mediaId: saved.id,
+            contentType: sniffed.contentType,
+            width: sniffed.width,
+            height: sniffed.height,
+            byteSize: bytes.length,
+            seed: output.seed ?? row.seed,
+            revisedPrompt: output.revisedPrompt ?? null,
+            providerTask: null,
+          },
         });
-        delivered.push(row.id);
       } catch (error) {
         delivered.firstError ??= error;
         await this.failRow(row.id, error);
@@ -430,6 +455,9 @@ export class ImagesService {
     for (const row of await store.imagesOfUser(this.dependencies.db, userId)) await this.delete(row);
   }
 }
+
+/** Images stored as media, waiting for the charge before they are marked `succeeded`. */
+type DeliveredImages = Array<{ id: string; values: Partial<GeneratedImageRow> }> & { firstError?: unknown };
 
 /** The error a failed image keeps, as the client will read it. */
 export function errorColumns(error: unknown): { errorCode: string; errorMessage: string; errorStatus: number } {

@@ -11,8 +11,9 @@ export function registerMediaRoutes(app: AppInstance, dependencies: { media: Med
   app.get(
     '/v1/media/:id',
     {
-      // Signed URLs need no credentials; without a signature the handler asks for the owner's.
-      config: { auth: 'public' },
+      // Signed URLs need no credentials; without a signature the handler asks for the owner's
+      // (a service key names the owner with X-User-Id, so the user headers are declared).
+      config: { auth: 'public', contextHeaders: 'user' },
       schema: {
         tags: ['media'],
         summary: 'Stored audio or image bytes (a chat turn\'s audio_url): with the owner\'s bearer token, or a signed URL',

@@ -122,6 +122,8 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
   app.post(
     '/v1/characters/:id/memories',
     {
+      // Reads X-Guild-Id (group scope): declared so /docs shows it.
+      config: { contextHeaders: 'place' },
       schema: {
         tags: ['memories'],
         summary: 'Add a memory: user scope for the acting user; core by the character\'s owner or a service/admin; group by a service/admin',
@@ -172,6 +174,8 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
   app.post(
     '/v1/characters/:id/memories/search',
     {
+      // Reads X-Guild-Id (group scope): declared so /docs shows it.
+      config: { contextHeaders: 'place' },
       schema: {
         tags: ['memories'],
         summary: 'Hybrid search over the memories that apply: core, the user\'s own, and (service/admin) a guild\'s',
@@ -203,6 +207,8 @@ export function registerMemoryRoutes(app: AppInstance, dependencies: MemoryRoute
   app.post(
     '/v1/characters/:id/memories/import',
     {
+      // Reads X-Guild-Id (group scope): declared so /docs shows it.
+      config: { contextHeaders: 'place' },
       schema: {
         tags: ['memories'],
         summary: 'Import up to 1,000 memories at once (chat history, a knowledge file); idempotent by external_id',
