@@ -80,7 +80,7 @@ describe.each(backends())('voice in chat (%s)', (backend) => {
   async function userId(externalId: string): Promise<string> {
     return (await server.container.identity.service.registerUser(externalId, undefined)).user.id;
   }
-  async function usageOf(externalId: string, service?: string) {
+  async function usageOf(externalId: string, service?: 'speech' | 'transcription' | 'chat') {
     const id = await userId(externalId);
     return server.container.db.select().from(usageEvents).where(service ? and(eq(usageEvents.userId, id), eq(usageEvents.service, service)) : eq(usageEvents.userId, id));
   }
