@@ -110,7 +110,7 @@ describe.each(backends())('voice in chat (%s)', (backend) => {
     // Without voice the answer has no audio fields at all.
     const plain = await chat('vc-speak', { content: 'And now quietly' });
     expect(plain.body.audio_url).toBeUndefined();
-  });
+  }, 90_000);
 
   it('!voice toggles spoken answers for the conversation; voice: false overrides it once', async () => {
     const on = await chat('vc-toggle', { content: '!voice' });
