@@ -139,7 +139,8 @@ async function main(): Promise<void> {
     console.log('| --- | --- | ---: | ---: | ---: | ---: |');
     for (const row of rows) console.log(row);
     console.log('');
-    console.log(`Command: \`npx tsx bench/tts-first-byte.ts${databaseUrl ? ' --database-url <postgres>' : ''}\``);
+    const flags = `--latency ${latencyMs} --concurrency ${concurrency} --requests ${requestCount} --warmup ${warmupCount}${databaseUrl ? ' --database-url <postgres>' : ''}`;
+    console.log(`Command: \`npx tsx bench/tts-first-byte.ts ${flags}\``);
   } finally {
     await server.stop();
     await fake.close();
