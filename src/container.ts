@@ -86,7 +86,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const media = createMediaModule({ ...infrastructure, identity, memory });
   const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
   const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
-  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway, imagine: images.imagine });
+  const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway, imagine: images.imagine, voice: voice.chatVoice });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
   const market = createMarketModule({ ...infrastructure, identity, billing: billing.service });
   // billing before chat: its rate-limit hook must be in place before the limited routes are added.

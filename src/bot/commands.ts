@@ -12,7 +12,8 @@ import {
 } from 'discord.js';
 import { AnimaApiError, type Actor, type BindingView } from './anima-client.js';
 import { actorOf, placeOf, type BotContext, type Place } from './context.js';
-import { describeError, formatCredits, isMissingFeature, setupEmbed, type BotReply } from './replies.js';
+import { balanceEmbed, usageEmbed, type UsageReportView, type WalletView } from './account-embeds.js';
+import { describeError, isMissingFeature, setupEmbed, type BotReply } from './replies.js';
 import { DISCORD_MESSAGE_LIMIT, splitMessage } from './text.js';
 
 /** The chat commands Anima itself answers (sent to the character as the message). */
@@ -189,11 +190,11 @@ export async function runCommand(context: BotContext, invocation: CommandInvocat
         return;
       case 'usage':
         await replier.defer({ ephemeral: true });
-        await replier.send({ content: await usageText(context, invocation.actor) }, { ephemeral: true });
+        await replier.send(await usageReply(context, invocation.actor), { ephemeral: true });
         return;
       case 'balance':
         await replier.defer({ ephemeral: true });
-        await replier.send({ content: await balanceText(context, invocation.actor) }, { ephemeral: true });
+        await replier.send(await balanceReply(context, invocation.actor), { ephemeral: true });
         return;
       case 'reset':
       case 'wack':
@@ -229,47 +230,24 @@ function notAvailable(what: string): BotReply {
   return { content: `${what} isn't available on this Anima server yet.` };
 }
 
-async function usageText(context: BotContext, actor: Actor): Promise<string> {
+async function usageReply(context: BotContext, actor: Actor): Promise<BotReply> {
   try {
-    const usage = await context.anima.request<Record<string, unknown>>('GET', '/v1/me/usage?days=30', { actor });
-    return `**Your usage, last 30 days**\n${summarize(usage)}`;
+    const usage = await context.anima.request<UsageReportView>('GET', '/v1/me/usage?days=30', { actor });
+    return { embeds: [usageEmbed(usage, context.config.setupUrl)] };
   } catch (error) {
-    if (isMissingFeature(error)) return 'Usage reports are not available on this Anima server yet.';
+    if (isMissingFeature(error)) return { content: 'Usage reports are not available on this Anima server yet.' };
     throw error;
   }
 }
 
-async function balanceText(context: BotContext, actor: Actor): Promise<string> {
+async function balanceReply(context: BotContext, actor: Actor): Promise<BotReply> {
   try {
-    const wallet = await context.anima.request<Record<string, unknown>>('GET', '/v1/wallet/balance', { actor });
-    const balance = wallet.balance ?? wallet.credits ?? wallet.available;
-    const lines = [typeof balance === 'number' ? `**Balance:** ${formatCredits(balance)} credits` : '**Your wallet**'];
-    const rest = Object.fromEntries(Object.entries(wallet).filter(([key]) => !['balance', 'credits', 'available', 'user_id'].includes(key)));
-    const summary = summarize(rest);
-    if (summary) lines.push(summary);
-    lines.push(`More credits, or your own key (then nothing is charged): ${context.config.setupUrl}`);
-    return lines.join('\n');
+    const wallet = await context.anima.request<WalletView>('GET', '/v1/wallet/balance', { actor });
+    return { embeds: [balanceEmbed(wallet, context.config.setupUrl)] };
   } catch (error) {
-    if (isMissingFeature(error)) return `Credits are not set up on this Anima server: with your own provider key there is nothing to pay here. ${context.config.setupUrl}`;
+    if (isMissingFeature(error)) return { content: `Credits are not set up on this Anima server: with your own provider key there is nothing to pay here. ${context.config.setupUrl}` };
     throw error;
   }
-}
-
-/** A readable digest of a JSON object whose exact shape belongs to another module (numbers and short strings, two levels). */
-function summarize(value: Record<string, unknown>, depth = 0): string {
-  const lines: string[] = [];
-  for (const [key, item] of Object.entries(value)) {
-    const label = key.replace(/_/g, ' ');
-    if (typeof item === 'number') lines.push(`${'  '.repeat(depth)}• ${label}: ${formatCredits(item)}`);
-    else if (typeof item === 'string' && item.length <= 80) lines.push(`${'  '.repeat(depth)}• ${label}: ${item}`);
-    else if (typeof item === 'boolean') lines.push(`${'  '.repeat(depth)}• ${label}: ${item ? 'yes' : 'no'}`);
-    else if (item && typeof item === 'object' && !Array.isArray(item) && depth < 1) {
-      const inner = summarize(item as Record<string, unknown>, depth + 1);
-      if (inner) lines.push(`${'  '.repeat(depth)}• ${label}:`, inner);
-    }
-    if (lines.length >= 25) break;
-  }
-  return lines.join('\n');
 }
 
 async function pickCharacter(context: BotContext, invocation: CommandInvocation): Promise<BindingView | undefined> {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnimaBot } from '../../src/bot/anima-bot.js';
 import { loadBotConfig } from '../../src/config.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
-import { lastUserText, silentMp3, solidPng, startGeminiFake, startOpenRouterFake, type GeminiFake, type OpenAiCompatibleFake } from '../fakes/index.js';
+import { lastUserText, silentMp3, solidPng, startElevenLabsFake, startGeminiFake, startOpenRouterFake, type ElevenLabsFake, type GeminiFake, type OpenAiCompatibleFake } from '../fakes/index.js';
 import { CHANNEL_TYPES, PERMISSIONS, snowflake, startDiscordFake, type DiscordFake, type FakeMessage, type FakeUser } from '../fakes/discord/discord-fake.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
@@ -19,13 +19,16 @@ const CHANNELS = {
   thread: snowflake(),
   paid: snowflake(),
   unbound: snowflake(),
+  voiced: snowflake(),
 };
+const VOICE_NOTE_TRANSCRIPT = 'Meet me at the harbour at dawn.';
 const LONG_SENTENCE = 'The lighthouse keeper counted every wave that broke against the rocks below. ';
 
 describe.each(backends())('the Discord bot on %s storage', (backend) => {
   let server: TestServer;
   let openrouter: OpenAiCompatibleFake;
   let gemini: GeminiFake;
+  let elevenlabs: ElevenLabsFake;
   let discord: DiscordFake;
   let bot: AnimaBot;
   const alice: FakeUser = { id: snowflake(), username: 'alice', global_name: 'Alice Liddell' };
@@ -40,7 +43,11 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
       },
     });
     gemini = await startGeminiFake({ reply: (_body, info) => (info.hasImage ? `a ${info.imageMimeType} picture of a red square` : `Echo: ${info.userText}`) });
+    // Speech and speech-to-text (Scribe: no OpenAI key here, so transcription falls to ElevenLabs by key availability).
+    elevenlabs = await startElevenLabsFake({ transcript: VOICE_NOTE_TRANSCRIPT });
     server = await startTestServer(backend, {
+      ELEVENLABS_API_KEY: 'test-key',
+      ELEVENLABS_BASE_URL: elevenlabs.url,
       OPENROUTER_BASE_URL: openrouter.url,
       OPENROUTER_API_KEY: 'test-key',
       GEMINI_BASE_URL: gemini.url,
@@ -61,13 +68,14 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
             { id: CHANNELS.thread, name: 'a thread', type: CHANNEL_TYPES.PublicThread, parent_id: CHANNELS.tavern },
             { id: CHANNELS.paid, name: 'paid', type: CHANNEL_TYPES.GuildText },
             { id: CHANNELS.unbound, name: 'unbound', type: CHANNEL_TYPES.GuildText },
+            { id: CHANNELS.voiced, name: 'voiced', type: CHANNEL_TYPES.GuildText },
           ],
         },
       ],
     });
     const characters = [
       { name: 'Mira', description: 'A sea captain.', avatar: 'https://cdn.example/mira.png' },
-      { name: 'Orin', description: 'A lighthouse keeper.' },
+      { name: 'Orin', description: 'A lighthouse keeper.', voice_id: 'adam' },
       { name: 'Vex', description: 'Talks only through OpenAI.', model_settings: { provider: 'openai', model: 'gpt-4o' } },
     ];
     for (const character of characters) expect((await server.request('POST', '/v1/characters', { body: character })).status).toBe(201);
@@ -78,6 +86,7 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
     await bind({ channel_id: CHANNELS.noHooks, character: 'orin' });
     await bind({ channel_id: CHANNELS.paid, character: 'vex' });
     await bind({ guild_id: '@me', character: 'orin' });
+    await bind({ channel_id: CHANNELS.voiced, character: 'orin', voice_replies: true });
 
     const config = loadBotConfig({
       NODE_ENV: 'test',
@@ -101,6 +110,7 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
     await server?.stop();
     await openrouter?.close();
     await gemini?.close();
+    await elevenlabs?.close();
   });
 
   const mention = () => `<@${discord.botUser.id}>`;
@@ -233,8 +243,9 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
     expect(prompt).toContain('a image/png picture of a red square');
   });
 
-  it('handles a voice note: transcribed by Anima where its voice API exists, otherwise a clear message', async () => {
+  it('handles a voice note: sent to Anima as audio_url, transcribed, and the transcript answered', async () => {
     const capabilities = await bot.context.anima.capabilities();
+    expect(capabilities).toEqual({ chatAudio: true, chatVoice: true });
     const before = discord.botMessages(CHANNELS.tavern).length;
     await say({
       author: alice,
@@ -245,11 +256,33 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
       attachments: [{ filename: 'voice-message.ogg', contentType: 'audio/ogg', bytes: silentMp3(500), durationSecs: 0.5 }],
     });
     const after = (await waitForBotMessages(CHANNELS.tavern, before + 1, 'a reaction to the voice note')).slice(before);
-    if (capabilities.chatAudio) {
-      expect(after[0]).toMatchObject({ source: 'webhook' });
-    } else {
-      expect(after[0]).toMatchObject({ source: 'bot', content: expect.stringContaining("can't listen to voice messages yet") });
-    }
+    expect(after[0]).toMatchObject({ source: 'webhook', content: `Echo: ${VOICE_NOTE_TRANSCRIPT}` });
+    expect(after[0]!.author.username).toBe('Mira');
+    // Anima fetched the attachment from Discord's CDN and Scribe transcribed it.
+    expect(elevenlabs.lastRequest('/v1/speech-to-text')).toBeDefined();
+    const conversations = await server.request('GET', '/v1/conversations', { key: server.internalKey, headers: { 'x-user-id': `discord:${alice.id}` } });
+    const tavern = conversations.body.data.find((conversation: { channel_id: string | null }) => conversation.channel_id === CHANNELS.tavern);
+    const messages = await server.request('GET', `/v1/conversations/${tavern.id}/messages?limit=5`, { key: server.internalKey, headers: { 'x-user-id': `discord:${alice.id}` } });
+    const heard = messages.body.data.find((message: { role: string; content: string }) => message.role === 'user' && message.content === VOICE_NOTE_TRANSCRIPT);
+    expect(heard.metadata.audio).toMatchObject({ transcribed_by: { provider: 'elevenlabs' }, source_url: expect.stringContaining('/voice-message.ogg') });
+  });
+
+  it('a binding with voice replies posts the spoken answer as an attachment; /voice speaks the last answer', async () => {
+    await say({ author: bob, channelId: CHANNELS.voiced, content: `${mention()} light the lamp`, mentions: [discord.botUser] });
+    const [answer] = await waitForBotMessages(CHANNELS.voiced, 1, 'a spoken answer');
+    expect(answer).toMatchObject({ source: 'webhook', content: 'Echo: light the lamp' });
+    expect(answer!.author.username).toBe('Orin');
+    expect(answer!.files).toHaveLength(1);
+    expect(answer!.files[0]!.name).toBe('orin.mp3');
+    // Real MP3 frames from the ElevenLabs fake, in Orin's voice (adam).
+    expect(answer!.files[0]!.bytes.subarray(0, 2).readUInt16BE(0) & 0xffe0).toBe(0xffe0);
+    expect(elevenlabs.lastRequest('/v1/text-to-speech')?.body).toMatchObject({ text: 'Echo: light the lamp' });
+
+    const interaction = discord.slashCommand({ user: bob, channelId: CHANNELS.voiced, name: 'voice' });
+    await discord.waitFor(() => (interaction.original?.files.length ? interaction.original : undefined), 30_000, 'the /voice clip');
+    expect(interaction.callbacks).toEqual([5]);
+    expect(interaction.original!.content).toBe('🔊 Orin');
+    expect(interaction.original!.files[0]!.name).toBe('orin.mp3');
   });
 
   it('/imagine posts the picture as an attachment, or says image generation is not available', async () => {
@@ -304,11 +337,25 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
     expect(reset.original!.content).not.toContain('Echo:');
 
     const balance = discord.slashCommand({ user: alice, channelId: CHANNELS.tavern, name: 'balance' });
-    await discord.waitFor(() => (balance.original?.content ? balance.original : undefined), 15_000, 'the /balance answer');
+    await discord.waitFor(() => (balance.original?.embeds.length ? balance.original : undefined), 15_000, 'the /balance answer');
     expect(balance.original!.ephemeral).toBe(true);
-    const walletApi = await server.request('GET', '/v1/wallet/balance', { key: server.internalKey, headers: { 'x-user-id': `discord:${alice.id}` } });
-    if (walletApi.status === 404) expect(balance.original!.content).toContain('Credits are not set up on this Anima server');
-    else expect(balance.original!.content).toContain('Balance');
+    const wallet = (await server.request('GET', '/v1/wallet/balance', { key: server.internalKey, headers: { 'x-user-id': `discord:${alice.id}` } })).body;
+    const balanceEmbed = balance.original!.embeds[0] as { title: string; description: string; fields: Array<{ name: string; value: string }> };
+    expect(balanceEmbed.title).toBe('Your credits');
+    expect(balanceEmbed.description).toContain(`**${wallet.balance.toLocaleString('en-US', { maximumFractionDigits: 2 })}** credits`);
+    expect(balanceEmbed.fields).toEqual(expect.arrayContaining([{ name: 'Plan', value: expect.stringContaining(wallet.plan.name), inline: true }]));
+    expect(JSON.stringify(balance.original)).not.toMatch(/balance_micro|user_id|next_refresh_at/);
+
+    const usage = discord.slashCommand({ user: alice, channelId: CHANNELS.tavern, name: 'usage' });
+    await discord.waitFor(() => (usage.original?.embeds.length ? usage.original : undefined), 15_000, 'the /usage answer');
+    const usageEmbed = usage.original!.embeds[0] as { title: string; description: string; fields: Array<{ name: string; value: string }> };
+    expect(usageEmbed.title).toBe('Your usage — last 30 days');
+    expect(usageEmbed.description).toMatch(/^\*\*Total:\*\* \d+ requests · /);
+    // Alice chatted, had a picture described and a voice note transcribed: each service is a readable line.
+    const names = usageEmbed.fields.map((field) => field.name);
+    expect(names).toEqual(expect.arrayContaining(['💬 Chat', '🎙️ Voice messages']));
+    expect(usageEmbed.fields.find((field) => field.name === '💬 Chat')!.value).toMatch(/requests? · [\d,]+ tokens · /);
+    expect(JSON.stringify(usage.original)).not.toMatch(/credits_micro|paid_by|prompt_tokens/);
   });
 
   it('/character bind, list and unbind manage the channel’s characters, for Manage Channels only', async () => {

@@ -205,6 +205,8 @@ export const conversations = pgTable(
     placeKey: text('place_key').notNull(),
     contextResetAt: timestamp('context_reset_at', { withTimezone: true }),
     lastSummarizedAt: timestamp('last_summarized_at', { withTimezone: true }),
+    /** `!voice`: answers in this conversation are spoken too (migration 0013). */
+    voiceReplies: boolean('voice_replies').notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

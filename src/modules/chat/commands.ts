@@ -1,8 +1,9 @@
 /**
  * In-chat commands, sent as the message content and answered without a model call
- * (Shapes-compatible): !wack, !reset, !sleep, !info, !usage, !help; and !imagine <prompt>, which draws.
+ * (Shapes-compatible): !wack, !reset, !sleep, !info, !usage, !help, !voice (voice replies on/off in
+ * this conversation); and !imagine <prompt>, which draws.
  */
-export const CHAT_COMMANDS = ['wack', 'reset', 'sleep', 'info', 'usage', 'help', 'imagine'] as const;
+export const CHAT_COMMANDS = ['wack', 'reset', 'sleep', 'info', 'usage', 'help', 'imagine', 'voice'] as const;
 export type ChatCommand = (typeof CHAT_COMMANDS)[number];
 
 /** The command a message is, or undefined for ordinary chat ("!wack" alone, any case, surrounding spaces). */
@@ -26,5 +27,6 @@ export const HELP_TEXT = [
   '!info — the character, its model, this conversation and its memories',
   '!usage — your usage and credits over the last 30 days',
   '!imagine <prompt> — draw a picture',
+  '!voice — turn spoken replies on or off in this conversation',
   '!help — this list',
 ].join('\n');

@@ -7,6 +7,7 @@ import type { AppModule } from '../module.js';
 import type { ModerationModule } from '../moderation/index.js';
 import { registerChatRoutes } from './routes.js';
 import { ChatService, type ImagineCommand } from './service.js';
+import type { ChatVoicePort } from './voice-port.js';
 
 export { ChatService, type PreparedTurn, type TurnOutcome, type TurnRequest } from './service.js';
 export { buildPrompt, type BuiltPrompt, type PromptInput } from './prompt-builder.js';
@@ -25,6 +26,8 @@ export interface ChatModuleDependencies extends Infrastructure {
   gateway: ProviderGateway;
   /** `!imagine` (the images module). */
   imagine?: ImagineCommand;
+  /** Voice in chat (the voice module). */
+  voice?: ChatVoicePort | undefined;
 }
 
 export function createChatModule(dependencies: ChatModuleDependencies): ChatModule {
@@ -38,6 +41,7 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
     memory: dependencies.memory?.service,
     moderation: dependencies.moderation.service,
     imagine: dependencies.imagine,
+    voice: dependencies.voice,
   });
   return {
     name: 'chat',
@@ -48,6 +52,7 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
         identity: dependencies.identity.service,
         characters: dependencies.characters.service,
         keepAliveMs: config.streamKeepAliveMs,
+        voice: dependencies.voice,
       }),
     close: () => service.close(),
   };

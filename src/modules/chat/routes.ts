@@ -24,7 +24,9 @@ import {
   presentMessage,
 } from './schemas.js';
 import type { ChatService, PreparedTurn, TurnOutcome } from './service.js';
+import type { ChatVoicePort } from './voice-port.js';
 import { SseWriter } from './sse-writer.js';
+import { hearVoiceMessage, inputAudioOf, speakAnswer, voiceBodyLimit, withoutAudio, withTranscript } from './voice-turn.js';
 
 export interface ChatRoutesDependencies {
   chat: ChatService;
@@ -32,6 +34,8 @@ export interface ChatRoutesDependencies {
   characters: CharactersService;
   /** Silence on an open stream after which a keep-alive comment is sent. */
   keepAliveMs: number;
+  /** Voice messages in, spoken answers out (the voice module); absent = text only. */
+  voice?: ChatVoicePort | undefined;
 }
 
 const MODEL_PATTERN = /^(?:character|shapesinc)\/(.+)$/;
@@ -57,6 +61,8 @@ function usageOf(outcome: TurnOutcome | undefined) {
 
 export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDependencies): void {
   const { chat, identity, characters, keepAliveMs } = dependencies;
+  const { voice } = dependencies;
+  const bodyLimit = voiceBodyLimit(voice, chat.config.bodyLimitBytes, chat.config.voice.audioInputMaxBytes);
 
   /**
    * The acting user, the authorization actor and the place of a chat turn. Only a service or admin
@@ -98,6 +104,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/characters/:id/chat',
     {
+      bodyLimit,
       config: { rateLimit: true, contextHeaders: 'place' },
       schema: {
         tags: ['chat'],
@@ -113,13 +120,15 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       const body = request.body;
       const { user, viewer, guildId, channelId } = await turnContext(request, body);
       const signal = clientSignal(reply);
+      const heard = await hearVoiceMessage(voice, { user, message: body.audio_url ? { kind: 'url', url: body.audio_url } : undefined, field: 'audio_url', requestId: request.id, signal, assertCharacter: () => characters.get(request.params.id, viewer) });
       const turn = await chat.prepare({
         character: request.params.id,
         viewer,
         user,
         guildId,
         channelId,
-        text: body.content,
+        text: withTranscript(body.content, heard),
+        messageMetadata: heard?.metadata,
         imageUrls: body.attachment_url ? [body.attachment_url] : [],
         contentField: 'content',
         imageField: 'attachment_url',
@@ -129,14 +138,16 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         signal,
         requestId: request.id,
       });
+      const spoken = (outcome: TurnOutcome | undefined) => speakAnswer(voice, turn, outcome, { user, requested: body.voice, requestId: request.id, http: request, signal });
+      const voiceFields = async (outcome: TurnOutcome | undefined) => ({ ...(heard ? { transcript: heard.text } : {}), ...(await spoken(outcome)) });
       if (!body.stream) {
         const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
-        return botResponse(turn, outcome);
+        return { ...botResponse(turn, outcome), ...(await voiceFields(outcome)) };
       }
       const writer = new SseWriter(reply, keepAliveMs);
       if (turn.kind === 'command') {
         writer.data({ type: 'delta', content: turn.reply });
-        writer.data({ type: 'done', ...botResponse(turn, undefined) });
+        writer.data({ type: 'done', ...botResponse(turn, undefined), ...(await voiceFields(undefined)) });
         writer.end();
         return reply;
       }
@@ -145,7 +156,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
         const outcome = await chat.run(turn, { onDelta: (text) => writer.data({ type: 'delta', content: text }) });
         if (outcome.status === 'blocked') writer.data({ type: 'replace', content: outcome.text });
         if (outcome.error) writer.data({ type: 'error', error: streamError(outcome.error), partial: botResponse(turn, outcome) });
-        else writer.data({ type: 'done', ...botResponse(turn, outcome) });
+        else writer.data({ type: 'done', ...botResponse(turn, outcome), ...(await voiceFields(outcome)) });
       } catch (error) {
         writer.stopKeepAlive();
         if (!writer.isOpen) throw error;
@@ -160,6 +171,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
   app.post(
     '/v1/chat/completions',
     {
+      bodyLimit,
       config: { rateLimit: true, contextHeaders: 'place' },
       schema: {
         tags: ['openai'],
@@ -183,7 +195,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       const clientSystemMessages: string[] = [];
       const clientHistory: ChatMessage[] = [];
       for (const message of toolContinuation ? body.messages : body.messages.slice(0, -1)) {
-        const text = textOf(message.content);
+        const text = textOf(withoutAudio(message.content));
         if (message.role === 'system' || message.role === 'developer') clientSystemMessages.push(text);
         else if (message.role === 'tool') {
           if (!message.tool_call_id) throw new ValidationError('messages', 'A tool message needs tool_call_id (the id of the call it answers).');
@@ -206,13 +218,15 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       const lastContent = toolContinuation ? '' : (last.content ?? '');
       const imageUrls = typeof lastContent === 'string' ? [] : lastContent.flatMap((part) => (part.type === 'image_url' ? [part.image_url.url] : []));
       const signal = clientSignal(reply);
+      const heard = await hearVoiceMessage(voice, { user, message: inputAudioOf(lastContent), field: 'messages', requestId: request.id, signal, assertCharacter: () => characters.get(slug, viewer) });
       const turn = await chat.prepare({
         character: slug,
         viewer,
         user,
         guildId,
         channelId,
-        text: textOf(lastContent),
+        text: withTranscript(textOf(withoutAudio(lastContent)), heard),
+        messageMetadata: heard?.metadata,
         imageUrls,
         contentField: 'messages',
         imageField: 'messages',

@@ -6,12 +6,22 @@ import type { ConversationSummary, ConversationRow, MessageRow } from './store.j
 const idText = z.string().trim().min(1).max(200);
 
 export const botChatBodySchema = z.object({
-  content: z.string().max(2_000_000).describe('The message (at most MAX_MESSAGE_CHARS characters), or a command: !wack, !reset, !sleep, !info, !help'),
+  content: z.string().max(2_000_000).optional().default('').describe('The message (at most MAX_MESSAGE_CHARS characters), or a command: !wack, !reset, !sleep, !info, !help, !voice; may be empty with audio_url'),
   user_id: idText.optional().describe('External end-user id (service keys; X-User-Id also works)'),
   username: z.string().trim().min(1).max(100).optional(),
   guild_id: idText.optional(),
   channel_id: idText.optional(),
   attachment_url: z.string().max(14_000_000).optional().describe('An image URL (http/https) or a data:image/…;base64 URL'),
+  audio_url: z
+    .string()
+    .min(1)
+    .max(40_000_000)
+    .optional()
+    .describe('A voice message: an http(s) URL (fetched SSRF-safely, at most AUDIO_INPUT_MAX_BYTES) or a data:audio/…;base64 URL. It is transcribed and the transcript is your message (after content, when both are sent)'),
+  voice: z
+    .boolean()
+    .optional()
+    .describe("Speak the answer in the character's voice: the answer carries audio_url (signed, expiring). Unset = the conversation's !voice setting; false = text only this time"),
   stream: z.boolean().optional().default(false),
 }).meta({
   examples: [
@@ -40,6 +50,15 @@ export const botChatResponseSchema = z.object({
   api_keys_status: z.record(z.string(), z.enum(['user', 'platform'])).describe('Who paid, per provider used in this turn'),
   status: z.enum(['complete', 'partial', 'blocked']),
   command: z.string().nullable(),
+  transcript: z.string().optional().describe('With audio_url: what the voice message said (your message as stored)'),
+  audio_url: z.string().nullable().optional().describe('A spoken answer was asked for: a signed URL of the stored MP3 (no bearer token needed until audio_expires_at), or null with audio_error'),
+  audio_expires_at: z.string().nullable().optional(),
+  audio_seconds: z.number().nullable().optional(),
+  audio_error: z
+    .object({ status: z.number().int(), code: z.string(), message: z.string() })
+    .nullable()
+    .optional()
+    .describe('Why the answer has no audio (e.g. 429 voice quota, 402 credits, 502 speech vendor): the text answer stands and nothing was charged for the speech'),
 }).meta({
   examples: [
     {
@@ -61,6 +80,9 @@ export const botChatResponseSchema = z.object({
 const contentPartSchema = z.union([
   z.object({ type: z.literal('text'), text: z.string() }),
   z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }) }),
+  z
+    .object({ type: z.literal('input_audio'), input_audio: z.object({ data: z.string().min(1).max(40_000_000), format: z.string().min(1).max(10) }) })
+    .describe("A voice message (base64 wav or mp3): on the last user message it is transcribed and the transcript is the message; in earlier messages it is left out (send their transcripts as text)"),
 ]);
 
 const toolCallSchema = z.object({

@@ -19,6 +19,7 @@ import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
 import * as store from './store.js';
 import type { ConversationRow } from './store.js';
+import type { ChatVoicePort } from './voice-port.js';
 
 /** Token budgets of the prompt's parts; the rest of the model's context is left for the answer. */
 export const HISTORY_TOKEN_BUDGET = 3_000;
@@ -44,6 +45,8 @@ export interface ChatServiceDependencies {
   sleep?: (milliseconds: number, signal: AbortSignal) => Promise<void>;
   /** `!imagine <prompt>`: draws and answers with the picture (the images module); absent = not offered. */
   imagine?: ImagineCommand;
+  /** Voice messages in and spoken answers out (the voice module); absent = text only. */
+  voice?: ChatVoicePort | undefined;
 }
 
 /** What `!imagine` needs from the images module: the reply text (with the picture's URL). */
@@ -75,6 +78,8 @@ export interface TurnRequest {
   toolContinuation?: boolean | undefined;
   /** Streamed answers hold one of the plan's concurrent-stream slots while they run. */
   stream?: boolean | undefined;
+  /** Kept on the user's message (a voice message's audio reference and transcription). */
+  messageMetadata?: Record<string, unknown> | undefined;
   signal: AbortSignal;
   requestId: string;
 }
@@ -219,6 +224,7 @@ export class ChatService {
       metadata: {
         ...(request.imageUrls.length > 0 ? { images: request.imageUrls.map((url) => (url.startsWith('data:') ? 'data:…' : url)) } : {}),
         ...(imageDescriptions.length > 0 ? { image_descriptions: imageDescriptions } : {}),
+        ...request.messageMetadata,
         request_id: request.requestId,
       },
     }, { touch: false }).catch(async (error: unknown) => {
@@ -522,6 +528,13 @@ export class ChatService {
       }
       case 'usage':
         return usageSummaryText(await usageReport(db, request.user.id, 30));
+      case 'voice': {
+        if (!this.dependencies.voice) return 'Voice replies are not enabled on this server.';
+        const on = !conversation.voiceReplies;
+        await store.setVoiceReplies(db, conversation.id, on);
+        if (!on) return `Voice replies are off: ${character.name} answers with text.`;
+        return character.voiceId ? `Voice replies are on: ${character.name} answers with a voice clip too (!voice again to stop).` : `Voice replies are on, but ${character.name} has no voice yet: answers stay text until the character gets a voice_id.`;
+      }
       case 'info': {
         const settings = resolveModelSettings(character, config);
         const counts = await store.countMessages(db, conversation.id);

@@ -176,6 +176,11 @@ export async function resetContext(db: Executor, conversationId: string, at: Dat
   return row;
 }
 
+/** `!voice`: whether answers in this conversation are spoken too. */
+export async function setVoiceReplies(db: Executor, conversationId: string, on: boolean): Promise<void> {
+  await db.update(conversations).set({ voiceReplies: on }).where(eq(conversations.id, conversationId));
+}
+
 export async function deleteConversation(db: Executor, conversationId: string): Promise<boolean> {
   const rows = await db.delete(conversations).where(eq(conversations.id, conversationId)).returning({ id: conversations.id });
   return rows.length > 0;

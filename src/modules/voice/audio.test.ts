@@ -29,6 +29,8 @@ describe('audio measurement', () => {
     expect(await sniffAudio(Buffer.from('hello world, this is text'), 'audio/ogg')).toBeUndefined();
     expect((await sniffAudio(silentMp3(1000), undefined))?.mimeType).toBe('audio/mpeg');
     expect((await sniffAudio(silentWav(1000, 16000), 'application/octet-stream'))?.mimeType).toBe('audio/wav');
+    // A wrong hint (MP3 bytes labelled audio/ogg, as a CDN may) still finds the audio the bytes are.
+    expect((await sniffAudio(silentMp3(1000), 'audio/ogg'))?.mimeType).toBe('audio/mpeg');
   });
 
   it('joins parts: MP3 frames concatenate, WAV samples go under one header', async () => {

@@ -97,6 +97,11 @@ const CONTAINER_MIME: Array<[RegExp, string, string]> = [
  */
 export async function sniffAudio(bytes: Buffer, hintedMimeType: string | undefined): Promise<SniffedAudio | undefined> {
   if (bytes.length < 4) return undefined;
+  // A wrong hint (a CDN's audio/ogg on MP3 bytes) must not hide audio the bytes themselves show.
+  return (await sniffWith(bytes, hintedMimeType)) ?? (hintedMimeType === undefined ? undefined : await sniffWith(bytes, undefined));
+}
+
+async function sniffWith(bytes: Buffer, hintedMimeType: string | undefined): Promise<SniffedAudio | undefined> {
   try {
     const metadata = await parseBuffer(bytes, { mimeType: hintedMimeType, size: bytes.length }, { duration: true, skipCovers: true });
     const container = `${metadata.format.container ?? ''} ${metadata.format.codec ?? ''}`.trim();

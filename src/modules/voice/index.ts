@@ -6,6 +6,8 @@ import type { ProviderGateway } from '../gateway/index.js';
 import type { IdentityModule } from '../identity/index.js';
 import type { MediaModule } from '../media/index.js';
 import type { AppModule } from '../module.js';
+import type { ChatVoicePort } from '../chat/voice-port.js';
+import { ChatVoice } from './chat-voice.js';
 import { registerVoiceRoutes } from './routes.js';
 import { VoiceService } from './service.js';
 
@@ -20,6 +22,8 @@ declare module '../gateway/registry.js' {
 
 export interface VoiceModule extends AppModule {
   service: VoiceService;
+  /** Voice in chat (voice messages transcribed, spoken answers stored): the chat module's port. */
+  chatVoice: ChatVoicePort;
 }
 
 export interface VoiceModuleDependencies extends Infrastructure {
@@ -41,9 +45,11 @@ export function createVoiceModule(dependencies: VoiceModuleDependencies): VoiceM
     .register('transcription', 'elevenlabs', transcription.elevenlabs)
     .register('transcription', 'gemini', transcription.gemini);
   const service = new VoiceService({ config, db, gateway, logger });
+  const chatVoice = new ChatVoice({ config, voice: service, media: dependencies.media.service, logger });
   return {
     name: 'voice',
     service,
+    chatVoice,
     registerRoutes: (app) =>
       registerVoiceRoutes(app, { voice: service, identity: dependencies.identity.service, characters: dependencies.characters.service, media: dependencies.media.service, config, db }),
   };

@@ -1,0 +1,154 @@
+/**
+ * Time to the first audio byte of a streamed spoken answer: POST /v1/tts with stream: true on the
+ * real server (its own process) against the same request sent straight to the ElevenLabs fake's
+ * `/v1/text-to-speech/{voice}/stream`, in one run. The fake waits a fixed latency before its first
+ * byte and streams real MP3 in chunks; what Anima adds is the difference (auth, the voice registry,
+ * the gateway's key, limits and credit reservation, the first upstream round trip, the relay).
+ *
+ *   npx tsx bench/tts-first-byte.ts [--latency 30] [--concurrency 4] [--requests 200] [--warmup 20] [--database-url postgres://…]
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startElevenLabsFake } from '../test/fakes/index.js';
+import { startChildServer } from '../test/helpers/child-server.js';
+import { percentile } from './stats.js';
+
+const { values } = parseArgs({
+  options: {
+    latency: { type: 'string', default: '30' },
+    concurrency: { type: 'string', default: '4' },
+    requests: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '20' },
+    'database-url': { type: 'string' },
+  },
+});
+const latencyMs = Number(values.latency);
+const concurrency = Number(values.concurrency);
+const requestCount = Number(values.requests);
+const warmupCount = Number(values.warmup);
+const databaseUrl = values['database-url'];
+const RACHEL = '21m00Tcm4TlvDq8ikWAM';
+
+interface Target {
+  url: string;
+  headers: (worker: number) => Record<string, string>;
+  body: (index: number) => unknown;
+}
+
+/** One streamed request: [ms to the first audio byte, ms to the last]. The whole body is read. */
+async function once(target: Target, worker: number, index: number): Promise<[number, number]> {
+  const started = performance.now();
+  const response = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', ...target.headers(worker) }, body: JSON.stringify(target.body(index)) });
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  let first = Number.NaN;
+  let bytes = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    if (chunk.length > 0 && Number.isNaN(first)) first = performance.now() - started;
+    bytes += chunk.length;
+  }
+  if (bytes === 0) throw new Error('no audio');
+  return [first, performance.now() - started];
+}
+
+async function run(target: Target, count: number): Promise<{ firsts: number[]; totals: number[] }> {
+  const firsts: number[] = [];
+  const totals: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (next < count) {
+        const index = next++;
+        const [first, total] = await once(target, worker, index);
+        firsts.push(first);
+        totals.push(total);
+      }
+    }),
+  );
+  return { firsts, totals };
+}
+
+const format = (value: number) => value.toFixed(1);
+
+async function main(): Promise<void> {
+  const fake = await startElevenLabsFake({ streamChunkBytes: 4096, chunkDelayMs: 5 });
+  fake.faults.delay(latencyMs, { route: '/stream' });
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-tts-'));
+  const adminKey = `admin-${randomBytes(12).toString('hex')}`;
+  const internalKey = `internal-${randomBytes(12).toString('hex')}`;
+  const server = await startChildServer({
+    DATA_DIR: dataDir,
+    ADMIN_API_KEY: adminKey,
+    INTERNAL_API_KEY: internalKey,
+    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ELEVENLABS_BASE_URL: fake.url,
+    ELEVENLABS_API_KEY: 'test-key',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  }, 'src/server.ts', 180_000);
+  try {
+    // Metered and limited as in production: each bench user on the enterprise plan (its seconds, streams and credits suffice).
+    for (let worker = 0; worker < concurrency; worker += 1) {
+      const externalId = `bench-tts-${worker}`;
+      await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${internalKey}`, 'x-user-id': externalId } });
+      const plan = await fetch(`${server.url}/v1/admin/users/${externalId}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ plan: 'enterprise' }),
+      });
+      if (!plan.ok) throw new Error(`could not put ${externalId} on the enterprise plan: ${await plan.text()}`);
+    }
+    const text = (index: number) => `Line ${index}: the tide comes in twice a day, and the lamp is lit at dusk.`;
+    const direct: Target = {
+      url: `${fake.url}/v1/text-to-speech/${RACHEL}/stream?output_format=mp3_44100_128`,
+      headers: () => ({ 'xi-api-key': 'test-key' }),
+      body: (index) => ({ text: text(index), model_id: 'eleven_multilingual_v2' }),
+    };
+    const throughAnima: Target = {
+      url: `${server.url}/v1/tts`,
+      headers: (worker) => ({ authorization: `Bearer ${internalKey}`, 'x-user-id': `bench-tts-${worker}` }),
+      body: (index) => ({ text: text(index), voice: 'rachel', stream: true }),
+    };
+    await run(direct, warmupCount);
+    await run(throughAnima, warmupCount);
+    const baseline = await run(direct, requestCount);
+    const product = await run(throughAnima, requestCount);
+    const rows: string[] = [];
+    for (const [label, pick] of [
+      ['first audio byte (ms)', (result: typeof baseline) => result.firsts],
+      ['whole stream (ms)', (result: typeof baseline) => result.totals],
+    ] as const) {
+      for (const [name, fraction] of [
+        ['p50', 0.5],
+        ['p99', 0.99],
+      ] as const) {
+        const base = percentile(pick(baseline), fraction);
+        const through = percentile(pick(product), fraction);
+        rows.push(`| ${label} | ${name} | ${format(base)} | ${format(through)} | ${format(through - base)} | ${(through / base).toFixed(2)}× |`);
+      }
+    }
+    console.log('## tts-first-byte');
+    console.log('');
+    console.log(
+      `Upstream: ElevenLabs fake, ${latencyMs} ms before its first byte, then real MP3 in 4 KiB chunks 5 ms apart. ${requestCount} streamed requests per series after ${warmupCount} warm-up, concurrency ${concurrency}. ` +
+        `Server: its own process, ${databaseUrl ? 'PostgreSQL' : 'embedded storage (PGlite)'}, LOG_LEVEL=info, users on the enterprise plan (metered: credits reserved and settled, seconds counted). Direct = the same text sent straight to the fake's /stream.`,
+    );
+    console.log('');
+    console.log('| series | statistic | direct | through Anima | overhead (ms) | ratio |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+    for (const row of rows) console.log(row);
+    console.log('');
+    const flags = `--latency ${latencyMs} --concurrency ${concurrency} --requests ${requestCount} --warmup ${warmupCount}${databaseUrl ? ' --database-url <postgres>' : ''}`;
+    console.log(`Command: \`npx tsx bench/tts-first-byte.ts ${flags}\``);
+  } finally {
+    await server.stop();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
