@@ -5,6 +5,7 @@ import type { AppModule } from '../module.js';
 import { VaultKeyResolver } from './key-resolution.js';
 import { registerLinkCodeRoutes } from './link-code-routes.js';
 import { createOidcVerifier } from './oidc.js';
+import { registerSignInRoutes } from './sign-in-routes.js';
 import { registerProviderKeyRoutes } from './provider-key-routes.js';
 import { ProviderKeyVault } from './provider-keys.js';
 import { registerIdentityRoutes } from './routes.js';
@@ -40,6 +41,7 @@ export function createIdentityModule(infrastructure: Infrastructure): IdentityMo
       registerIdentityRoutes(app, { identity: service });
       registerUserRoutes(app, { identity: service, vault });
       registerProviderKeyRoutes(app, { identity: service, vault });
+      registerSignInRoutes(app, { oidc: config.oidc });
       registerLinkCodeRoutes(app, { identity: service, counters: keyValue.counters, setupUrl: config.setupUrl, publicBaseUrl: config.publicBaseUrl });
     },
     start: async () => {
