@@ -314,6 +314,8 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await page.locator(`[data-testid="usage-chart"] rect[data-service="chat"][data-date="${new Date().toISOString().slice(0, 10)}"]`).waitFor();
     await page.getByRole('list', { name: 'Products' }).getByText('Lamplight pack').waitFor();
     await screenshots('usage');
+    await page.getByTestId('usage-chart').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SHOTS, 'usage-chart-desktop.png') });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: path.join(SHOTS, 'usage-dark-desktop.png') });
     await nav().getByRole('link', { name: 'Setup' }).click();

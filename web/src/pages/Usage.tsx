@@ -48,7 +48,6 @@ export function UsagePage() {
           </div>
         </div>
       )}
-      <BuyCredits />
       <h3>Last 30 days by service</h3>
       {usage.data && usage.data.daily.length > 0 && <DailyChart daily={usage.data.daily} days={usage.data.days} />}
       {usage.error !== null && <Problem error={usage.error} />}
@@ -81,6 +80,7 @@ export function UsagePage() {
           </tbody>
         </table>
       )}
+      <BuyCredits />
       <h3>Transactions</h3>
       {ledger.error !== null && <Problem error={ledger.error} />}
       {ledger.data && ledger.data.data.length === 0 && <p className="muted">No transactions yet.</p>}

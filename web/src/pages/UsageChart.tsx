@@ -52,7 +52,12 @@ export function DailyChart({ daily, days }: { daily: DayUsage[]; days: number })
                 );
               })}
               {(index === 0 || index === dates.length - 1 || index % 7 === 6) && (
-                <text x={index * slot + slot / 2} y={height + 14} textAnchor="middle" className="tick">
+                <text
+                  x={index === 0 ? 0 : index === dates.length - 1 ? width : index * slot + slot / 2}
+                  y={height + 14}
+                  textAnchor={index === 0 ? 'start' : index === dates.length - 1 ? 'end' : 'middle'}
+                  className="tick"
+                >
                   {date.slice(5)}
                 </text>
               )}
@@ -103,7 +108,7 @@ export function BuyCredits() {
         {products.data.data.map((product) => (
           <li key={product.id} className="card product">
             <strong>{product.name}</strong>
-            <span className="muted small">{product.description}</span>
+            {product.description && <span className="muted small">{product.description}</span>}
             <span>
               {formatCredits(product.credits)} credits{product.interval ? ` / ${product.interval}` : ''}
             </span>
