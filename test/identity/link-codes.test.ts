@@ -30,6 +30,12 @@ describe.each(backends())('link codes on %s storage', (backend) => {
     return server.request('POST', '/v1/link-codes/redeem', { key: null, body: name ? { code, name } : { code } });
   };
 
+  it('GET /v1/auth/methods tells the dashboard, without credentials, which sign-ins exist', async () => {
+    const methods = await server.request('GET', '/v1/auth/methods', { key: null });
+    expect(methods.status).toBe(200);
+    expect(methods.body).toEqual({ api_key: true, link_code: true, oidc: null });
+  });
+
   it('issues a short code for the named user and redeems it once for a user key bound to that user', async () => {
     const issued = await issue('discord:4242');
     expect(issued.code).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/);

@@ -299,7 +299,6 @@ function VoicesPanel() {
           <select id="admin-voice-provider" value={form.provider} onChange={(event) => setForm({ ...form, provider: event.target.value })}>
             <option>elevenlabs</option>
             <option>minimax</option>
-            <option>openai</option>
           </select>
         </div>
         {field('provider_voice_id', 'Vendor voice id')}
