@@ -97,6 +97,8 @@ export interface CommandInvocation {
   channel: TextBasedChannel;
   canManageChannels: boolean;
   replier: CommandReplier;
+  /** Only the invoking user sees the answer (an ephemeral slash-command reply, or a DM). */
+  privateReply?: boolean;
 }
 
 function interactionReplier(interaction: ChatInputCommandInteraction): CommandReplier {
@@ -146,6 +148,7 @@ export function invocationFromInteraction(interaction: ChatInputCommandInteracti
     channel,
     canManageChannels: interaction.memberPermissions?.has(PermissionFlagsBits.ManageChannels) ?? false,
     replier: interactionReplier(interaction),
+    privateReply: true,
   };
 }
 
@@ -169,6 +172,7 @@ export function invocationFromMessage(message: Message): CommandInvocation | und
     channel: message.channel,
     canManageChannels: message.member?.permissionsIn(message.channelId).has(PermissionFlagsBits.ManageChannels) ?? false,
     replier: messageReplier(message),
+    privateReply: message.channel.isDMBased(),
   };
 }
 
@@ -186,7 +190,8 @@ export async function runCommand(context: BotContext, invocation: CommandInvocat
   try {
     switch (invocation.name) {
       case 'setup':
-        await replier.send({ embeds: [setupEmbed(context.config.setupUrl)] }, { ephemeral: true });
+        await replier.defer({ ephemeral: true });
+        await replier.send(await setupReply(context, invocation), { ephemeral: true });
         return;
       case 'usage':
         await replier.defer({ ephemeral: true });
@@ -236,6 +241,24 @@ async function usageReply(context: BotContext, actor: Actor): Promise<BotReply> 
     return { embeds: [usageEmbed(usage, context.config.setupUrl)] };
   } catch (error) {
     if (isMissingFeature(error)) return { content: 'Usage reports are not available on this Anima server yet.' };
+    throw error;
+  }
+}
+
+/**
+ * `/setup`: the setup steps plus, where only this user sees the answer, a one-time link code
+ * (POST /v1/link-codes for this Discord user) that signs them in on the dashboard as themselves.
+ */
+async function setupReply(context: BotContext, invocation: CommandInvocation): Promise<BotReply> {
+  if (!invocation.privateReply) {
+    return { content: 'For your own sign-in code, use `/setup` (only you see the answer) or send me `!setup` in a direct message.', embeds: [setupEmbed(context.config.setupUrl)] };
+  }
+  try {
+    const link = await context.anima.request<{ code: string; url: string; expires_at: string }>('POST', '/v1/link-codes', { actor: invocation.actor });
+    return { embeds: [setupEmbed(link.url, undefined, { code: link.code, expiresAt: link.expires_at })] };
+  } catch (error) {
+    // A server without link codes still gets the plain steps.
+    if (isMissingFeature(error)) return { embeds: [setupEmbed(context.config.setupUrl)] };
     throw error;
   }
 }

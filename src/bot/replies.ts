@@ -10,7 +10,10 @@ export interface BotReply {
 const ANIMA_COLOUR = 0x7c5cff;
 
 /** Bring your own key: where to add it, and why never here. */
-export function setupEmbed(setupUrl: string, provider?: string): EmbedBuilder {
+export function setupEmbed(setupUrl: string, provider?: string, link?: { code: string; expiresAt: string }): EmbedBuilder {
+  const signIn = link
+    ? `1. Open **${setupUrl}** (or the dashboard) and sign in with the code **\`${link.code}\`**: it is yours alone, works once and expires <t:${Math.floor(Date.parse(link.expiresAt) / 1000)}:R>.`
+    : `1. Open **${setupUrl}** and sign in.`;
   return new EmbedBuilder()
     .setColor(ANIMA_COLOUR)
     .setTitle('Set up your own provider key')
@@ -19,7 +22,7 @@ export function setupEmbed(setupUrl: string, provider?: string): EmbedBuilder {
       [
         provider ? `This needs a key for **${provider}**, and none is set up for you.` : 'Characters here talk through AI providers (OpenRouter, Gemini, ElevenLabs…) with **your own key**.',
         '',
-        `1. Open **${setupUrl}** and sign in.`,
+        signIn,
         '2. Add your provider key there: it is checked with the provider and stored encrypted.',
         '3. Come back and talk: your messages are answered with your key.',
         '',

@@ -310,11 +310,26 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
     expect(String(answer!.embeds[0]!.description)).toContain('**openai**');
     expect(JSON.stringify(answer)).not.toMatch(/"status":|problem|stack/);
 
+    // /setup answers only bob, with a one-time link code that signs him in on the dashboard as himself.
     const interaction = discord.slashCommand({ user: bob, channelId: CHANNELS.paid, name: 'setup' });
-    await discord.waitFor(() => interaction.original, 10_000, 'the /setup answer');
-    expect(interaction.callbacks).toEqual([4]);
+    await discord.waitFor(() => (interaction.original?.embeds?.length ? interaction.original : undefined), 15_000, 'the /setup answer');
+    expect(interaction.callbacks).toEqual([5]);
     expect(interaction.original).toMatchObject({ ephemeral: true });
-    expect(interaction.original!.embeds[0]).toMatchObject({ title: 'Set up your own provider key', url: 'https://anima.example/setup' });
+    const embed = interaction.original!.embeds[0]!;
+    expect(embed).toMatchObject({ title: 'Set up your own provider key', url: expect.stringMatching(/^https:\/\/anima\.example\/setup\?code=[0-9A-Z]{4}-[0-9A-Z]{4}$/) });
+    const code = new URL(String(embed.url)).searchParams.get('code')!;
+    expect(String(embed.description)).toContain(code);
+    const redeemed = await server.request('POST', '/v1/link-codes/redeem', { key: null, body: { code } });
+    expect(redeemed.status).toBe(201);
+    const me = await server.request('GET', '/v1/me', { key: redeemed.body.key });
+    expect(me.body.identities).toEqual([`discord:${bob.id}`]);
+
+    // Typed in a shared channel, !setup shows no code (everyone would see it).
+    await say({ author: bob, channelId: CHANNELS.paid, content: '!setup' });
+    const plain = (await waitForBotMessages(CHANNELS.paid, 2, 'the !setup answer')).at(-1);
+    expect(plain!.content).toContain('/setup');
+    expect(plain!.embeds[0]).toMatchObject({ url: 'https://anima.example/setup' });
+    expect(JSON.stringify(plain)).not.toMatch(/code=/);
   });
 
   it('deletes a message containing an API key and warns its author, without sending it to Anima', async () => {

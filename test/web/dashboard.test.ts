@@ -6,11 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeholderPng, writeCardsToPng } from '../../src/modules/characters/card-png.js';
 import { DASHBOARD_CSP } from '../../src/modules/web/routes.js';
 import { projectFile } from '../../src/infra/project-files.js';
-import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
+import { startElevenLabsFake, startFalFake, startJwksFake, startOpenRouterFake, type ElevenLabsFake, type FalFake, type JwksFake, type OpenAiCompatibleFake } from '../fakes/index.js';
+import { startStripeFake, type StripeFake } from '../fakes/stripe.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 // The dashboard end to end: the built page (web/dist) served by the real server, driven in Debian's
-// headless Chromium through playwright-core, with the OpenRouter fake behind chat and the key check.
+// headless Chromium through playwright-core, with the vendor fakes behind it: OpenRouter (chat and the
+// key check), fal (images), ElevenLabs (voice previews), Stripe (checkout) and an OIDC issuer.
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`test/web/dashboard.test.ts skipped: ${CHROMIUM} is absent (scripts/setup-services.sh installs Debian's chromium).`);
@@ -19,6 +21,8 @@ const STEP = 60_000;
 const USER_OPENROUTER_KEY = 'sk-or-v1-dashboard-user-0123456789';
 const REPLY = 'Hello traveller, the lanterns are lit and the road is long tonight';
 const SHOTS = projectFile('docs', 'screenshots');
+const FAL_KEY = 'test-key-id:test-key-secret';
+const OIDC_AUDIENCE = 'anima-dashboard';
 const VIEWPORTS = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
 
 const cardData = {
@@ -36,6 +40,10 @@ const cardPng = writeCardsToPng(placeholderPng('Mira Lantern'), {
 
 describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded storage)', () => {
   let openrouter: OpenAiCompatibleFake;
+  let fal: FalFake;
+  let elevenlabs: ElevenLabsFake;
+  let stripe: StripeFake;
+  let issuer: JwksFake;
   let server: TestServer;
   let browser: Browser;
   let page: Page;
@@ -55,8 +63,29 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     // The page under test is the current web/ sources, built as `npm start` builds them.
     await build({ root: projectFile('web'), configFile: projectFile('web', 'vite.config.ts'), logLevel: 'warn' });
     mkdirSync(SHOTS, { recursive: true });
-    openrouter = await startOpenRouterFake({ validKeys: [USER_OPENROUTER_KEY], reply: REPLY, chunkDelayMs: 120 });
-    server = await startTestServer('embedded', { OPENROUTER_BASE_URL: openrouter.url, MEMORY_FORMATION_DELAY_MS: '600000' });
+    [openrouter, fal, elevenlabs, stripe, issuer] = await Promise.all([
+      startOpenRouterFake({ validKeys: [USER_OPENROUTER_KEY], reply: REPLY, chunkDelayMs: 120 }),
+      // fal answers through its queue, two progress polls each: the page shows the job pending first.
+      startFalFake({ rootMode: 'queue', queuePolls: 2, progressPolls: 2 }),
+      startElevenLabsFake({ validKeys: ['eleven-platform'] }),
+      startStripeFake({ validKeys: ['sk_test_anima'] }),
+      startJwksFake({ audience: OIDC_AUDIENCE }),
+    ]);
+    server = await startTestServer('embedded', {
+      OPENROUTER_BASE_URL: openrouter.url,
+      MEMORY_FORMATION_DELAY_MS: '600000',
+      FAL_BASE_URL: fal.url,
+      FAL_QUEUE_BASE_URL: fal.queueUrl,
+      FAL_API_KEY: FAL_KEY,
+      IMAGE_POLL_INTERVAL_MS: '200',
+      RUN_WORKERS_IN_PROCESS: 'true',
+      ELEVENLABS_BASE_URL: elevenlabs.url,
+      ELEVENLABS_API_KEY: 'eleven-platform',
+      STRIPE_SECRET_KEY: 'sk_test_anima',
+      STRIPE_API_BASE: stripe.url,
+      OIDC_ISSUER: issuer.issuer,
+      OIDC_AUDIENCE,
+    });
     const created = await server.request('POST', '/v1/keys', {
       key: server.internalKey,
       headers: { 'X-User-Id': 'discord:dashboard-tester' },
@@ -64,6 +93,11 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     });
     expect(created.status).toBe(201);
     userKey = created.body.key as string;
+    // Premium allows images and voice; the market sells one pack; the catalogue has one voice.
+    const promoted = await server.request('PATCH', `/v1/admin/users/${created.body.user_id as string}`, { body: { plan: 'premium' } });
+    expect(promoted.status).toBe(200);
+    expect((await server.request('POST', '/v1/admin/products', { body: { id: 'credits_500', kind: 'credit_pack', name: 'Lamplight pack', credits: 500, price_cents: 499 } })).status).toBe(201);
+    expect((await server.request('POST', '/v1/admin/voices', { body: { name: 'lamplighter', provider: 'elevenlabs', provider_voice_id: '21m00Tcm4TlvDq8ikWAM', language: 'en', gender: 'female', description: 'Calm narration' } })).status).toBe(201);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -80,7 +114,7 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
-    await openrouter?.close();
+    await Promise.all([openrouter?.close(), fal?.close(), elevenlabs?.close(), stripe?.close(), issuer?.close()]);
   }, STEP * 2);
 
   it('serves the page at / with a strict CSP and keeps /docs', async () => {
@@ -101,10 +135,10 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await page.getByLabel('API key').waitFor();
     await screenshots('signin');
     await page.getByLabel('API key').fill('not-a-key');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').waitFor();
     await page.getByLabel('API key').fill(userKey);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('heading', { name: /Setup/ }).waitFor();
     expect(await page.evaluate(() => sessionStorage.getItem('anima.apiKey'))).toBe(userKey);
     expect(page.url()).not.toContain(userKey);
@@ -152,6 +186,113 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await screenshots('chat');
   }, STEP * 2);
 
+  it('memories: adds one, finds it by search with a score, edits it and deletes it', async () => {
+    await nav().getByRole('link', { name: 'Memories' }).click();
+    await page.getByRole('heading', { name: 'Memories' }).waitFor();
+    await page.getByLabel('Character').selectOption({ label: 'Mira Lantern' });
+    await page.getByLabel('Add a memory about you').fill('The traveller is afraid of deep water.');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    const list = page.getByRole('list', { name: 'Memories' });
+    await list.getByText('The traveller is afraid of deep water.').waitFor();
+    const stored = await server.request('GET', '/v1/characters/mira-lantern/memories', { key: userKey });
+    expect(stored.body.data).toEqual([expect.objectContaining({ scope: 'user', content: 'The traveller is afraid of deep water.' })]);
+
+    await page.getByLabel('Search memories').fill('deep water');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const hit = page.getByRole('list', { name: 'Search results' }).getByRole('listitem').first();
+    await hit.waitFor();
+    expect(await hit.textContent()).toMatch(/^\d\.\d{3}\[about you\] The traveller is afraid of deep water\.$/);
+
+    await page.getByRole('group', { name: 'Scope' }).getByText('Core', { exact: true }).click();
+    await page.getByText('No memories in this scope yet.').waitFor();
+    await page.getByRole('group', { name: 'Scope' }).getByText('About me', { exact: true }).click();
+    await list.getByRole('button', { name: /^Edit memory/ }).click();
+    await page.getByLabel('Memory text').fill('The traveller cannot swim.');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await list.getByText('The traveller cannot swim.').waitFor();
+    expect((await server.request('GET', '/v1/characters/mira-lantern/memories', { key: userKey })).body.data[0].content).toBe('The traveller cannot swim.');
+    await screenshots('memories');
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await list.getByRole('button', { name: /^Delete memory/ }).click();
+    await page.getByText('No memories in this scope yet.').waitFor();
+    expect((await server.request('GET', '/v1/characters/mira-lantern/memories', { key: userKey })).body.data).toEqual([]);
+  }, STEP * 2);
+
+  it('images: the studio sends a job, its progress shows, the picture lands in the gallery and becomes a favourite', async () => {
+    await nav().getByRole('link', { name: 'Images' }).click();
+    await page.getByLabel('Prompt').fill('A lamplit street in the rain');
+    await page.getByLabel('Provider').selectOption('fal');
+    await page.getByLabel('Style').selectOption('quality');
+    await page.getByLabel('Size').selectOption('1024x768');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.getByRole('list', { name: 'Pending jobs' }).getByRole('progressbar').waitFor();
+    const tile = page.getByRole('list', { name: 'Gallery' }).getByRole('listitem').first();
+    const outcome = async () => ((await server.request('GET', '/v1/images', { key: userKey })).body.data as { status: string; error: unknown }[]).map((image) => `${image.status} ${JSON.stringify(image.error)}`);
+    await expect.poll(outcome, { timeout: STEP }).toEqual(['succeeded null']);
+    await tile.locator('img.thumb').waitFor();
+    const images = await server.request('GET', '/v1/images', { key: userKey });
+    expect(images.body.data).toEqual([expect.objectContaining({ status: 'succeeded', provider: 'fal', style: 'quality', prompt: 'A lamplit street in the rain', favorite: false })]);
+    // The picture is the stored image's bytes (fetched with the bearer token into an object URL).
+    expect(await tile.locator('img.thumb').evaluate((image: HTMLImageElement) => image.complete && image.naturalWidth > 0 && image.src.startsWith('blob:'))).toBe(true);
+
+    await tile.getByRole('button', { name: 'Add to favourites' }).click();
+    await tile.getByRole('button', { name: 'Remove from favourites', pressed: true }).waitFor();
+    expect((await server.request('GET', '/v1/images?favorite=true', { key: userKey })).body.data).toHaveLength(1);
+    await page.getByLabel('Favourites only').check();
+    await page.locator('[data-favorite="true"]').waitFor();
+    await page.getByLabel('Favourites only').uncheck();
+    await screenshots('images');
+  }, STEP * 2);
+
+  it('characters: edits traits with the keyboard, greetings, voice, model and a lorebook entry', async () => {
+    await nav().getByRole('link', { name: 'Characters' }).click();
+    await page.getByRole('button', { name: 'Edit Mira Lantern' }).click();
+    await page.getByRole('heading', { name: 'Edit Mira Lantern' }).waitFor();
+    const warmth = page.getByLabel('warmth');
+    await warmth.focus();
+    for (let step = 0; step < 4; step += 1) await warmth.press('ArrowRight');
+    await page.getByLabel('Interaction style').selectOption('playful');
+    await page.getByLabel('Backstory').fill('Lit the lamps of the old town for forty years.');
+    await page.getByRole('button', { name: 'Add a greeting' }).click();
+    await page.getByLabel('Alternate greeting 1', { exact: true }).fill('Ah, a late walker!');
+    await page.getByLabel('Voice', { exact: true }).fill('rachel');
+    await page.getByLabel('Temperature').fill('0.7');
+    await page.getByRole('button', { name: 'Add an entry' }).click();
+    await page.getByLabel('Entry 1 keys').fill('harbour, docks');
+    await page.getByLabel('Entry 1 text').fill('The harbour lies east, past the fish market.');
+    await screenshots('character-editor');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved Mira Lantern.' }).waitFor();
+    const saved = await server.request('GET', '/v1/characters/mira-lantern', { key: userKey });
+    expect(saved.body).toMatchObject({
+      interaction_style: 'playful',
+      backstory: 'Lit the lamps of the old town for forty years.',
+      alternate_greetings: ['Ah, a late walker!'],
+      voice_id: 'rachel',
+      model_settings: { temperature: 0.7 },
+      character_book: { entries: [expect.objectContaining({ keys: ['harbour', 'docks'], content: 'The harbour lies east, past the fish market.' })] },
+    });
+    expect(saved.body.personality_traits.warmth).toBeCloseTo(0.7);
+
+    await page.getByRole('button', { name: 'New character' }).click();
+    await page.getByLabel('Name').fill('Orin Keeper');
+    await page.getByLabel('Description').fill('Keeps the lighthouse.');
+    await page.getByRole('button', { name: 'Create character' }).click();
+    await page.getByRole('list', { name: 'Your characters' }).getByText('Orin Keeper').waitFor();
+  }, STEP * 2);
+
+  it('voices: filters the list and plays a preview through POST /v1/tts', async () => {
+    await nav().getByRole('link', { name: 'Voices' }).click();
+    await page.getByLabel('Language').selectOption('en');
+    const voices = page.getByRole('list', { name: 'Voices' });
+    await voices.getByText('lamplighter', { exact: true }).waitFor();
+    const before = elevenlabs.requests.filter((request) => request.path.startsWith('/v1/text-to-speech')).length;
+    await voices.getByRole('button', { name: 'Play a preview of lamplighter' }).click();
+    await expect.poll(() => elevenlabs.requests.filter((request) => request.path.startsWith('/v1/text-to-speech')).length, { timeout: STEP }).toBe(before + 1);
+    await screenshots('voices');
+  }, STEP * 2);
+
   it('shows balance, usage by service and transactions', async () => {
     await nav().getByRole('link', { name: 'Usage & credits' }).click();
     await page.getByTestId('balance').waitFor();
@@ -169,12 +310,117 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     expect(services.length).toBeGreaterThan(0);
     await page.getByRole('rowheader', { name: 'Total' }).waitFor();
     for (const service of services) await page.getByRole('cell', { name: service, exact: true }).waitFor();
+    // The per-day chart has today's chat bar, and the market's pack is on sale.
+    await page.locator(`[data-testid="usage-chart"] rect[data-service="chat"][data-date="${new Date().toISOString().slice(0, 10)}"]`).waitFor();
+    await page.getByRole('list', { name: 'Products' }).getByText('Lamplight pack').waitFor();
     await screenshots('usage');
+    await page.getByTestId('usage-chart').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SHOTS, 'usage-chart-desktop.png') });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: path.join(SHOTS, 'usage-dark-desktop.png') });
     await nav().getByRole('link', { name: 'Setup' }).click();
     await page.locator('[data-provider="openrouter"][data-status="valid"]').waitFor();
     await page.screenshot({ path: path.join(SHOTS, 'setup-dark-desktop.png') });
+  }, STEP * 2);
+
+  it('buys credits: the market pack opens Stripe Checkout', async () => {
+    await page.emulateMedia({ colorScheme: 'light' });
+    await nav().getByRole('link', { name: 'Usage & credits' }).click();
+    // Checkout is Stripe's page: the browser is sent to the URL the API answered (intercepted here).
+    await page.route('https://checkout.stripe.com/**', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<title>Stripe Checkout</title><h1>Checkout</h1>' }));
+    await page.getByRole('list', { name: 'Products' }).getByRole('listitem').filter({ hasText: 'Lamplight pack' }).getByRole('button', { name: /^Buy · \$4\.99$/ }).click();
+    await page.waitForURL(/^https:\/\/checkout\.stripe\.com\/c\/pay\/cs_/);
+    expect(stripe.requestsTo('/v1/checkout/sessions')).toHaveLength(1);
+    expect([...stripe.sessions.values()]).toEqual([expect.objectContaining({ success_url: `${server.url}/#/usage` })]);
+    await page.goto(`${server.url}/#/usage`);
+    await page.getByTestId('balance').waitFor();
+  }, STEP * 2);
+
+  it('admin: the Admin page shows only to admin keys, with health, plans, keys and voices', async () => {
+    expect(await nav().getByRole('link', { name: 'Admin' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').fill(server.adminKey);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await nav().getByRole('link', { name: 'Admin' }).click();
+    await page.getByTestId('health-status').filter({ hasText: 'ok' }).waitFor();
+    await page.getByRole('cell', { name: 'Premium' }).waitFor();
+    await page.getByLabel('User id or external id').fill('discord:dashboard-tester');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await expect.poll(() => page.getByLabel('Plan').inputValue()).toBe('premium');
+    await page.getByLabel('Key name').fill('second bot');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('status').filter({ hasText: 'shown once' }).waitFor();
+    await page.getByRole('cell', { name: 'second bot', exact: true }).waitFor();
+    await screenshots('admin');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+  }, STEP * 2);
+
+  it('signs in with a Discord link code opened from the bot’s link, as that Discord user', async () => {
+    const issued = await server.request('POST', '/v1/link-codes', { key: server.internalKey, headers: { 'x-user-id': 'discord:linked-user' } });
+    expect(issued.status).toBe(201);
+    const url = new URL(issued.body.url as string);
+    expect(url.searchParams.get('code')).toBe(issued.body.code);
+    await page.goto(`${server.url}/?code=${encodeURIComponent(issued.body.code as string)}`);
+    await page.getByRole('heading', { name: /Setup/ }).waitFor();
+    expect(page.url()).not.toContain('code=');
+    const key = await page.evaluate(() => sessionStorage.getItem('anima.apiKey'));
+    expect(key).toMatch(/^anima_sk_/);
+    expect((await server.request('GET', '/v1/me', { key })).body.identities).toEqual(['discord:linked-user']);
+
+    // Typed by hand, a used code is refused with a clear message.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel("Code from the bot's /setup").fill((issued.body.code as string).toLowerCase());
+    await page.getByRole('button', { name: 'Use code' }).click();
+    await page.getByRole('alert').filter({ hasText: 'not valid' }).waitFor();
+    await screenshots('signin-code');
+  }, STEP * 2);
+
+  it('signs in with an OIDC ID token: pasted, and from the implicit flow’s redirect', async () => {
+    await page.goto(`${server.url}/`);
+    await page.getByRole('button', { name: /^Sign in with 127\.0\.0\.1/ }).waitFor();
+    const pasted = await issuer.signToken({ sub: 'web-user-1', name: 'Wren' });
+    await page.getByLabel('or paste an ID token').fill(pasted);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.getByRole('heading', { name: /Setup/ }).waitFor();
+    expect((await server.request('GET', '/v1/me', { key: pasted })).body.identities).toEqual(['oidc:web-user-1']);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+
+    // The identity provider sends the browser back with #id_token=…&state=…; state and nonce must match this tab's.
+    await page.evaluate(() => sessionStorage.setItem('anima.oidcState', JSON.stringify({ state: 'st-1', nonce: 'nonce-1' })));
+    const redirected = await issuer.signToken({ sub: 'web-user-2', nonce: 'nonce-1' });
+    await page.goto('about:blank');
+    await page.goto(`${server.url}/#id_token=${redirected}&state=st-1`);
+    await page.getByRole('heading', { name: /Setup/ }).waitFor();
+    expect(page.url()).not.toContain('id_token');
+    expect(await page.evaluate(() => sessionStorage.getItem('anima.apiKey'))).toBe(redirected);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+
+    // A token whose state this tab never sent is ignored.
+    const forged = await issuer.signToken({ sub: 'web-user-3', nonce: 'nonce-1' });
+    await page.goto('about:blank');
+    await page.goto(`${server.url}/#id_token=${forged}&state=st-1`);
+    await page.getByLabel('API key').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('anima.apiKey'))).toBeNull();
+  }, STEP * 2);
+
+  it('switches themes by hand and raised no page or CSP errors on the way', async () => {
+    await page.getByLabel('API key').fill(userKey);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: /^Theme: system/ }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+    await page.getByRole('button', { name: /^Theme: light/ }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await nav().getByRole('link', { name: 'Memories' }).click();
+    await page.getByRole('heading', { name: 'Memories' }).waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'memories-dark-desktop.png') });
+    await nav().getByRole('link', { name: 'Images' }).click();
+    await page.locator('img.thumb').first().waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'images-dark-desktop.png') });
+    await page.setViewportSize(VIEWPORTS.phone);
+    await page.screenshot({ path: path.join(SHOTS, 'images-dark-phone.png') });
+    await page.setViewportSize(VIEWPORTS.desktop);
+    await page.getByRole('button', { name: /^Theme: dark/ }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBeUndefined();
     expect(pageErrors).toEqual([]);
   }, STEP * 2);
 });

@@ -1,15 +1,25 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
 import { api, storedKey, storeKey, type Me } from './api';
+import { AdminPage } from './pages/Admin';
 import { CharactersPage } from './pages/Characters';
 import { ChatPage } from './pages/Chat';
+import { ImagesPage } from './pages/Images';
+import { MemoriesPage } from './pages/Memories';
 import { SetupPage } from './pages/Setup';
 import { UsagePage } from './pages/Usage';
+import { VoicesPage } from './pages/Voices';
+import { idTokenFromRedirect, LINK_CODE_FROM_URL, SignIn } from './signin';
+import { ThemeToggle } from './theme';
 
 const PAGES = [
   { id: 'setup', label: 'Setup' },
   { id: 'characters', label: 'Characters' },
   { id: 'chat', label: 'Chat' },
+  { id: 'memories', label: 'Memories' },
+  { id: 'images', label: 'Images' },
+  { id: 'voices', label: 'Voices' },
   { id: 'usage', label: 'Usage & credits' },
+  { id: 'admin', label: 'Admin', admin: true },
 ] as const;
 type PageId = (typeof PAGES)[number]['id'];
 
@@ -18,53 +28,15 @@ function pageFromHash(): PageId {
   return PAGES.find((page) => page.id === wanted)?.id ?? 'setup';
 }
 
-function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
-  const [key, setKey] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    storeKey(key.trim());
-    try {
-      onSignedIn(await api<Me>('GET', '/v1/me'));
-    } catch (failure) {
-      storeKey(null);
-      setError(failure instanceof Error ? failure.message : 'Sign-in failed');
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <main className="signin">
-      <form className="card" onSubmit={(event) => void submit(event)}>
-        <h1>
-          <span className="logo" aria-hidden="true">◐</span> Anima
-        </h1>
-        <p className="muted">Sign in with your Anima API key. It stays in this tab only (session storage) and is sent as a bearer token.</p>
-        <label htmlFor="api-key">API key</label>
-        <input id="api-key" type="password" autoComplete="off" required value={key} onChange={(event) => setKey(event.target.value)} />
-        {error && (
-          <p className="notice error" role="alert">
-            {error}
-          </p>
-        )}
-        <button type="submit" disabled={busy || key.trim() === ''}>
-          {busy ? 'Signing in…' : 'Sign in'}
-        </button>
-        <p className="muted small">
-          No key yet? Ask your server's admin, or use <code>/setup</code> with the Discord bot. API reference: <a href="/docs">/docs</a>
-        </p>
-      </form>
-    </main>
-  );
-}
+// An identity provider's answer to the implicit flow arrives in the fragment: take it before routing.
+const redirectedToken = idTokenFromRedirect();
+if (redirectedToken) storeKey(redirectedToken);
+// Opened from the bot's link (?code=…): sign in afresh as the person the code was made for.
+else if (LINK_CODE_FROM_URL) storeKey(null);
 
 export function App() {
   const [me, setMe] = useState<Me | null>(null);
+  const [admin, setAdmin] = useState(false);
   const [checking, setChecking] = useState(storedKey() !== null);
   const [page, setPage] = useState<PageId>(pageFromHash);
 
@@ -82,18 +54,32 @@ export function App() {
       .finally(() => setChecking(false));
   }, []);
 
+  // Admin pages show only to keys the admin-only health route accepts.
+  useEffect(() => {
+    if (!me) return setAdmin(false);
+    api('GET', '/health/detailed')
+      .then(() => setAdmin(true))
+      .catch(() => setAdmin(false));
+  }, [me]);
+
   if (checking) return <p className="muted center">Loading…</p>;
   if (!me) return <SignIn onSignedIn={setMe} />;
 
+  const visible = PAGES.filter((item) => !('admin' in item) || admin);
+  const current = page === 'admin' && !admin ? 'setup' : page;
+
   return (
     <div className="shell">
+      <button type="button" className="skip" onClick={() => document.getElementById('main')?.focus()}>
+        Skip to content
+      </button>
       <header className="topbar">
         <span className="brand">
           <span className="logo" aria-hidden="true">◐</span> Anima
         </span>
         <nav aria-label="Pages">
-          {PAGES.map((item) => (
-            <a key={item.id} href={`#/${item.id}`} aria-current={item.id === page ? 'page' : undefined}>
+          {visible.map((item) => (
+            <a key={item.id} href={`#/${item.id}`} aria-current={item.id === current ? 'page' : undefined}>
               {item.label}
             </a>
           ))}
@@ -103,6 +89,7 @@ export function App() {
           <a href="/docs" className="small">
             API docs
           </a>
+          <ThemeToggle />
           <button
             type="button"
             className="ghost"
@@ -115,11 +102,15 @@ export function App() {
           </button>
         </span>
       </header>
-      <main className="content">
-        {page === 'setup' && <SetupPage />}
-        {page === 'characters' && <CharactersPage />}
-        {page === 'chat' && <ChatPage />}
-        {page === 'usage' && <UsagePage />}
+      <main className="content" id="main" tabIndex={-1}>
+        {current === 'setup' && <SetupPage />}
+        {current === 'characters' && <CharactersPage />}
+        {current === 'chat' && <ChatPage />}
+        {current === 'memories' && <MemoriesPage />}
+        {current === 'images' && <ImagesPage />}
+        {current === 'voices' && <VoicesPage />}
+        {current === 'usage' && <UsagePage />}
+        {current === 'admin' && admin && <AdminPage />}
       </main>
     </div>
   );

@@ -118,6 +118,7 @@ export interface UsageReport {
   days: number;
   totals: Figures;
   services: Record<string, Figures>;
+  daily: DayUsage[];
 }
 export interface Wallet {
   balance: number;
@@ -133,4 +134,116 @@ export interface LedgerEntry {
   balance_after: number;
   reason: string | null;
   created_at: string;
+}
+
+/** GET or POST returning bytes (image content, speech audio) with the bearer token: an object URL for <img>/<audio>. */
+export async function apiBlob(method: string, path: string, body?: unknown): Promise<Blob> {
+  const headers: Record<string, string> = { authorization: `Bearer ${storedKey() ?? ''}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'omit' });
+  if (!response.ok) throw await errorFrom(response);
+  return response.blob();
+}
+
+/** Saves a Blob or JSON value as a file download (object URL, no server round trip). */
+export function download(name: string, data: unknown): void {
+  const blob = data instanceof Blob ? data : new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' });
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export type MemoryScope = 'core' | 'user' | 'group';
+export interface Memory {
+  id: string;
+  character_id: string;
+  scope: MemoryScope;
+  user_id: string | null;
+  guild_id: string | null;
+  content: string;
+  importance: number;
+  created_at: string;
+  updated_at: string;
+  metadata: Record<string, unknown> | null;
+  external_id: string | null;
+}
+export interface MemoryHit {
+  id: string;
+  scope: MemoryScope;
+  source: string;
+  content: string;
+  score: number;
+  similarity: number | null;
+  relevant: boolean;
+  importance: number;
+  created_at: string;
+}
+export interface ImageItem {
+  id: string;
+  status: 'pending' | 'running' | 'succeeded' | 'failed';
+  provider: string;
+  model: string;
+  style: string | null;
+  prompt: string;
+  width: number | null;
+  height: number | null;
+  content_type: string | null;
+  content_url: string;
+  title: string | null;
+  favorite: boolean;
+  credits_charged: number;
+  error: { code: string; message: string } | null;
+  created_at: string;
+}
+export interface Voice {
+  id: string;
+  name: string;
+  provider: string;
+  provider_voice_id: string;
+  language: string | null;
+  gender: string | null;
+  description: string;
+  cloned: boolean;
+  active: boolean;
+}
+export interface Product {
+  id: string;
+  kind: 'credit_pack' | 'subscription';
+  name: string;
+  description: string | null;
+  credits: number;
+  price: number;
+  currency: string;
+  interval: 'month' | 'year' | null;
+  plan: string | null;
+}
+export interface DayUsage extends Figures {
+  date: string;
+  services: Record<string, Figures>;
+}
+export interface FullCharacter extends Character {
+  description: string;
+  personality: string;
+  personality_traits: Record<string, number>;
+  interaction_style: string;
+  knowledge_domains: string[];
+  backstory: string;
+  scenario: string;
+  voice_id: string | null;
+  greeting: string | null;
+  alternate_greetings: string[];
+  model_settings: { provider?: string; model?: string; temperature?: number; max_tokens?: number };
+  voice_settings: { provider?: string; model?: string; speed?: number };
+  character_book: { entries: LoreEntry[]; [key: string]: unknown } | null;
+  system_prompt: string | null;
+}
+export interface LoreEntry {
+  keys: string[];
+  content: string;
+  [key: string]: unknown;
 }

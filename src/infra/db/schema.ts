@@ -317,3 +317,4 @@ export * from '../../modules/billing/tables.js';
 export * from '../../modules/usage/tables.js';
 export * from '../../modules/voice/tables.js';
 export * from '../../modules/memory/tables.js';
+export * from '../../modules/identity/link-code-tables.js';

@@ -3,7 +3,9 @@ import type { VaultCipher } from '../../infra/crypto/vault-cipher.js';
 import { loadVaultCipher } from '../../infra/crypto/vault-key-file.js';
 import type { AppModule } from '../module.js';
 import { VaultKeyResolver } from './key-resolution.js';
+import { registerLinkCodeRoutes } from './link-code-routes.js';
 import { createOidcVerifier } from './oidc.js';
+import { registerSignInRoutes } from './sign-in-routes.js';
 import { registerProviderKeyRoutes } from './provider-key-routes.js';
 import { ProviderKeyVault } from './provider-keys.js';
 import { registerIdentityRoutes } from './routes.js';
@@ -23,7 +25,7 @@ export interface IdentityModule extends AppModule {
 }
 
 export function createIdentityModule(infrastructure: Infrastructure): IdentityModule {
-  const { config, db, logger } = infrastructure;
+  const { config, db, logger, keyValue } = infrastructure;
   const service = new IdentityService({ config, db, logger });
   if (config.oidc) service.setTokenVerifier(createOidcVerifier(config.oidc, { cooldownMs: config.oidc.jwksCooldownMs }));
   const cipher = loadVaultCipher(config, logger);
@@ -39,6 +41,8 @@ export function createIdentityModule(infrastructure: Infrastructure): IdentityMo
       registerIdentityRoutes(app, { identity: service });
       registerUserRoutes(app, { identity: service, vault });
       registerProviderKeyRoutes(app, { identity: service, vault });
+      registerSignInRoutes(app, { oidc: config.oidc });
+      registerLinkCodeRoutes(app, { identity: service, counters: keyValue.counters, setupUrl: config.setupUrl, publicBaseUrl: config.publicBaseUrl });
     },
     start: async () => {
       service.startBackgroundFlush();

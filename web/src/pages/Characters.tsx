@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type DragEvent } from 'react';
-import { api, type Character } from '../api';
+import { api, apiBlob, download, type Character } from '../api';
+import { CharacterEditor } from './CharacterEditor';
 import { Problem } from '../ui';
 
 export function CharactersPage() {
@@ -9,6 +10,7 @@ export function CharactersPage() {
   const [importError, setImportError] = useState<unknown>(null);
   const [dragging, setDragging] = useState(false);
   const input = useRef<HTMLInputElement>(null);
+  const [editing, setEditing] = useState<string | null | undefined>(undefined);
 
   const load = useCallback(async () => {
     try {
@@ -42,9 +44,38 @@ export function CharactersPage() {
     if (file) void importFile(file);
   }
 
+  async function exportCard(character: Character, format: 'png' | 'ccv3') {
+    try {
+      const blob = await apiBlob('GET', `/v1/characters/${encodeURIComponent(character.slug)}/export?format=${format}`);
+      download(`${character.slug}.${format === 'png' ? 'png' : 'json'}`, blob);
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  if (editing !== undefined)
+    return (
+      <section aria-labelledby="characters-title">
+        <h2 id="characters-title">Characters</h2>
+        <CharacterEditor
+          slug={editing}
+          onDone={(saved) => {
+            setEditing(undefined);
+            setMessage(saved ? `Saved ${saved}.` : null);
+            void load();
+          }}
+        />
+      </section>
+    );
+
   return (
     <section aria-labelledby="characters-title">
-      <h2 id="characters-title">Characters</h2>
+      <div className="page-head">
+        <h2 id="characters-title">Characters</h2>
+        <button type="button" onClick={() => setEditing(null)}>
+          New character
+        </button>
+      </div>
       <div
         className={`dropzone${dragging ? ' dragging' : ''}`}
         onDragOver={(event) => {
@@ -93,9 +124,20 @@ export function CharactersPage() {
                   {character.visibility ? ` · ${character.visibility}` : ''}
                 </div>
               </div>
-              <a className="small" href={`#/chat?character=${encodeURIComponent(character.slug)}`} aria-label={`Chat with ${character.name}`}>
-                Chat
-              </a>
+              <div className="actions small">
+                <a href={`#/chat?character=${encodeURIComponent(character.slug)}`} aria-label={`Chat with ${character.name}`}>
+                  Chat
+                </a>
+                <button type="button" className="link" onClick={() => setEditing(character.slug)} aria-label={`Edit ${character.name}`}>
+                  Edit
+                </button>
+                <button type="button" className="link" onClick={() => void exportCard(character, 'png')} aria-label={`Export ${character.name} as a PNG card`}>
+                  PNG
+                </button>
+                <button type="button" className="link" onClick={() => void exportCard(character, 'ccv3')} aria-label={`Export ${character.name} as JSON`}>
+                  JSON
+                </button>
+              </div>
             </li>
           ))}
         </ul>

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { api, type LedgerEntry, type UsageReport, type Wallet } from '../api';
 import { formatCredits, Problem } from '../ui';
+import { BuyCredits, DailyChart } from './UsageChart';
 
 /** Each part loads on its own, so a server without billing still shows what it has. */
 function useApi<T>(path: string): { data: T | null; error: unknown } {
@@ -48,6 +49,7 @@ export function UsagePage() {
         </div>
       )}
       <h3>Last 30 days by service</h3>
+      {usage.data && usage.data.daily.length > 0 && <DailyChart daily={usage.data.daily} days={usage.data.days} />}
       {usage.error !== null && <Problem error={usage.error} />}
       {usage.data && usedServices(usage.data).length === 0 && <p className="muted">No usage yet.</p>}
       {usage.data && usedServices(usage.data).length > 0 && (
@@ -78,6 +80,7 @@ export function UsagePage() {
           </tbody>
         </table>
       )}
+      <BuyCredits />
       <h3>Transactions</h3>
       {ledger.error !== null && <Problem error={ledger.error} />}
       {ledger.data && ledger.data.data.length === 0 && <p className="muted">No transactions yet.</p>}

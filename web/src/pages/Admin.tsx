@@ -1,0 +1,333 @@
+import { useState, type FormEvent } from 'react';
+import { api, type Voice } from '../api';
+import { useApi } from '../hooks';
+import { formatCredits, Problem } from '../ui';
+
+interface Component {
+  status: string;
+  kind?: string;
+  latency_ms?: number;
+  error?: string;
+}
+interface Health {
+  status: 'ok' | 'degraded';
+  version: string;
+  database: Component;
+  cache: Component;
+  queue: Component;
+  providers: Record<string, { configured: boolean }>;
+}
+interface Plan {
+  id: string;
+  name: string;
+  daily_credits: number;
+  requests_per_minute: number;
+  images_per_day: number;
+  public: boolean;
+}
+interface PlatformKey {
+  id: string;
+  name: string;
+  role: string;
+  prefix: string;
+  user_id: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+interface AdminUser {
+  id: string;
+  username: string | null;
+  plan: { id?: string; name: string } | null;
+  identities: string[];
+  active: boolean;
+}
+
+function HealthPanel() {
+  const health = useApi<Health>('/health/detailed');
+  if (health.error !== null) return <Problem error={health.error} />;
+  if (!health.data) return <p className="muted">Loading…</p>;
+  const parts: [string, Component][] = [
+    ['Database', health.data.database],
+    ['Cache', health.data.cache],
+    ['Queue', health.data.queue],
+  ];
+  return (
+    <>
+      <p>
+        Status <strong data-testid="health-status">{health.data.status}</strong> · version {health.data.version}
+      </p>
+      <ul className="lights">
+        {parts.map(([label, part]) => (
+          <li key={label} className="light-row">
+            <span className={`light ${part.status === 'ok' ? 'valid' : 'invalid'}`} aria-hidden="true" />
+            <span className="provider">{label}</span>
+            <span className="status">{[part.kind, part.status].filter(Boolean).join(' · ')}</span>
+          </li>
+        ))}
+        {Object.entries(health.data.providers).map(([provider, state]) => (
+          <li key={provider} className="light-row">
+            <span className={`light ${state.configured ? 'valid' : ''}`} aria-hidden="true" />
+            <span className="provider">{provider}</span>
+            <span className="status">{state.configured ? 'platform key' : 'no platform key'}</span>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+function UsersPanel({ plans }: { plans: Plan[] }) {
+  const [lookup, setLookup] = useState('');
+  const [user, setUser] = useState<AdminUser | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [credits, setCredits] = useState('');
+
+  async function find(event: FormEvent) {
+    event.preventDefault();
+    setError(null);
+    try {
+      setUser(await api<AdminUser>('GET', `/v1/admin/users/${encodeURIComponent(lookup.trim())}`));
+    } catch (failure) {
+      setUser(null);
+      setError(failure);
+    }
+  }
+  async function change(body: Record<string, unknown>) {
+    if (!user) return;
+    try {
+      setUser(await api<AdminUser>('PATCH', `/v1/admin/users/${user.id}`, body));
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  async function grant(event: FormEvent) {
+    event.preventDefault();
+    if (!user) return;
+    try {
+      await api('POST', `/v1/admin/users/${user.id}/credits`, { amount: Number(credits), reason: 'granted from the dashboard' });
+      setCredits('');
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  return (
+    <>
+      <form className="row-form" onSubmit={(event) => void find(event)}>
+        <div className="field grow">
+          <label htmlFor="admin-user">User id or external id</label>
+          <input id="admin-user" value={lookup} onChange={(event) => setLookup(event.target.value)} placeholder="uuid or discord:123…" />
+        </div>
+        <button type="submit" disabled={!lookup.trim()}>
+          Find
+        </button>
+      </form>
+      {error !== null && <Problem error={error} />}
+      {user && (
+        <div className="card">
+          <p>
+            <strong>{user.username ?? user.id}</strong> <span className="muted small">{user.identities.join(', ')}</span>
+          </p>
+          <div className="row-form">
+            <div className="field">
+              <label htmlFor="admin-plan">Plan</label>
+              <select id="admin-plan" value={plans.find((plan) => plan.name === user.plan?.name || plan.id === user.plan?.id)?.id ?? ''} onChange={(event) => void change({ plan: event.target.value })}>
+                {plans.map((plan) => (
+                  <option key={plan.id} value={plan.id}>
+                    {plan.name}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <label className="check">
+              <input type="checkbox" checked={user.active} onChange={(event) => void change({ active: event.target.checked })} /> Active
+            </label>
+          </div>
+          <form className="row-form" onSubmit={(event) => void grant(event)}>
+            <div className="field">
+              <label htmlFor="admin-credits">Grant credits</label>
+              <input id="admin-credits" type="number" value={credits} onChange={(event) => setCredits(event.target.value)} />
+            </div>
+            <button type="submit" disabled={!credits}>
+              Grant
+            </button>
+          </form>
+        </div>
+      )}
+      <h4>Plans</h4>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Plan</th>
+            <th scope="col">Daily credits</th>
+            <th scope="col">Req./min</th>
+            <th scope="col">Images/day</th>
+          </tr>
+        </thead>
+        <tbody>
+          {plans.map((plan) => (
+            <tr key={plan.id}>
+              <td>
+                {plan.name} {plan.public ? '' : <span className="muted small">(hidden)</span>}
+              </td>
+              <td>{formatCredits(plan.daily_credits)}</td>
+              <td>{plan.requests_per_minute}</td>
+              <td>{plan.images_per_day}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+function KeysPanel() {
+  const keys = useApi<{ data: PlatformKey[] }>('/v1/keys');
+  const [name, setName] = useState('');
+  const [role, setRole] = useState('service');
+  const [created, setCreated] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  async function create(event: FormEvent) {
+    event.preventDefault();
+    try {
+      setCreated((await api<{ key: string }>('POST', '/v1/keys', { name: name.trim(), role })).key);
+      setName('');
+      keys.reload();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  async function revoke(id: string) {
+    try {
+      await api('DELETE', `/v1/keys/${id}`);
+      keys.reload();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  return (
+    <>
+      <form className="row-form" onSubmit={(event) => void create(event)}>
+        <div className="field grow">
+          <label htmlFor="admin-key-name">Key name</label>
+          <input id="admin-key-name" value={name} onChange={(event) => setName(event.target.value)} maxLength={100} />
+        </div>
+        <div className="field">
+          <label htmlFor="admin-key-role">Role</label>
+          <select id="admin-key-role" value={role} onChange={(event) => setRole(event.target.value)}>
+            <option value="service">service</option>
+            <option value="admin">admin</option>
+          </select>
+        </div>
+        <button type="submit" disabled={!name.trim()}>
+          Create key
+        </button>
+      </form>
+      {created && (
+        <p className="notice ok" role="status">
+          Copy it now, it is shown once: <code className="secret">{created}</code>
+        </p>
+      )}
+      {error !== null && <Problem error={error} />}
+      {keys.error !== null && <Problem error={keys.error} />}
+      {keys.data && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Role</th>
+              <th scope="col">Prefix</th>
+              <th scope="col">Last used</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {keys.data.data
+              .filter((key) => !key.revoked_at)
+              .map((key) => (
+                <tr key={key.id}>
+                  <td>{key.name}</td>
+                  <td>{key.role}</td>
+                  <td>
+                    <code>{key.prefix}</code>
+                  </td>
+                  <td>{key.last_used_at ? new Date(key.last_used_at).toLocaleString() : '—'}</td>
+                  <td>
+                    <button type="button" className="ghost danger" onClick={() => void revoke(key.id)} aria-label={`Revoke ${key.name}`}>
+                      Revoke
+                    </button>
+                  </td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+function VoicesPanel() {
+  const voices = useApi<{ data: Voice[] }>('/v1/voices');
+  const [form, setForm] = useState({ name: '', provider: 'elevenlabs', provider_voice_id: '', language: '', gender: '' });
+  const [error, setError] = useState<unknown>(null);
+  async function add(event: FormEvent) {
+    event.preventDefault();
+    try {
+      await api('POST', '/v1/admin/voices', { ...form, language: form.language || null, gender: form.gender || null });
+      setForm({ ...form, name: '', provider_voice_id: '' });
+      voices.reload();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  const field = (key: keyof typeof form, label: string) => (
+    <div className="field">
+      <label htmlFor={`admin-voice-${key}`}>{label}</label>
+      <input id={`admin-voice-${key}`} value={form[key]} onChange={(event) => setForm({ ...form, [key]: event.target.value })} />
+    </div>
+  );
+  return (
+    <>
+      <form className="row-form" onSubmit={(event) => void add(event)}>
+        {field('name', 'Voice name')}
+        <div className="field">
+          <label htmlFor="admin-voice-provider">Provider</label>
+          <select id="admin-voice-provider" value={form.provider} onChange={(event) => setForm({ ...form, provider: event.target.value })}>
+            <option>elevenlabs</option>
+            <option>minimax</option>
+          </select>
+        </div>
+        {field('provider_voice_id', 'Vendor voice id')}
+        {field('language', 'Language')}
+        {field('gender', 'Gender')}
+        <button type="submit" disabled={!form.name || !form.provider_voice_id}>
+          Add voice
+        </button>
+      </form>
+      {error !== null && <Problem error={error} />}
+      {voices.data && <p className="muted small">{voices.data.data.length} voices in the catalogue (see the Voices page).</p>}
+    </>
+  );
+}
+
+export function AdminPage() {
+  const plans = useApi<{ data: Plan[] }>('/v1/admin/plans');
+  return (
+    <section aria-labelledby="admin-title">
+      <h2 id="admin-title">Admin</h2>
+      <h3>Health</h3>
+      <HealthPanel />
+      <h3>Users and plans</h3>
+      {plans.error !== null && <Problem error={plans.error} />}
+      {plans.data && <UsersPanel plans={plans.data.data} />}
+      <h3>Platform keys</h3>
+      <KeysPanel />
+      <h3>Voices</h3>
+      <VoicesPanel />
+    </section>
+  );
+}
