@@ -44,7 +44,8 @@ describe.each(backends())('idempotency and failed turns on %s', (backend) => {
       OPENAI_API_KEY: 'openai-platform',
       ELEVENLABS_BASE_URL: elevenlabs.url,
       ELEVENLABS_API_KEY: 'eleven-platform',
-      UPSTREAM_MAX_RETRIES: '0',
+      // One retry: a pooled keep-alive socket the fake closed can fail a call on a loaded machine; failures below fail both attempts.
+      UPSTREAM_MAX_RETRIES: '1',
       MEMORY_FORMATION_DELAY_MS: '600000',
       IDEMPOTENCY_TTL_SECONDS: '7200',
       RUN_WORKERS_IN_PROCESS: 'true',
@@ -65,7 +66,7 @@ describe.each(backends())('idempotency and failed turns on %s', (backend) => {
     const first = await server.request('POST', `/v1/characters/${characterId}/chat`, { ...as('idem-retry'), body: { content: 'good morning' } });
     expect(first.status).toBe(200);
 
-    openrouter.faults.failNext(1, 502, { route: '/chat/completions' });
+    openrouter.faults.failNext(2, 502, { route: '/chat/completions' });
     const failed = await server.request('POST', `/v1/characters/${characterId}/chat`, { ...as('idem-retry'), body: { content: 'what is the tide today?' } });
     expect(failed.status).toBe(502);
     const retried = await server.request('POST', `/v1/characters/${characterId}/chat`, { ...as('idem-retry'), body: { content: 'what is the tide today?' } });
@@ -80,7 +81,7 @@ describe.each(backends())('idempotency and failed turns on %s', (backend) => {
     expect(tide.map((message: { status: string }) => message.status).sort()).toEqual(['complete', 'failed']);
 
     // The OpenAI-compatible route: a 504-like failure (here a 502) then the client's retry.
-    openrouter.faults.failNext(1, 502, { route: '/chat/completions' });
+    openrouter.faults.failNext(2, 502, { route: '/chat/completions' });
     const body = { model: `character/${slug}`, messages: [{ role: 'user', content: 'and the wind?' }] };
     expect((await server.request('POST', '/v1/chat/completions', { ...as('idem-retry'), body })).status).toBe(502);
     const again = await server.request('POST', '/v1/chat/completions', { ...as('idem-retry'), body });
@@ -172,7 +173,7 @@ describe.each(backends())('idempotency and failed turns on %s', (backend) => {
 
     // A 502 is not stored: the retry with the same key runs (and is then replayed).
     const failedKey = randomUUID();
-    openrouter.faults.failNext(1, 502, { route: '/chat/completions' });
+    openrouter.faults.failNext(2, 502, { route: '/chat/completions' });
     expect((await server.request('POST', `/v1/characters/${characterId}/chat`, { ...as('idem-flight', { 'idempotency-key': failedKey }), body: { content: 'try me' } })).status).toBe(502);
     const retried = await server.request('POST', `/v1/characters/${characterId}/chat`, { ...as('idem-flight', { 'idempotency-key': failedKey }), body: { content: 'try me' } });
     expect(retried.status).toBe(200);
@@ -197,7 +198,7 @@ describe.each(backends())('idempotency and failed turns on %s', (backend) => {
     expect(chatCalls()).toBe(before);
 
     const failedKey = randomUUID();
-    openrouter.faults.failNext(1, 502, { route: '/chat/completions' });
+    openrouter.faults.failNext(2, 502, { route: '/chat/completions' });
     const broken = await server.request('POST', '/v1/chat/completions', { ...as('idem-stream', { 'idempotency-key': failedKey }), body: { ...body, messages: [{ role: 'user', content: 'stream again' }] } });
     expect(broken.status).toBe(502);
     let retried = await server.request('POST', '/v1/chat/completions', { ...as('idem-stream', { 'idempotency-key': failedKey }), body: { ...body, messages: [{ role: 'user', content: 'stream again' }] } });
