@@ -34,6 +34,8 @@ describe.each(backends())('settings take effect on %s', (backend) => {
       DEFAULT_CHAT_MODEL: 'acme/lantern-7b',
       MAX_API_KEYS_PER_USER: '2',
       MAX_MEMORIES_PER_USER: '2',
+      MEMORY_MIN_RELEVANCE: '0.95',
+      MEMORY_EXPANSION_NEIGHBOURS: '0',
     });
   }, 240_000);
 
@@ -98,6 +100,21 @@ describe.each(backends())('settings take effect on %s', (backend) => {
       expect(openrouter.requestsTo('/chat/completions').length).toBe(openrouterBefore);
     }
   }, 120_000);
+
+  it('MEMORY_MIN_RELEVANCE labels a vector match below it as not relevant (MEMORY_EXPANSION_NEIGHBOURS=0: no word match through neighbours)', async () => {
+    const character = await server.request('POST', '/v1/characters', { body: { name: 'Relevance Keeper', visibility: 'public' } });
+    for (const content of ['My dog Rex loves running on the beach.', 'I work night shifts as a nurse.']) {
+      expect((await server.request('POST', `/v1/characters/${character.body.id}/memories`, { ...as('relevance-user'), body: { content, scope: 'user' } })).status).toBe(201);
+    }
+    const search = await server.request('POST', `/v1/characters/${character.body.id}/memories/search`, { ...as('relevance-user'), body: { query: 'puppy' } });
+    expect(search.status).toBe(200);
+    const dog = (search.body.data as Array<{ content: string; similarity: number | null; text_rank: number | null; relevant: boolean }>).find((row) => row.content.includes('Rex'))!;
+    // Similar enough for the default threshold (0.2), below this server's 0.95, and no word in common.
+    expect(dog.similarity).toBeGreaterThan(0.2);
+    expect(dog.similarity).toBeLessThan(0.95);
+    expect(dog.text_rank ?? 0).toBe(0);
+    expect(dog.relevant).toBe(false);
+  }, 60_000);
 
   it('MAX_API_KEYS_PER_USER and MAX_MEMORIES_PER_USER cap what a user adds (403 limit_reached)', async () => {
     const keys = [];
