@@ -176,6 +176,8 @@ const environmentSchema = z.object({
   AUDIO_INPUT_MAX_BYTES: z.coerce.number().int().positive().default(25 * 1_048_576),
   /** Longest text POST /v1/tts speaks in one request (longer texts: 413). */
   TTS_MAX_CHARACTERS: z.coerce.number().int().positive().max(100_000).default(5000),
+  /** How long an answer to a request with an Idempotency-Key is kept for replay (chat, images, speech). */
+  IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
   FAL_QUEUE_BASE_URL: optionalString.pipe(url.optional()),
   ...providerVariables(),
 });
@@ -268,6 +270,7 @@ export interface Config {
     audioRetentionDays: number;
   };
   voice: { audioInputMaxBytes: number; ttsMaxCharacters: number };
+  idempotencyTtlSeconds: number;
   falQueueBaseUrl: string;
   providers: Record<ProviderName, ProviderSettings>;
 }
@@ -389,6 +392,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
       audioRetentionDays: env.MEDIA_AUDIO_RETENTION_DAYS,
     },
     voice: { audioInputMaxBytes: env.AUDIO_INPUT_MAX_BYTES, ttsMaxCharacters: env.TTS_MAX_CHARACTERS },
+    idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
     falQueueBaseUrl: (env.FAL_QUEUE_BASE_URL ?? 'https://queue.fal.run').replace(/\/+$/, ''),
     providers,
   };

@@ -17,6 +17,7 @@ import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
 import { createBillingModule, type BillingModule } from './modules/billing/index.js';
+import { createIdempotencyModule } from './modules/idempotency/index.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
 export interface Infrastructure {
@@ -89,8 +90,10 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway, imagine: images.imagine, voice: voice.chatVoice });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });
   const market = createMarketModule({ ...infrastructure, identity, billing: billing.service });
-  // billing before chat: its rate-limit hook must be in place before the limited routes are added.
-  const modules: AppModule[] = [identity, billing, characters, memory, moderation, media, images, voice, chat, channelBindings, market];
+  // billing before chat: its rate-limit hook must be in place before the limited routes are added;
+  // idempotency (its Idempotency-Key hook) likewise before the routes that opt in.
+  const idempotency = createIdempotencyModule(infrastructure, { identity });
+  const modules: AppModule[] = [identity, billing, idempotency, characters, memory, moderation, media, images, voice, chat, channelBindings, market];
 
   const jobHandlers: JobHandlers = Object.assign({}, ...modules.map((module) => module.jobHandlers ?? {}));
   for (const module of modules) await module.start?.();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
+import { startOpenAiFake, startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
 import { backends, startTestServer, type TestResponse, type TestServer } from '../helpers/test-server.js';
 import { exampleOf, fillPath, operationsOf, replaceAt, stringPaths, usesOpenAiEnvelope, type Operation } from './openapi-walk.js';
 
@@ -36,14 +36,16 @@ function rawRequest(url: string, path: string, headers: Record<string, string>):
 describe.each(backends())('hardening on %s', (backend) => {
   let server: TestServer;
   let openrouter: OpenAiCompatibleFake;
+  let openai: OpenAiCompatibleFake;
   let operations: Operation[];
   let aliceKey: string;
   let bobKey: string;
-  const alice = { character: '', memory: '', conversation: '', providerKey: '', apiKey: '' };
+  const alice = { character: '', memory: '', conversation: '', providerKey: '', apiKey: '', image: '', media: '' };
   const asService = (externalId: string, headers: Record<string, string> = {}) => ({ key: server.internalKey, headers: { 'x-user-id': externalId, ...headers } });
 
   beforeAll(async () => {
     openrouter = await startOpenRouterFake({ validKeys: [OPENROUTER_KEY] });
+    openai = await startOpenAiFake({ validKeys: ['openai-platform'] });
     server = await startTestServer(backend, {
       OPENROUTER_BASE_URL: openrouter.url,
       OPENROUTER_API_KEY: OPENROUTER_KEY,
@@ -51,6 +53,11 @@ describe.each(backends())('hardening on %s', (backend) => {
       MAX_CHARACTERS_PER_USER: '3',
       MAX_MESSAGE_CHARS: '2000',
       MAX_PROMPT_CHARS: '5000',
+      // Images through an OpenAI fake, so Alice owns an image and its stored bytes (media).
+      OPENAI_BASE_URL: openai.url,
+      OPENAI_API_KEY: 'openai-platform',
+      RUN_WORKERS_IN_PROCESS: 'true',
+      IMAGE_POLL_INTERVAL_MS: '20',
     });
     aliceKey = (await server.request('POST', '/v1/keys', { body: { name: 'alice', role: 'user' }, headers: { 'x-user-id': 'h-alice' } })).body.key;
     bobKey = (await server.request('POST', '/v1/keys', { body: { name: 'bob', role: 'user' }, headers: { 'x-user-id': 'h-bob' } })).body.key;
@@ -71,6 +78,10 @@ describe.each(backends())('hardening on %s', (backend) => {
     const apiKey = await server.request('POST', '/v1/keys', { key: aliceKey, body: { name: 'alice second', role: 'user' } });
     expect(apiKey.status).toBe(201);
     alice.apiKey = apiKey.body.id;
+    const image = await server.request('POST', '/v1/images/generations', { key: aliceKey, body: { prompt: 'a beehive', provider: 'openai', model: 'dall-e-3' } });
+    expect(image.status, image.text).toBe(200);
+    alice.image = image.body.images[0].id;
+    alice.media = /\/v1\/media\/([^/?]+)/.exec(String(image.body.images[0].url))![1]!;
 
     const document = await server.request('GET', '/openapi.json');
     operations = operationsOf(document.body);
@@ -79,6 +90,7 @@ describe.each(backends())('hardening on %s', (backend) => {
   afterAll(async () => {
     await server?.stop();
     await openrouter?.close();
+    await openai?.close();
   });
 
   /** The id of Alice's object a path's {id} names, by the path's resource; undefined for routes this test does not know yet. */
@@ -88,6 +100,8 @@ describe.each(backends())('hardening on %s', (backend) => {
     if (path.startsWith('/v1/conversations/{id}')) return alice.conversation;
     if (path.startsWith('/v1/me/provider-keys/{id}')) return alice.providerKey;
     if (path.startsWith('/v1/keys/{id}')) return alice.apiKey;
+    if (path.startsWith('/v1/images/{id}')) return alice.image;
+    if (path.startsWith('/v1/media/{id}')) return alice.media;
     return undefined;
   };
 
@@ -136,6 +150,8 @@ describe.each(backends())('hardening on %s', (backend) => {
     expect((await server.request('GET', `/v1/me/provider-keys/${alice.providerKey}`, { key: aliceKey })).status).toBe(200);
     const memories = await server.request('GET', `/v1/characters/${alice.character}/memories`, { key: aliceKey });
     expect(memories.body.data.map((row: { id: string }) => row.id)).toContain(alice.memory);
+    expect((await server.request('GET', `/v1/images/${alice.image}`, { key: aliceKey })).body.title ?? null).toBeNull();
+    expect((await server.request('GET', `/v1/media/${alice.media}`, { key: aliceKey })).status).toBe(200);
   }, 120_000);
 
   it('sends malformed input to every operation in /openapi.json: never a 5xx, always a contract-shaped error', async () => {
@@ -179,6 +195,7 @@ describe.each(backends())('hardening on %s', (backend) => {
         add('long garbage token', { key: 'x'.repeat(6000), headers: {} });
         add('non-ASCII-safe token', { key: '%00%ff', headers: {} });
       }
+      if (operation.method === 'POST') add('Idempotency-Key too long', { headers: { 'x-user-id': 'h-fuzz', 'idempotency-key': 'k'.repeat(300) } });
       add('X-User-Id too long', { headers: { 'x-user-id': 'u'.repeat(300) } });
       add('reserved X-User-Id', { headers: { 'x-user-id': 'anima:admin' } });
     }

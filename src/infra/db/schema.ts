@@ -225,8 +225,8 @@ export const messages = pgTable(
     speakerName: text('speaker_name'),
     content: text('content').notNull(),
     tokenCount: integer('token_count').notNull().default(0),
-    /** `partial` when the client left mid-stream: what was generated is still kept. */
-    status: text('status', { enum: ['complete', 'partial', 'blocked'] }).notNull().default('complete'),
+    /** `partial` when the client left mid-stream: what was generated is still kept; `failed`: a user message whose turn got no answer (not in later prompts). */
+    status: text('status', { enum: ['complete', 'partial', 'blocked', 'failed'] }).notNull().default('complete'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: createdAt(),
   },
@@ -318,3 +318,4 @@ export * from '../../modules/usage/tables.js';
 export * from '../../modules/voice/tables.js';
 export * from '../../modules/memory/tables.js';
 export * from '../../modules/identity/link-code-tables.js';
+export * from '../../modules/idempotency/tables.js';

@@ -10,6 +10,7 @@ import type { CharactersService } from '../characters/index.js';
 import { actingActor, endUserContext, optionalActingUser, requirePrincipal } from '../identity/auth.js';
 import { assertMayVouchForPlace } from '../identity/authorization.js';
 import type { IdentityService } from '../identity/service.js';
+import { markIdempotencyFailed } from '../idempotency/index.js';
 import type { UserRow } from '../identity/store.js';
 import { textOf } from './prompt-builder.js';
 import {
@@ -105,7 +106,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     '/v1/characters/:id/chat',
     {
       bodyLimit,
-      config: { rateLimit: true, contextHeaders: 'place' },
+      config: { rateLimit: true, contextHeaders: 'place', idempotency: { userField: 'user_id' } },
       schema: {
         tags: ['chat'],
         summary: 'Talk to a character (the bot protocol); stream: true answers Server-Sent Events',
@@ -154,10 +155,12 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       writer.startKeepAlive();
       try {
         const outcome = await chat.run(turn, { onDelta: (text) => writer.data({ type: 'delta', content: text }) });
+        if (!outcome.assistantMessageId) markIdempotencyFailed(request);
         if (outcome.status === 'blocked') writer.data({ type: 'replace', content: outcome.text });
         if (outcome.error) writer.data({ type: 'error', error: streamError(outcome.error), partial: botResponse(turn, outcome) });
         else writer.data({ type: 'done', ...botResponse(turn, outcome), ...(await voiceFields(outcome)) });
       } catch (error) {
+        markIdempotencyFailed(request);
         writer.stopKeepAlive();
         if (!writer.isOpen) throw error;
         request.log.warn({ err: error }, 'chat stream failed after it opened');
@@ -172,7 +175,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     '/v1/chat/completions',
     {
       bodyLimit,
-      config: { rateLimit: true, contextHeaders: 'place' },
+      config: { rateLimit: true, contextHeaders: 'place', idempotency: { userField: 'user' } },
       schema: {
         tags: ['openai'],
         summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',
@@ -313,6 +316,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       writer.startKeepAlive();
       try {
         const outcome = await chat.run(turn, { onDelta: sendDelta, onToolCallDelta: sendToolCallDelta });
+        if (!outcome.assistantMessageId) markIdempotencyFailed(request);
         if (outcome.error) {
           // The upstream broke after text was sent: OpenAI's clients raise on an error event.
           writer.data(errorEvent(outcome.error));
@@ -322,6 +326,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
           closeStream('content_filter', outcome);
         } else closeStream(outcome.finishReason, outcome);
       } catch (error) {
+        markIdempotencyFailed(request);
         writer.stopKeepAlive();
         if (!writer.isOpen) throw error;
         request.log.warn({ err: error }, 'chat stream failed after it opened');

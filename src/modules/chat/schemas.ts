@@ -199,7 +199,7 @@ export const messageSchema = z.object({
   speaker_name: z.string().nullable(),
   content: z.string(),
   token_count: z.number().int(),
-  status: z.enum(['complete', 'partial', 'blocked']),
+  status: z.enum(['complete', 'partial', 'blocked', 'failed']).describe('failed: a user message whose turn got no answer (left out of later prompts)'),
   metadata: z.record(z.string(), z.unknown()),
   created_at: z.string(),
 });

@@ -275,11 +275,29 @@ export class ChatService {
   }
 
   private async runTracked(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
+    let outcome: TurnOutcome;
     try {
-      return await this.attempt(turn, options);
+      outcome = await this.attempt(turn, options);
     } catch (error) {
+      await this.markUnanswered(turn);
       // Nothing settled: the reservation is released, a rejected key reported (a user's becomes 402).
       throw await turn.lease.fail(error);
+    }
+    if (outcome.assistantMessageId === null) await this.markUnanswered(turn);
+    return outcome;
+  }
+
+  /**
+   * A turn that produced no answer (the upstream failed, the client left before any text): its user
+   * message becomes `failed`, kept for export and listings but left out of later prompts, so the
+   * client's retry does not put the same message in the prompt twice.
+   */
+  private async markUnanswered(turn: ModelTurn): Promise<void> {
+    if (!turn.userMessageId) return;
+    try {
+      await store.markMessageFailed(this.dependencies.db, turn.userMessageId);
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error }, 'could not mark an unanswered message failed');
     }
   }
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, exists, gt, isNull, or, sql } from 'drizzle-orm';
+import { and, desc, eq, exists, gt, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 
@@ -126,6 +126,8 @@ export async function recentMessages(db: Executor, conversation: ConversationRow
     .where(
       and(
         eq(messages.conversationId, conversation.id),
+        // A turn that got no answer (its user message `failed`) is not part of the history.
+        ne(messages.status, 'failed'),
         conversation.contextResetAt ? gt(messages.createdAt, conversation.contextResetAt) : undefined,
       ),
     )
@@ -155,6 +157,11 @@ export async function listMessages(
     .where(and(eq(messages.conversationId, conversationId), cursor, visible))
     .orderBy(desc(messages.createdAt), desc(messages.id))
     .limit(options.limit);
+}
+
+/** The user message of a turn that produced no answer. */
+export async function markMessageFailed(db: Executor, messageId: string): Promise<void> {
+  await db.update(messages).set({ status: 'failed' }).where(eq(messages.id, messageId));
 }
 
 export async function countMessages(db: Executor, conversationId: string): Promise<{ total: number; sinceReset: number }> {

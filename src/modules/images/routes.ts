@@ -49,6 +49,7 @@ export function registerImageRoutes(app: AppInstance, dependencies: ImageRouteDe
   app.post(
     '/v1/images/generations',
     {
+      config: { idempotency: true },
       schema: {
         tags: ['images'],
         summary: 'Generate images (OpenAI’s images shape; waits up to IMAGE_WAIT_MS, else 202 pending)',
@@ -80,7 +81,6 @@ export function registerImageRoutes(app: AppInstance, dependencies: ImageRouteDe
         characterId: await characterId(request, user, body.character),
         requestId: request.id,
       });
-      // TODO(idempotency): an Idempotency-Key replay store (contract §2) belongs to the hardening work; the job's lease already carries one key per generation.
       const rows = body.async ? generation.rows : await images.waitFor(generation.generationId, config.images.waitMs, abortSignalOf(reply));
       const succeeded = rows.filter((row) => row.status === 'succeeded');
       const finished = rows.every((row) => row.status === 'succeeded' || row.status === 'failed');

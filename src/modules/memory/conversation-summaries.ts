@@ -76,7 +76,7 @@ export class ConversationSummaries {
       .where(and(eq(messages.conversationId, conversation.id), conversation.lastSummarizedAt ? gt(messages.createdAt, conversation.lastSummarizedAt) : undefined))
       .orderBy(asc(messages.createdAt))
       .limit(MAX_MESSAGES);
-    const segment = rows.filter((row) => row.status !== 'blocked' && row.role !== 'system');
+    const segment = rows.filter((row) => row.status !== 'blocked' && row.status !== 'failed' && row.role !== 'system');
     if (segment.length < this.dependencies.everyMessages || segment.length === 0) return 'skipped';
     const transcript = segment
       .map((row) => `${row.role === 'assistant' ? 'Character' : (row.speakerName ?? 'User')}: ${row.content.replace(/\s+/g, ' ').slice(0, 600)}`)

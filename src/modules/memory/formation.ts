@@ -127,7 +127,7 @@ export class MemoryFormation implements MemoryFormer {
     const kept: TranscriptMessage[] = [];
     let lastUserWasSpeaker = false;
     for (const row of rows) {
-      if (row.status === 'blocked' || row.role === 'system') continue;
+      if (row.status === 'blocked' || row.status === 'failed' || row.role === 'system') continue;
       if (row.role === 'user') {
         lastUserWasSpeaker = row.speakerUserId === userId || (direct && row.speakerUserId === null);
         if (lastUserWasSpeaker) kept.push(row);

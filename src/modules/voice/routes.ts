@@ -174,7 +174,7 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
   app.post(
     '/v1/tts',
     {
-      config: { rateLimit: true },
+      config: { rateLimit: true, idempotency: true },
       schema: {
         tags: ['voice'],
         summary: 'Speak a text: audio bytes, chunked as produced with stream: true, or JSON with base64 (Accept: application/json)',
@@ -205,7 +205,7 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
   app.post(
     '/v1/characters/:id/voice',
     {
-      config: { rateLimit: true },
+      config: { rateLimit: true, idempotency: true },
       schema: {
         tags: ['voice'],
         summary: "Speak a text in the character's voice (its voice_id and voice_settings)",
