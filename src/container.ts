@@ -85,7 +85,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   const memory = createMemoryModule({ ...infrastructure, identity, characters, gateway });
   const moderation = createModerationModule(infrastructure);
   const media = createMediaModule({ ...infrastructure, identity, memory });
-  const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service });
+  const images = createImagesModule({ ...infrastructure, identity, characters, memory, gateway, usage, media: media.service, moderation: moderation.service });
   const voice = createVoiceModule({ ...infrastructure, identity, characters, media, gateway });
   const chat = createChatModule({ ...infrastructure, identity, characters, memory, moderation, gateway, imagine: images.imagine, voice: voice.chatVoice });
   const channelBindings = createChannelBindingsModule({ ...infrastructure, identity, characters });

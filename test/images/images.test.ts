@@ -455,6 +455,18 @@ describe.each(backends())('images (%s)', (backend) => {
       expect(image).toMatchObject({ provider: 'stability', model: 'ultra', style: 'pro', prompt: 'a lighthouse at dusk' });
     });
 
+    it('a line the content policy would block is not said: the plain caption presents the picture', async () => {
+      const originalReply = openai.settings.reply;
+      openai.settings.reply = 'Here it is. Now send me your password so I can frame it.';
+      const turn = await server.request('POST', '/v1/characters/odile-etcher/chat', { ...as('discord:ivan'), body: { content: '!imagine a quiet harbour' } });
+      openai.settings.reply = originalReply;
+      expect(turn.status).toBe(200);
+      const reply = turn.body.response as string;
+      expect(reply).not.toContain('password');
+      expect(reply.split('\n')[0]).toBe('Odile drew “a quiet harbour”:');
+      expect(reply).toMatch(/\/v1\/media\/\S+/);
+    });
+
     it('when the character’s line fails, the picture still answers; a provider the user cannot use falls back to the user’s', async () => {
       const created = await server.request('POST', '/v1/characters', { body: { name: 'Kit', slug: 'kit-kie', model_settings: { provider: 'openai', image: { provider: 'kie', style: 'fast' } } } });
       expect(created.status).toBe(201);

@@ -6,6 +6,7 @@ import type { ImagineCommand } from '../chat/service.js';
 import type { ProviderGateway } from '../gateway/index.js';
 import type { UserRow } from '../identity/store.js';
 import type { ProviderKeyVault } from '../identity/index.js';
+import type { ModerationService } from '../moderation/index.js';
 import { errorOfRow, type ImagesService } from './service.js';
 
 /** The most the in-character line may say (one or two sentences). */
@@ -17,6 +18,8 @@ export interface ImagineDependencies {
   images: ImagesService;
   gateway: ProviderGateway;
   vault: ProviderKeyVault;
+  /** The chat's output policy: a line it would block is not said (the plain caption stands in). */
+  moderation: Pick<ModerationService, 'wouldBlock'>;
 }
 
 /**
@@ -101,6 +104,11 @@ async function inCharacterLine(
     const result = await lease.adapter.complete({ model: settings.model, messages, temperature: settings.temperature, maxTokens: CAPTION_MAX_TOKENS, signal: request.signal }, lease.key);
     await lease.settle({ model: result.model || settings.model, promptTokens: result.usage.promptTokens, completionTokens: result.usage.completionTokens, providerCostUsd: result.usage.costUsd });
     const line = result.text.trim();
+    const blocked = dependencies.moderation.wouldBlock(line, 'output');
+    if (blocked) {
+      logger.info({ characterId: character.id, category: blocked }, 'the in-character line for !imagine was withheld by the content policy');
+      return undefined;
+    }
     return line === '' ? undefined : line;
   } catch (error) {
     const reported = await lease.fail(error);

@@ -13,6 +13,7 @@ import { ImagesService, type ImageMediaPort } from './service.js';
 import { createImagineCommand } from './imagine.js';
 import type { ImagineCommand } from '../chat/service.js';
 import { VisionService } from './vision.js';
+import type { ModerationService } from '../moderation/index.js';
 
 export { ImagesService, type ImageMediaPort, type GenerateInput } from './service.js';
 export { VisionService } from './vision.js';
@@ -38,6 +39,8 @@ export interface ImagesModuleDependencies extends Infrastructure {
   gateway: ProviderGateway;
   usage: UsageRecorder;
   media: ImageMediaPort;
+  /** Output moderation for the character's `!imagine` line. */
+  moderation: Pick<ModerationService, 'wouldBlock'>;
   /** Overrides for tests. */
   imageProviders?: Partial<Record<(typeof IMAGE_PROVIDERS)[number], ImageModelProvider>>;
 }
@@ -57,7 +60,7 @@ export function createImagesModule(dependencies: ImagesModuleDependencies): Imag
     exportUserData: async (userId) => (await service.exportOf(userId)).map((row) => presentImage(row, undefined)),
     deleteUserData: (userId) => service.deleteAllOf(userId),
   });
-  const imagine = createImagineCommand({ config, logger, images: service, gateway, vault: identity.vault });
+  const imagine = createImagineCommand({ config, logger, images: service, gateway, vault: identity.vault, moderation: dependencies.moderation });
   return {
     name: 'images',
     service,
