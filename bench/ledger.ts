@@ -41,8 +41,8 @@ const { values } = parseArgs({
 });
 const baseUrl = values['database-url'] ?? process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!baseUrl) {
-  console.error('bench/ledger needs PostgreSQL: --database-url, BENCH_DATABASE_URL or TEST_DATABASE_URL');
-  process.exit(2);
+  console.log('## ledger: skipped\n\nNeeds PostgreSQL: --database-url, BENCH_DATABASE_URL or TEST_DATABASE_URL.\n');
+  process.exit(0);
 }
 const DEBITS = Number(values.debits);
 const CLIENTS = Number(values.clients);
