@@ -25,7 +25,7 @@ const backend = argument('backend', 'embedded') as 'embedded' | 'postgres';
 
 // Synthetic memories: 8–16 words drawn from the 20,000 most frequent words, seeded; the eval
 // set's memories are mixed in so the questions have answers.
-const vocabulary = readFileSync(projectFile('data', 'word-vectors', 'words.txt'), 'utf8')
+const vocabulary = readFileSync(projectFile('assets', 'word-vectors', 'words.txt'), 'utf8')
   .split('\n')
   .slice(100, 20_100)
   .map((line) => line.split('\t')[0]!)

@@ -41,6 +41,8 @@ export interface Fault {
   cutAfterChunks?: number;
   /** Delay between streamed chunks, overriding the fake's own setting. */
   chunkDelayMs?: number;
+  /** Hold the answer until this promise settles (a gate the test opens), then answer as usual. */
+  until?: Promise<unknown>;
 }
 
 export type RouteMatcher = string | RegExp | ((request: RecordedRequest) => boolean);
@@ -246,6 +248,7 @@ export async function startFakeServer(handler: FakeHandler, options: FakeServerO
     const common = options.commonHeaders?.() ?? {};
 
     if (fault.delayMs !== undefined && fault.delayMs > 0) await sleep(fault.delayMs);
+    if (fault.until) await fault.until.catch(() => undefined);
     if (fault.hang === true) return; // close() destroys the socket
     if (res.destroyed) return;
 

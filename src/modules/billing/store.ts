@@ -188,56 +188,89 @@ export interface EntryInput {
 }
 
 /**
- * A credit or debit outside the reserve/settle cycle (grants, purchases, refunds, adjustments):
- * one transaction, wallet row locked. A debit takes at most the balance (`clamp`) or fails
- * (returns the shortfall without writing). A repeated idempotency key returns the first entry.
+ * A credit or debit outside the reserve/settle cycle (grants, purchases, refunds, adjustments). A
+ * debit takes at most the balance (`clamp`) or fails (returns the shortfall without writing). A
+ * repeated idempotency key returns the first entry.
+ *
+ * One statement, so one round trip and one atomic change: the wallet row is locked (FOR UPDATE,
+ * which in READ COMMITTED reads the newest committed balance), the amount is decided from that
+ * balance, the ledger entry is inserted — `ON CONFLICT DO NOTHING` on its unique idempotency key —
+ * and the wallet is updated only when that entry was written. A key that raced in from another
+ * request therefore moves nothing and aborts nothing (the caller's transaction stays usable). A
+ * wallet seen for the first time is created, then the statement runs again.
  */
 export async function applyEntry(
   db: Executor,
   input: EntryInput,
   options: { clamp: boolean },
 ): Promise<{ entry: LedgerRow; duplicate: boolean; shortfallMicro: number } | { entry: undefined; duplicate: false; shortfallMicro: number; balanceMicro: number }> {
-  const existing = await findEntryByKey(db, input.idempotencyKey);
-  if (existing) return { entry: existing, duplicate: true, shortfallMicro: 0 };
-  try {
-    return await db.transaction(async (transaction) => {
-      await transaction.insert(wallets).values({ userId: input.userId }).onConflictDoNothing();
-      const [wallet] = await transaction.select().from(wallets).where(eq(wallets.userId, input.userId)).for('update');
-      if (!wallet) throw new Error('wallet vanished');
-      let amount = input.amountMicro;
-      let shortfall = 0;
-      if (amount < 0 && -amount > wallet.balanceMicro) {
-        shortfall = -amount - wallet.balanceMicro;
-        if (!options.clamp) return { entry: undefined, duplicate: false as const, shortfallMicro: shortfall, balanceMicro: wallet.balanceMicro };
-        amount = -wallet.balanceMicro;
-      }
-      const balance = wallet.balanceMicro + amount;
-      await transaction
-        .update(wallets)
-        .set({ balanceMicro: balance, dailyMicro: Math.min(wallet.dailyMicro, balance), updatedAt: new Date() })
-        .where(eq(wallets.userId, input.userId));
-      const [entry] = await transaction
-        .insert(creditLedger)
-        .values({
-          userId: input.userId,
-          kind: input.kind,
-          amountMicro: amount,
-          balanceAfterMicro: balance,
-          idempotencyKey: input.idempotencyKey,
-          reference: input.reference ?? null,
-          reason: input.reason ?? null,
-        })
-        .returning();
-      return { entry: entry!, duplicate: false, shortfallMicro: shortfall };
-    });
-  } catch (error) {
-    // The same key raced in from another request: the first one's entry is the answer.
-    if (isUniqueViolation(error)) {
-      const winner = await findEntryByKey(db, input.idempotencyKey);
-      if (winner) return { entry: winner, duplicate: true, shortfallMicro: 0 };
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const result = await db.execute(sql`
+      WITH cur AS (
+        SELECT user_id, balance_micro FROM wallets WHERE user_id = ${input.userId}::uuid FOR UPDATE
+      ), calc AS (
+        SELECT user_id, balance_micro AS before,
+          CASE WHEN ${input.amountMicro}::bigint >= 0 OR balance_micro >= -${input.amountMicro}::bigint THEN ${input.amountMicro}::bigint
+               WHEN ${options.clamp}::boolean THEN -balance_micro
+               ELSE NULL END AS applied
+        FROM cur
+      ), entry AS (
+        INSERT INTO credit_ledger (user_id, kind, amount_micro, balance_after_micro, idempotency_key, reference, reason)
+        SELECT user_id, ${input.kind}::text, applied, before + applied, ${input.idempotencyKey}::text, ${input.reference ?? null}::text, ${input.reason ?? null}::text
+        FROM calc WHERE applied IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING id, user_id, kind, amount_micro, balance_after_micro, idempotency_key, reservation_id, reference, reason, created_at
+      ), moved AS (
+        UPDATE wallets SET balance_micro = entry.balance_after_micro, daily_micro = LEAST(wallets.daily_micro, entry.balance_after_micro), updated_at = now()
+        FROM entry WHERE wallets.user_id = entry.user_id
+        RETURNING wallets.user_id
+      )
+      SELECT calc.before, calc.applied, entry.*, (SELECT count(*) FROM moved) AS moved
+      FROM calc LEFT JOIN entry ON true`);
+    const row = rowsOf<{
+      before: string | number;
+      applied: string | number | null;
+      id: string | number | null;
+      user_id: string;
+      kind: LedgerKind;
+      amount_micro: string | number;
+      balance_after_micro: string | number;
+      idempotency_key: string;
+      reservation_id: string | null;
+      reference: string | null;
+      reason: string | null;
+      created_at: Date | string;
+      moved: string | number;
+    }>(result)[0];
+    if (!row) {
+      // No wallet yet: create it (empty) and decide again.
+      await db.insert(wallets).values({ userId: input.userId }).onConflictDoNothing();
+      continue;
     }
-    throw error;
+    const before = Number(row.before);
+    const shortfall = input.amountMicro < 0 && -input.amountMicro > before ? -input.amountMicro - before : 0;
+    if (row.id !== null && row.id !== undefined) {
+      if (Number(row.moved) !== 1) throw new Error('ledger entry written without its wallet change');
+      const entry: LedgerRow = {
+        id: Number(row.id),
+        userId: row.user_id,
+        kind: row.kind,
+        amountMicro: Number(row.amount_micro),
+        balanceAfterMicro: Number(row.balance_after_micro),
+        idempotencyKey: row.idempotency_key,
+        reservationId: row.reservation_id,
+        reference: row.reference,
+        reason: row.reason,
+        createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
+      };
+      return { entry, duplicate: false, shortfallMicro: shortfall };
+    }
+    // Nothing written: the key was used before (the first entry is the answer), or the balance is short.
+    const first = await findEntryByKey(db, input.idempotencyKey);
+    if (first) return { entry: first, duplicate: true, shortfallMicro: 0 };
+    return { entry: undefined, duplicate: false as const, shortfallMicro: shortfall, balanceMicro: before };
   }
+  throw new Error('wallet vanished');
 }
 
 export async function findEntryByKey(db: Executor, idempotencyKey: string): Promise<LedgerRow | undefined> {

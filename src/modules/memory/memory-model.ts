@@ -53,6 +53,8 @@ export class MemoryModel {
         service: 'memory',
         user,
         model: request.model,
+        // Remembering is a plan feature: a plan without it gets no formation or summary call.
+        feature: 'long_term_memory',
         estimate: { promptTokens, maxCompletionTokens: request.maxTokens },
         characterId: request.characterId,
       });
