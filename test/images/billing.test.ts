@@ -40,6 +40,7 @@ describe.each(backends())('images and billing (%s)', (backend) => {
       ['discord:uma', 'no-pictures'],
       ['discord:vic', 'studio'],
       ['discord:wes', 'studio'],
+      ['discord:xena', 'studio'],
     ] as const) {
       const me = await server.request('GET', '/v1/me', as(user));
       expect((await server.request('PATCH', `/v1/admin/users/${me.body.id}`, { body: { plan } })).status).toBe(200);
@@ -145,6 +146,17 @@ describe.each(backends())('images and billing (%s)', (backend) => {
       open();
       billing.settle = settle;
     }
+  });
+
+  it('a pro style costs its model’s weight from the price table times the plan’s price per image', async () => {
+    const before = await wallet('discord:xena');
+    const pro = await generate('discord:xena', { prompt: 'a lighthouse, very detailed', provider: 'fal', style: 'pro' });
+    expect(pro.status).toBe(200);
+    // In config/prices.json fal-ai/flux-pro/v1.1 weighs 2 and fal-ai/flux/schnell 0.5; the studio plan sells an image at 0.75.
+    expect(pro.body.images[0].credits_charged).toBeCloseTo(1.5, 6);
+    const fast = await generate('discord:xena', { prompt: 'a lighthouse, a quick sketch', provider: 'fal', style: 'fast' });
+    expect(fast.body.images[0].credits_charged).toBeCloseTo(0.375, 6);
+    expect((await wallet('discord:xena')).balance).toBeCloseTo(before.balance - 1.875, 6);
   });
 
   it('a waiting request answers with the charge of every image, n images split exactly', async () => {

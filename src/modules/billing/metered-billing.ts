@@ -13,6 +13,7 @@ import {
   utcMonth,
   type LimitCounters,
 } from './limits.js';
+import { imageCreditWeight } from '../usage/price-table.js';
 import { estimatedQuantities, priceMicro, usedQuantities, type Quantities } from './pricing.js';
 import { planHasFeature, type BillingService, type HeldCredits, type PlanRow } from './service.js';
 
@@ -60,7 +61,8 @@ export class MeteredBilling implements BillingPort {
     const holds: LimitHold[] = [];
     let credits: HeldCredits | undefined;
     let alreadySettled = false;
-    const estimateMicro = priceMicro(plan, estimated);
+    const imageWeight = request.service === 'image' ? imageCreditWeight(request.provider, request.model) : 1;
+    const estimateMicro = priceMicro(plan, estimated, imageWeight);
     try {
       if (this.dependencies.limitsEnabled) {
         if (request.concurrent) holds.push(await this.holdStream(user, plan));
@@ -93,7 +95,7 @@ export class MeteredBilling implements BillingPort {
         const results = await Promise.allSettled(holds.map((hold) => hold.settle(used)));
         for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
         if (request.paidBy !== 'platform' || alreadySettled) return { creditsMicro: 0 };
-        const charge = priceMicro(plan, used);
+        const charge = priceMicro(plan, used, request.service === 'image' ? imageCreditWeight(request.provider, usage.model ?? request.model) : 1);
         if (credits) return { creditsMicro: await service.settle(credits, user.id, charge) };
         return { creditsMicro: await service.chargeWithoutHold(user.id, charge, callId, `${request.service}:${request.provider}`) };
       },

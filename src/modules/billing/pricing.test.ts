@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { imageCreditWeight } from '../usage/price-table.js';
 import { estimatedQuantities, microFromCredits, priceMicro, usedQuantities } from './pricing.js';
 
 const free = { creditsPer1kTokensMicro: 100_000, creditsPerImageMicro: 1_000_000, creditsPerAudioSecondMicro: 10_000 };
@@ -20,6 +21,17 @@ describe('pricing', () => {
     // Vision is sold by tokens, never per image.
     expect(estimatedQuantities('vision', { images: 2 })).toEqual({ tokens: 3000, images: 0, seconds: 0 });
     expect(usedQuantities('vision', { images: 1, promptTokens: 300, completionTokens: 40 })).toEqual({ tokens: 340, images: 0, seconds: 0 });
+  });
+
+  it('weighs an image by its model: the price table makes a pro model cost a multiple of the plan price', () => {
+    expect(priceMicro(free, estimatedQuantities('image', { images: 2 }), 3)).toBe(6_000_000);
+    expect(priceMicro({ ...free, creditsPerImageMicro: 750_000 }, { tokens: 0, images: 1, seconds: 0 }, 2)).toBe(1_500_000);
+    expect(imageCreditWeight('fal', 'fal-ai/flux/schnell')).toBe(0.5);
+    expect(imageCreditWeight('fal', 'fal-ai/flux/dev')).toBe(1);
+    expect(imageCreditWeight('stability', 'ultra')).toBe(3);
+    // Unknown models and providers cost the plan price.
+    expect(imageCreditWeight('fal', 'fal-ai/some-new-model')).toBe(1);
+    expect(imageCreditWeight('nobody', undefined)).toBe(1);
   });
 
   it('converts decimal credits to whole micro-credits', () => {

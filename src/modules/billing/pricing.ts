@@ -46,11 +46,14 @@ function audioSeconds(service: MeteredService, seconds: number | undefined, char
   return service === 'speech' ? Math.ceil(whole(characters) / CHARACTERS_PER_AUDIO_SECOND) : 0;
 }
 
-/** Micro-credits of some quantities at a plan's prices, rounded up to a whole micro-credit. */
-export function priceMicro(plan: PlanPrices, quantities: Quantities): number {
+/**
+ * Micro-credits of some quantities at a plan's prices, rounded up to a whole micro-credit.
+ * `imageWeight`: the image model's weight from the price table (a pro model costs more than a fast one).
+ */
+export function priceMicro(plan: PlanPrices, quantities: Quantities, imageWeight = 1): number {
   return (
     Math.ceil((quantities.tokens * plan.creditsPer1kTokensMicro) / 1000) +
-    quantities.images * plan.creditsPerImageMicro +
+    quantities.images * Math.ceil(plan.creditsPerImageMicro * imageWeight) +
     quantities.seconds * plan.creditsPerAudioSecondMicro
   );
 }
