@@ -100,7 +100,8 @@ async function main(): Promise<void> {
     OPENROUTER_API_KEY: 'test-key',
     MEMORY_FORMATION_DELAY_MS: '600000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-  });
+    // A loaded machine may take well over the default 30 s to start the embedded database.
+  }, 'src/server.ts', 180_000);
   try {
     const created = await fetch(`${server.url}/v1/characters`, {
       method: 'POST',

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { openKeyValueBackend, type KeyValueBackend } from './infra/cache/index.js';
-import { openDatabase, type Database, type DatabaseHandle } from './infra/db/database.js';
+import { openKeyValueBackend, scopeCache, type KeyValueBackend } from './infra/cache/index.js';
+import { openDatabase, readDatabaseIdentity, type Database, type DatabaseHandle } from './infra/db/database.js';
 import { openJobQueue, type JobHandlers, type JobQueue } from './infra/queue/index.js';
 import { createCharactersModule, type CharactersModule } from './modules/characters/index.js';
 import { createIdentityModule, type IdentityModule } from './modules/identity/index.js';
@@ -60,7 +60,11 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
   let keyValue: KeyValueBackend | undefined;
   let queue: JobQueue | undefined;
   try {
-    keyValue = await openKeyValueBackend(config.redisUrl, `${config.redisKeyPrefix}:`);
+    const backend = await openKeyValueBackend(config.redisUrl, `${config.redisKeyPrefix}:`);
+    keyValue = backend;
+    // Cached rows are keyed by the database they came from: a recreated or restored database behind
+    // a kept Redis starts with an empty cache instead of rows that no longer exist.
+    keyValue = { ...backend, cache: scopeCache(backend.cache, `db:${await readDatabaseIdentity(database.db)}:`) };
     queue = openJobQueue(config.redisUrl, logger, config.redisKeyPrefix);
   } catch (error) {
     await keyValue?.close();

@@ -36,3 +36,12 @@ export interface KeyValueBackend {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The same cache with every key under `scope` (the database's identity: see readDatabaseIdentity). */
+export function scopeCache(cache: Cache, scope: string): Cache {
+  return {
+    get: (key) => cache.get(`${scope}${key}`),
+    set: (key, value, ttlSeconds) => cache.set(`${scope}${key}`, value, ttlSeconds),
+    delete: (key) => cache.delete(`${scope}${key}`),
+  };
+}

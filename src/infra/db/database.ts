@@ -113,3 +113,23 @@ async function applyMigrations(handle: DatabaseHandle): Promise<void> {
     await migratePostgres(handle.db as never, { migrationsFolder: folder });
   }
 }
+
+/**
+ * Who this database is: the random id migration 0011 stored, plus the database's oid (a dropped and
+ * recreated or restored database gets a new one). Shared cache keys carry it, so cached rows of
+ * another database behind the same Redis are never served.
+ */
+export async function readDatabaseIdentity(db: Database): Promise<string> {
+  const read = async () => {
+    const result: unknown = await db.execute(
+      sql`SELECT (SELECT value #>> '{}' FROM system_settings WHERE key = 'database_identity') AS id, (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid`,
+    );
+    return (result as { rows: Array<{ id: string | null; oid: string | null }> }).rows[0];
+  };
+  let row = await read();
+  if (!row?.id) {
+    await db.execute(sql`INSERT INTO system_settings (key, value) VALUES ('database_identity', to_jsonb(gen_random_uuid()::text)) ON CONFLICT (key) DO NOTHING`);
+    row = await read();
+  }
+  return `${row?.id ?? 'unknown'}.${row?.oid ?? '0'}`;
+}

@@ -27,7 +27,7 @@ export interface BillingModule extends AppModule {
 export function createBillingModule(infrastructure: Infrastructure, dependencies: { identity: IdentityModule; now?: () => Date }): BillingModule {
   const { config, db, logger, queue } = infrastructure;
   const log = logger.child({ module: 'billing' });
-  const service = new BillingService({ config, db, logger: log, now: dependencies.now });
+  const service = new BillingService({ config, db, logger: log, now: dependencies.now, events: infrastructure.keyValue.events });
   const limits = createLimitCounters({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix });
   const limitsEnabled = config.billing.rateLimitsEnabled;
   const port = new MeteredBilling({ service, limits, logger: log, limitsEnabled });
@@ -42,6 +42,7 @@ export function createBillingModule(infrastructure: Infrastructure, dependencies
       'billing.release-stale': async () => ((await service.releaseStale()) > 0 ? 'success' : 'skipped'),
     },
     start: async () => {
+      await service.startCache();
       const interval = config.billing.reservationSweepIntervalMs;
       sweep = setInterval(() => {
         // One job per interval however many replicas enqueue it (the job id names the interval).
@@ -54,6 +55,7 @@ export function createBillingModule(infrastructure: Infrastructure, dependencies
     close: async () => {
       if (sweep) clearInterval(sweep);
       await limits.close();
+      await service.closeCache();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError } from '../../infra/http/errors.js';
-import type { Authorization, AuthorizationRequest, BillingPort, MeteredUsage } from '../gateway/billing-port.js';
+import type { Authorization, AuthorizationRequest, BillingPort, MeteredUsage, SettleOptions } from '../gateway/billing-port.js';
 import type { UserRow } from '../identity/store.js';
 import {
   DAY_WINDOW_SECONDS,
@@ -88,7 +88,7 @@ export class MeteredBilling implements BillingPort {
     let ended = false;
     const callId = randomUUID();
     return {
-      settle: async (usage: MeteredUsage & { costUsd: number }) => {
+      settle: async (usage: MeteredUsage & { costUsd: number }, options?: SettleOptions) => {
         if (ended) return { creditsMicro: 0 };
         ended = true;
         const used = usedQuantities(request.service, usage);
@@ -96,8 +96,8 @@ export class MeteredBilling implements BillingPort {
         for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
         if (request.paidBy !== 'platform' || alreadySettled) return { creditsMicro: 0 };
         const charge = priceMicro(plan, used, request.service === 'image' ? imageCreditWeight(request.provider, usage.model ?? request.model) : 1);
-        if (credits) return { creditsMicro: await service.settle(credits, user.id, charge) };
-        return { creditsMicro: await service.chargeWithoutHold(user.id, charge, callId, `${request.service}:${request.provider}`) };
+        if (credits) return { creditsMicro: await service.settle(credits, user.id, charge, options?.executor) };
+        return { creditsMicro: await service.chargeWithoutHold(user.id, charge, callId, `${request.service}:${request.provider}`, options?.executor) };
       },
       release: async (reason: string) => {
         if (ended) return;

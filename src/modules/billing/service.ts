@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
+import { LocalCache, type Events } from '../../infra/cache/index.js';
 import type { Database, Executor } from '../../infra/db/database.js';
 import { ConflictError, InsufficientCreditsError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
 import type { MeteredService } from '../gateway/billing-port.js';
+import { IDENTITY_CACHE_TTL_MS, PLANS_CHANGED_CHANNEL } from '../identity/service.js';
 import type { UserRow } from '../identity/store.js';
 import { utcDay } from './limits.js';
 import { creditsFromMicro, MICRO_PER_CREDIT } from './pricing.js';
@@ -25,6 +27,8 @@ export interface BillingServiceDependencies {
   logger: Logger;
   /** The clock (tests move it across UTC midnight). */
   now?: () => Date;
+  /** Cross-replica invalidation of the per-process plan cache (absent: this process only). */
+  events?: Events | undefined;
 }
 
 export interface GrantInput {
@@ -61,8 +65,24 @@ export interface HeldCredits {
 export class BillingService {
   /** Users whose daily refresh already ran today in this process: saves a transaction per call. */
   private readonly refreshed = new Map<string, string>();
+  /** Plans by id, per process: every metered call reads its plan; changes are published to every replica. */
+  private readonly plans: LocalCache<PlanRow | undefined>;
 
-  constructor(private readonly dependencies: BillingServiceDependencies) {}
+  constructor(private readonly dependencies: BillingServiceDependencies) {
+    this.plans = new LocalCache({ events: dependencies.events, channel: PLANS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS, maxEntries: 1_000 });
+  }
+
+  async startCache(): Promise<void> {
+    await this.plans.start();
+  }
+
+  async closeCache(): Promise<void> {
+    await this.plans.close();
+  }
+
+  private cachedPlan(planId: string): Promise<PlanRow | undefined> {
+    return this.plans.get(planId, '*', () => store.findPlan(this.dependencies.db, planId));
+  }
 
   now(): Date {
     return this.dependencies.now?.() ?? new Date();
@@ -82,7 +102,7 @@ export class BillingService {
 
   /** The user's plan; a user on a plan that was removed is treated as on `free`. */
   async planFor(user: UserRow): Promise<PlanRow> {
-    const plan = (await store.findPlan(this.dependencies.db, user.planId)) ?? (await store.findPlan(this.dependencies.db, 'free'));
+    const plan = (await this.cachedPlan(user.planId)) ?? (await this.cachedPlan('free'));
     if (!plan) throw new Error(`neither plan "${user.planId}" nor "free" exists`);
     return plan;
   }
@@ -90,12 +110,14 @@ export class BillingService {
   async createPlan(values: PlanInsert & { id: string }): Promise<PlanRow> {
     const created = await store.insertPlan(this.dependencies.db, values);
     if (!created) throw new ConflictError(`A plan "${values.id}" already exists: change it with PATCH /v1/admin/plans/${values.id}.`, { extra: { field: 'id' } });
+    await this.plans.invalidate('*');
     return created;
   }
 
   async updatePlan(planId: string, changes: Partial<PlanInsert>): Promise<PlanRow> {
     const updated = await store.updatePlan(this.dependencies.db, planId, changes);
     if (!updated) throw new NotFoundError('Plan');
+    await this.plans.invalidate('*');
     return updated;
   }
 
@@ -229,8 +251,8 @@ export class BillingService {
    * Charges `chargedMicro` for a held call and gives the rest back. A charge above the hold (the
    * call used more than estimated) takes the excess from the balance, down to zero at most.
    */
-  async settle(held: HeldCredits, userId: string, chargedMicro: number): Promise<number> {
-    const { db } = this.dependencies;
+  async settle(held: HeldCredits, userId: string, chargedMicro: number, executor?: Executor): Promise<number> {
+    const db = executor ?? this.dependencies.db;
     const charge = Math.max(0, Math.round(chargedMicro));
     const ended = await store.endReservation(db, held.reservationId, { kind: 'settle', chargedMicro: charge });
     if (!ended.ended) return 0;
@@ -248,10 +270,10 @@ export class BillingService {
   }
 
   /** Charges a platform-paid call that had nothing to hold (its estimate was zero): at most the balance. */
-  async chargeWithoutHold(userId: string, chargedMicro: number, callId: string, reference: string): Promise<number> {
+  async chargeWithoutHold(userId: string, chargedMicro: number, callId: string, reference: string, executor?: Executor): Promise<number> {
     const charge = Math.max(0, Math.round(chargedMicro));
     if (charge === 0) return 0;
-    const result = await store.applyEntry(this.dependencies.db, { userId, kind: 'settle', amountMicro: -charge, idempotencyKey: `settle:${callId}`, reference }, { clamp: true });
+    const result = await store.applyEntry(executor ?? this.dependencies.db, { userId, kind: 'settle', amountMicro: -charge, idempotencyKey: `settle:${callId}`, reference }, { clamp: true });
     return result.entry && !result.duplicate ? -result.entry.amountMicro : 0;
   }
 

@@ -132,6 +132,14 @@ export class CharactersService {
     }
   }
 
+  /**
+   * Drops a cached character that turned out not to exist in the database (a foreign-key failure
+   * from a stale entry, e.g. after the database was restored behind a kept Redis), everywhere.
+   */
+  async forget(character: Pick<Character, 'id' | 'slug'>): Promise<void> {
+    await this.invalidate(character.id, [character.slug]);
+  }
+
   /** Changes the given fields; only the owner, admins and services may. */
   async update(idOrSlug: string, patch: CharacterPatch, actor: CharacterViewer): Promise<Character> {
     const current = await this.loadForChange(idOrSlug, actor);

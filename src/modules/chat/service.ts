@@ -146,15 +146,10 @@ export class ChatService {
    * reach the client as ordinary HTTP errors.
    */
   async prepare(request: TurnRequest): Promise<PreparedTurn> {
-    const { db, characters, moderation, gateway } = this.dependencies;
+    const { db, moderation, gateway } = this.dependencies;
     const startedAt = performance.now();
     this.assertInputSize(request);
-    const character = await characters.get(request.character, request.viewer);
-    const conversation = await store.findOrCreateConversation(db, character.id, {
-      userId: request.user.id,
-      guildId: request.guildId,
-      channelId: request.channelId,
-    });
+    const { character, conversation } = await this.characterAndConversation(request);
     const imaginePrompt = request.imageUrls.length === 0 && !request.toolContinuation ? parseImagine(request.text) : undefined;
     if (imaginePrompt !== undefined && this.dependencies.imagine) {
       await moderation.checkInput(imaginePrompt, { userId: request.user.id, characterId: character.id });
@@ -198,7 +193,7 @@ export class ChatService {
       newMessage: request.toolContinuation ? null : { text: request.text, imageParts, imageDescriptions },
       historyTokenBudget: HISTORY_TOKEN_BUDGET,
       lorebookTokenBudget: LOREBOOK_TOKEN_BUDGET,
-      countTokens,
+      countTokens: countTokensOnce,
     });
     // One lease for the whole turn (retries and fallback models included): the key, billing's
     // authorization and, when the platform pays, a reservation for the prompt plus the answer's cap.
@@ -220,7 +215,7 @@ export class ChatService {
       speakerUserId: request.user.id,
       speakerName: request.user.username,
       content: request.text,
-      tokenCount: countTokens(request.text),
+      tokenCount: countTokensOnce(request.text),
       metadata: {
         ...(request.imageUrls.length > 0 ? { images: request.imageUrls.map((url) => (url.startsWith('data:') ? 'data:…' : url)) } : {}),
         ...(imageDescriptions.length > 0 ? { image_descriptions: imageDescriptions } : {}),
@@ -245,6 +240,26 @@ export class ChatService {
       memoryIds: recalled.memories.map((memory) => memory.id),
       keySources,
     };
+  }
+
+  /**
+   * The character (cached) and its conversation here. A cached character whose row is gone (the
+   * database was recreated or restored behind a kept cache) fails the conversation's foreign key:
+   * the stale entry is dropped everywhere and the lookup runs once more against the database.
+   */
+  private async characterAndConversation(request: TurnRequest): Promise<{ character: Character; conversation: ConversationRow }> {
+    const { db, characters } = this.dependencies;
+    const place = { userId: request.user.id, guildId: request.guildId, channelId: request.channelId };
+    const character = await characters.get(request.character, request.viewer);
+    try {
+      return { character, conversation: await store.findOrCreateConversation(db, character.id, place) };
+    } catch (error) {
+      if (!store.isForeignKeyViolation(error)) throw error;
+      this.dependencies.logger.warn({ characterId: character.id }, 'a cached character no longer exists in the database; dropping the cached copy');
+      await characters.forget(character);
+      const fresh = await characters.get(request.character, request.viewer);
+      return { character: fresh, conversation: await store.findOrCreateConversation(db, fresh.id, place) };
+    }
   }
 
   /** MAX_MESSAGE_CHARS for the message, MAX_PROMPT_CHARS for everything the client sent: 413 naming the field. */
@@ -412,17 +427,21 @@ export class ChatService {
       status = 'blocked';
     }
     // Without the provider's figures (a cut stream, a client that left), meter our own count.
-    const usage: ChatUsage = result.usage ?? { promptTokens: turn.prompt.estimatedTokens, completionTokens: countTokens(result.text) };
-    // What was delivered is charged (a cut or abandoned stream included); usage is recorded once, by the gateway.
-    await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd });
-    let assistantMessageId: string | null = null;
-    if (text !== '' || result.toolCalls || status !== 'partial') {
-      const stored = await store.insertMessage(db, {
+    // The stored answer's token count, made once; it is also the metered count when the provider gave none.
+    const answerTokens = countTokens(text);
+    const usage: ChatUsage = result.usage ?? { promptTokens: turn.prompt.estimatedTokens, completionTokens: text === result.text ? answerTokens : countTokens(result.text) };
+    // The turn's writes in one transaction (one commit): what was delivered is charged (a cut or
+    // abandoned stream included), usage recorded once by the gateway, and the answer stored. Nothing
+    // inside may use another connection (the embedded database has one, held by the transaction).
+    const stored = await db.transaction(async (executor) => {
+      await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd }, { executor });
+      if (text === '' && !result.toolCalls && status === 'partial') return undefined;
+      return store.insertMessage(executor, {
         conversationId: turn.conversation.id,
         role: 'assistant',
         speakerName: turn.character.name,
         content: text,
-        tokenCount: countTokens(text),
+        tokenCount: answerTokens,
         status,
         metadata: {
           provider: turn.settings.provider,
@@ -433,8 +452,8 @@ export class ChatService {
           ...(blockedCategory ? { blocked_category: blockedCategory } : {}),
         },
       });
-      assistantMessageId = stored.id;
-    }
+    });
+    const assistantMessageId: string | null = stored?.id ?? null;
     if (status === 'complete' && assistantMessageId && turn.userMessageId && memory) {
       try {
         await memory.rememberExchange({
@@ -667,6 +686,24 @@ function mergeToolCallDeltas(calls: ChatToolCall[], deltas: ChatToolCallDelta[])
     };
   }
   return merged;
+}
+
+/**
+ * Token counts by text, remembered per process: a turn counts the same texts more than once (the
+ * message for the prompt and for storage) and every turn of a character counts its system prompt.
+ */
+const TOKEN_COUNT_MEMO_ENTRIES = 4_000;
+const TOKEN_COUNT_MEMO_MAX_CHARS = 32_000;
+const tokenCountMemo = new Map<string, number>();
+
+export function countTokensOnce(text: string): number {
+  if (text.length > TOKEN_COUNT_MEMO_MAX_CHARS) return countTokens(text);
+  const known = tokenCountMemo.get(text);
+  if (known !== undefined) return known;
+  const counted = countTokens(text);
+  if (tokenCountMemo.size >= TOKEN_COUNT_MEMO_ENTRIES) tokenCountMemo.delete(tokenCountMemo.keys().next().value!);
+  tokenCountMemo.set(text, counted);
+  return counted;
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -21,6 +21,14 @@ export function placeKey(place: Place): string {
   return `channel:${place.guildId ?? '-'}:${place.channelId}`;
 }
 
+/** Postgres error code of a foreign-key violation (drizzle may wrap the driver's error). */
+export function isForeignKeyViolation(error: unknown): boolean {
+  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 4; current = current.cause as typeof current, depth += 1) {
+    if (current.code === '23503') return true;
+  }
+  return false;
+}
+
 export async function findOrCreateConversation(db: Executor, characterId: string, place: Place): Promise<ConversationRow> {
   const key = placeKey(place);
   const direct = !place.channelId;

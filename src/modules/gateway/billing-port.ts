@@ -1,4 +1,5 @@
 import type { ProviderName } from '../../config.js';
+import type { Executor } from '../../infra/db/database.js';
 import type { UserRow } from '../identity/store.js';
 
 /** What the usage ledger calls a kind of work; one row of usage per call. */
@@ -49,10 +50,19 @@ export interface AuthorizationRequest {
  * settle / release is called; a second call of either is a no-op.
  */
 export interface Authorization {
-  /** Charges the real cost (the unused part of the reservation goes back); returns micro-credits charged. */
-  settle(usage: MeteredUsage & { costUsd: number }): Promise<{ creditsMicro: number }>;
+  /**
+   * Charges the real cost (the unused part of the reservation goes back); returns micro-credits
+   * charged. With `executor`, the charge is written in the caller's transaction (a chat turn
+   * stores its answer, its charge and its usage in one commit).
+   */
+  settle(usage: MeteredUsage & { costUsd: number }, options?: SettleOptions): Promise<{ creditsMicro: number }>;
   /** Gives the whole reservation back (the call failed or delivered nothing). */
   release(reason: string): Promise<void>;
+}
+
+export interface SettleOptions {
+  /** The caller's transaction; nothing inside settle may use another connection while it is open. */
+  executor?: Executor | undefined;
 }
 
 /**

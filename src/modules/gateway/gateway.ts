@@ -5,7 +5,7 @@ import { ProviderCallError } from '../../providers/chat/provider-error.js';
 import { rejectedKeyError, type ProviderKeyResolver, type ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { UserRow } from '../identity/store.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
-import type { Authorization, BillingPort, CostEstimate, MeteredService, MeteredUsage, PlanFeature } from './billing-port.js';
+import type { Authorization, BillingPort, CostEstimate, MeteredService, MeteredUsage, PlanFeature, SettleOptions } from './billing-port.js';
 import type { Modality, ProviderAdapters, ProviderRegistry } from './registry.js';
 
 /** One provider call as the gateway sees it: who, what, through whom, at most how much. */
@@ -38,8 +38,11 @@ export interface GatewayCall<M extends Modality = Modality> {
 export interface Lease<M extends Modality = Modality> {
   readonly key: ResolvedProviderKey;
   readonly adapter: ProviderAdapters[M];
-  /** Charges what was used (platform-paid), records usage once, frees limits. */
-  settle(usage: MeteredUsage): Promise<{ creditsMicro: number }>;
+  /**
+   * Charges what was used (platform-paid), records usage once, frees limits. With `executor`, the
+   * charge and the usage row are written in the caller's transaction.
+   */
+  settle(usage: MeteredUsage, options?: SettleOptions): Promise<{ creditsMicro: number }>;
   /**
    * The call failed: the reservation is released, a key the vendor rejected is reported (a user
    * key is marked invalid), and the error to throw is returned (a rejected user key becomes 402).
@@ -108,13 +111,13 @@ export class ProviderGateway {
     return {
       key,
       adapter,
-      settle: async (used) => {
+      settle: async (used, options) => {
         if (ended) return { creditsMicro: 0 };
         ended = true;
         const costUsd = usage.costOf(key.provider, call.service, used);
         let creditsMicro = 0;
         try {
-          ({ creditsMicro } = await authorization.settle({ ...used, costUsd }));
+          ({ creditsMicro } = await authorization.settle({ ...used, costUsd }, options));
         } finally {
           await usage.record({
             userId: call.user?.id,
@@ -130,7 +133,7 @@ export class ProviderGateway {
             providerCostUsd: used.providerCostUsd,
             creditsMicro,
             requestId: call.requestId,
-          });
+          }, options?.executor);
         }
         return { creditsMicro };
       },

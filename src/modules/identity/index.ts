@@ -26,11 +26,12 @@ export interface IdentityModule extends AppModule {
 
 export function createIdentityModule(infrastructure: Infrastructure): IdentityModule {
   const { config, db, logger, keyValue } = infrastructure;
-  const service = new IdentityService({ config, db, logger });
+  const events = keyValue.events;
+  const service = new IdentityService({ config, db, logger, events });
   if (config.oidc) service.setTokenVerifier(createOidcVerifier(config.oidc, { cooldownMs: config.oidc.jwksCooldownMs }));
   const cipher = loadVaultCipher(config, logger);
-  const vault = new ProviderKeyVault({ config, db, cipher, logger });
-  const keys = new VaultKeyResolver({ config, db, cipher, logger });
+  const keys = new VaultKeyResolver({ config, db, cipher, logger, events, plans: (planId) => service.findPlan(planId) });
+  const vault = new ProviderKeyVault({ config, db, cipher, logger, onChange: (userId) => keys.forgetUser(userId) });
   return {
     name: 'identity',
     service,
@@ -45,6 +46,8 @@ export function createIdentityModule(infrastructure: Infrastructure): IdentityMo
       registerLinkCodeRoutes(app, { identity: service, counters: keyValue.counters, setupUrl: config.setupUrl, publicBaseUrl: config.publicBaseUrl });
     },
     start: async () => {
+      await service.startCaches();
+      await keys.startCache();
       service.startBackgroundFlush();
       keys.startBackgroundFlush();
       await service.bootstrapAdminKey((message) => {
@@ -55,6 +58,7 @@ export function createIdentityModule(infrastructure: Infrastructure): IdentityMo
     close: async () => {
       await keys.close();
       await service.close();
+      await service.closeCaches();
     },
   };
 }

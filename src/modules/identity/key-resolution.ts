@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config, ProviderName } from '../../config.js';
+import { LocalCache, type Events } from '../../infra/cache/index.js';
 import type { Database } from '../../infra/db/database.js';
 import { VaultDecryptionError, type VaultCipher } from '../../infra/crypto/vault-cipher.js';
 import { AppError, ProviderKeyRequiredError, UpstreamError } from '../../infra/http/errors.js';
@@ -25,6 +26,8 @@ export interface ResolvedProviderKey {
   masked: string;
   /** The user's name for the key (source 'user'), for messages like `your key "work" (sk-…a1b2)`. */
   name?: string | null;
+  /** The owner of a vault key (source 'user'). */
+  userId?: string | undefined;
 }
 
 export interface ProviderKeyResolver {
@@ -66,7 +69,14 @@ export interface VaultKeyResolverDependencies {
   db: Database;
   cipher: VaultCipher;
   logger: Logger;
+  /** Cross-replica invalidation of the cached key rows (absent: this process only). */
+  events?: Events | undefined;
+  /** Plans by id (the identity service's cached lookup); defaults to reading the table. */
+  plans?: ((planId: string) => Promise<store.PlanRow | undefined>) | undefined;
 }
+
+export const PROVIDER_KEYS_CHANGED_CHANNEL = 'identity:provider-keys-changed';
+const KEY_CACHE_TTL_MS = 30_000;
 
 /**
  * The one ProviderKeyResolver: the user's best usable vault key (active, not invalid, the most
@@ -77,17 +87,31 @@ export interface VaultKeyResolverDependencies {
 export class VaultKeyResolver implements ProviderKeyResolver {
   private readonly pendingUse = new Map<string, Date>();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** A user's usable vault rows per provider, cached per process and dropped on every change of the user's keys. */
+  private readonly usable: LocalCache<keyStore.ProviderKeyRow[]>;
 
-  constructor(private readonly dependencies: VaultKeyResolverDependencies) {}
+  constructor(private readonly dependencies: VaultKeyResolverDependencies) {
+    this.usable = new LocalCache({ events: dependencies.events, channel: PROVIDER_KEYS_CHANGED_CHANNEL, ttlMs: KEY_CACHE_TTL_MS });
+  }
+
+  async startCache(): Promise<void> {
+    await this.usable.start();
+  }
+
+  /** Drops the user's cached key rows in every replica (`'*'`: everyone's): call after a committed change to them. */
+  async forgetUser(userId: string): Promise<void> {
+    await this.usable.invalidate(userId);
+  }
 
   async resolve(user: UserRow | undefined, provider: ProviderName): Promise<ResolvedProviderKey> {
     const { config, db, cipher, logger } = this.dependencies;
     if (user) {
-      for (const row of await keyStore.usableProviderKeys(db, user.id, provider)) {
+      const rows = await this.usable.get(`${user.id}:${provider}`, user.id, () => keyStore.usableProviderKeys(db, user.id, provider));
+      for (const row of rows) {
         try {
           const apiKey = cipher.decrypt({ ciphertext: row.ciphertext, keyId: row.encryptionKeyId }, providerKeyAssociatedData(row.id));
           this.pendingUse.set(row.id, new Date());
-          return { provider, apiKey, source: 'user', providerKeyId: row.id, masked: row.masked, name: row.name };
+          return { provider, apiKey, source: 'user', providerKeyId: row.id, masked: row.masked, name: row.name, userId: row.userId };
         } catch (error) {
           if (!(error instanceof VaultDecryptionError)) throw error;
           // Skip it and try the next: a missing previous vault key is an operator's mistake, not the user's.
@@ -97,7 +121,7 @@ export class VaultKeyResolver implements ProviderKeyResolver {
     }
     const platformKey = config.providers[provider].platformKey;
     if (platformKey !== undefined) {
-      const plan = user ? await store.findPlan(db, user.planId) : undefined;
+      const plan = user ? await (this.dependencies.plans?.(user.planId) ?? store.findPlan(db, user.planId)) : undefined;
       if (!user || plan?.allowsPlatformKeys === true) {
         return { provider, apiKey: platformKey, source: 'platform', providerKeyId: null, masked: maskSecret(platformKey), name: null };
       }
@@ -110,6 +134,7 @@ export class VaultKeyResolver implements ProviderKeyResolver {
     const safeDetail = detail.split(key.apiKey).join(key.masked).slice(0, DETAIL_LIMIT);
     if (key.source === 'user' && key.providerKeyId) {
       await keyStore.markProviderKeyInvalid(this.dependencies.db, key.providerKeyId, `rejected during a call: ${safeDetail}`);
+      if (key.userId) await this.forgetUser(key.userId);
       this.dependencies.logger.warn({ providerKeyId: key.providerKeyId, provider: key.provider }, 'a user provider key was rejected and marked invalid');
       return;
     }
@@ -135,5 +160,6 @@ export class VaultKeyResolver implements ProviderKeyResolver {
   async close(): Promise<void> {
     if (this.flushTimer) clearInterval(this.flushTimer);
     await this.flush();
+    await this.usable.close();
   }
 }

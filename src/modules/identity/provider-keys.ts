@@ -22,6 +22,8 @@ export interface ProviderKeyVaultDependencies {
   cipher: VaultCipher;
   logger: Logger;
   fetch?: typeof fetch;
+  /** Told after a user's keys changed (the key resolver drops its cached copies in every replica). */
+  onChange?: ((userId: string) => Promise<void>) | undefined;
 }
 
 /**
@@ -63,6 +65,7 @@ export class ProviderKeyVault {
       lastCheckedAt: outcome.status === 'unchecked' ? null : new Date(),
     });
     logger.info({ userId: user.id, providerKeyId: row.id, provider: row.provider, status: row.status }, 'provider key stored');
+    await this.dependencies.onChange?.(user.id);
     return row;
   }
 
@@ -81,12 +84,14 @@ export class ProviderKeyVault {
         ? await keyStore.findOwnProviderKey(this.dependencies.db, user.id, keyId)
         : await keyStore.updateOwnProviderKey(this.dependencies.db, user.id, keyId, definedChanges);
     if (!row) throw new NotFoundError('Provider key');
+    await this.dependencies.onChange?.(user.id);
     return row;
   }
 
   async remove(user: UserRow, keyId: string): Promise<void> {
     if (!(await keyStore.deleteOwnProviderKey(this.dependencies.db, user.id, keyId))) throw new NotFoundError('Provider key');
     this.dependencies.logger.info({ userId: user.id, providerKeyId: keyId }, 'provider key deleted');
+    await this.dependencies.onChange?.(user.id);
   }
 
   /**

@@ -106,6 +106,7 @@ export function registerIdentityRoutes(app: AppInstance, deps: { identity: Ident
         revoked = user ? await store.revokeApiKey(identity.database, request.params.id, user.id) : false;
       }
       if (!revoked) throw new NotFoundError('API key');
+      await identity.forgetApiKey(request.params.id);
       return reply.status(204).send(null);
     },
   );

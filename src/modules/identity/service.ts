@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
+import { LocalCache, type Events } from '../../infra/cache/index.js';
 import type { Database, Executor } from '../../infra/db/database.js';
 import { AppError, ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
 import { apiKeyLookupPrefix, generateApiKey, hashApiKey, hashesEqual, secretsEqual } from './api-keys.js';
@@ -31,7 +32,15 @@ export interface IdentityServiceDependencies {
   config: Readonly<Config>;
   db: Database;
   logger: Logger;
+  /** Cross-replica invalidation of the per-process user, key and plan caches (absent: this process only). */
+  events?: Events | undefined;
 }
+
+/** Per-process copies of users, API keys and plans live this long without an invalidation. */
+export const IDENTITY_CACHE_TTL_MS = 30_000;
+export const USERS_CHANGED_CHANNEL = 'identity:users-changed';
+export const API_KEYS_CHANGED_CHANNEL = 'identity:api-keys-changed';
+export const PLANS_CHANGED_CHANNEL = 'billing:plans-changed';
 
 export class IdentityService {
   private tokenVerifier: TokenVerifier | undefined;
@@ -40,8 +49,61 @@ export class IdentityService {
   private readonly pendingUserActivity = new Map<string, Date>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly credentialUserIds = new Map<string, string>();
+  /** Users by `id:<id>` and `ext:<external id>`, tagged with the user id. */
+  private readonly users: LocalCache<UserRow | undefined>;
+  /** API key rows by lookup prefix, tagged with the key id (revocation drops them everywhere). */
+  private readonly apiKeys: LocalCache<store.ApiKeyRow | undefined>;
+  private readonly plans: LocalCache<store.PlanRow | undefined>;
 
-  constructor(private readonly dependencies: IdentityServiceDependencies) {}
+  constructor(private readonly dependencies: IdentityServiceDependencies) {
+    const { events } = dependencies;
+    this.users = new LocalCache({ events, channel: USERS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS });
+    this.apiKeys = new LocalCache({ events, channel: API_KEYS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS });
+    this.plans = new LocalCache({ events, channel: PLANS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS, maxEntries: 1_000 });
+  }
+
+  /** Subscribes the caches to changes made by other replicas. */
+  async startCaches(): Promise<void> {
+    await Promise.all([this.users.start(), this.apiKeys.start(), this.plans.start()]);
+  }
+
+  async closeCaches(): Promise<void> {
+    await Promise.all([this.users.close(), this.apiKeys.close(), this.plans.close()]);
+  }
+
+  /** A plan by id (cached per process; billing publishes plan changes). */
+  findPlan(planId: string): Promise<store.PlanRow | undefined> {
+    return this.plans.get(planId, '*', () => store.findPlan(this.dependencies.db, planId));
+  }
+
+  /** Drops a user's cached row in every replica: call after any committed change to the user (or its deletion). */
+  async forgetUser(userId: string, options: { apiKeys?: boolean } = {}): Promise<void> {
+    await this.users.invalidate(userId);
+    if (options.apiKeys) await this.apiKeys.invalidate('*');
+  }
+
+  /** Drops a revoked or changed API key's cached row in every replica. */
+  async forgetApiKey(keyId: string): Promise<void> {
+    await this.apiKeys.invalidate(keyId);
+  }
+
+  private findUserById(userId: string): Promise<UserRow | undefined> {
+    return this.users.get(`id:${userId}`, userId, () => store.findUserById(this.dependencies.db, userId));
+  }
+
+  /** The user of an external id, created on first sight; the found row is cached per process. */
+  private async findOrCreateUser(externalId: string, username: string | undefined): Promise<{ user: UserRow; created: boolean }> {
+    const key = `ext:${externalId}`;
+    const cached = await this.users.get(key, (user) => user!.id, () => store.findUserByExternalId(this.dependencies.db, externalId));
+    if (cached) return { user: cached, created: false };
+    return store.findOrCreateUserByExternalId(this.dependencies.db, externalId, username);
+  }
+
+  private async updateUserRow(executor: Executor, userId: string, changes: Parameters<typeof store.updateUser>[2]): Promise<UserRow | undefined> {
+    const updated = await store.updateUser(executor, userId, changes);
+    await this.forgetUser(userId);
+    return updated;
+  }
 
   get database(): Database {
     return this.dependencies.db;
@@ -126,7 +188,7 @@ export class IdentityService {
     }
     const prefix = apiKeyLookupPrefix(token);
     if (prefix) {
-      const row = await store.findApiKeyByPrefix(this.dependencies.db, prefix);
+      const row = await this.apiKeys.get(prefix, (found) => found!.id, () => store.findApiKeyByPrefix(this.dependencies.db, prefix));
       if (!row || !hashesEqual(row.hash, hashApiKey(token))) throw new UnauthorizedError('The API key is not valid.');
       if (row.revokedAt) throw new UnauthorizedError('The API key was revoked.');
       if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw new UnauthorizedError('The API key has expired.');
@@ -137,7 +199,7 @@ export class IdentityService {
       // The verifier throws a specific 401 (expired, wrong issuer…) or 503 when the issuer is unreachable.
       const verified = await this.tokenVerifier(token);
       if (verified) {
-        const found = await store.findOrCreateUserByExternalId(this.dependencies.db, verified.externalId, verified.username);
+        const found = await this.findOrCreateUser(verified.externalId, verified.username);
         const user = await this.keepUsernameCurrent(found.user, verified.username);
         return { role: 'user', credential: 'oidc', apiKeyId: null, ownUserId: user.id };
       }
@@ -150,7 +212,7 @@ export class IdentityService {
     const { db } = this.dependencies;
     const found = await store.findOrCreateUserByExternalId(db, externalId, username);
     if (!found.created && username !== undefined && found.user.username !== username) {
-      const updated = await store.updateUser(db, found.user.id, { username });
+      const updated = await this.updateUserRow(db, found.user.id, { username });
       return { user: updated ?? found.user, created: false };
     }
     return found;
@@ -159,7 +221,7 @@ export class IdentityService {
   /** A user with their plan and external identities, as GET /v1/me and the admin view show them. */
   async describeUser(user: UserRow): Promise<{ user: UserRow; plan: store.PlanRow | undefined; identities: string[] }> {
     const { db } = this.dependencies;
-    const [plan, identities] = await Promise.all([store.findPlan(db, user.planId), store.listIdentities(db, user.id)]);
+    const [plan, identities] = await Promise.all([this.findPlan(user.planId), store.listIdentities(db, user.id)]);
     return { user, plan, identities };
   }
 
@@ -170,7 +232,10 @@ export class IdentityService {
   /** Puts a user on a plan (the market, on a subscription's events), inside the caller's transaction. */
   async setPlan(userId: string, planId: string, executor: Executor = this.dependencies.db): Promise<void> {
     if (!(await store.findPlan(executor, planId))) throw new ValidationError('plan', `There is no plan "${planId}".`);
-    await store.updateUser(executor, userId, { planId });
+    await this.updateUserRow(executor, userId, { planId });
+    // The caller's transaction commits after this returns: a replica that re-read the row before
+    // the commit may hold the old plan, so the change is announced once more when it is visible.
+    if (executor !== this.dependencies.db) setTimeout(() => void this.forgetUser(userId).catch(() => undefined), 1_000).unref();
   }
 
   async planExists(planId: string): Promise<boolean> {
@@ -198,7 +263,7 @@ export class IdentityService {
     if (changes.active !== undefined) update.active = changes.active;
     if (changes.quotas !== undefined) update.quotas = changes.quotas;
     if (changes.username !== undefined) update.username = changes.username;
-    return store.updateUser(db, userId, update);
+    return this.updateUserRow(db, userId, update);
   }
 
   /**
@@ -210,7 +275,7 @@ export class IdentityService {
     const { db } = this.dependencies;
     if (principal.role === 'user') {
       if (!principal.ownUserId) throw new UnauthorizedError('This key belongs to no user.');
-      const user = await store.findUserById(db, principal.ownUserId);
+      const user = await this.findUserById(principal.ownUserId);
       if (!user) throw new UnauthorizedError('The user of this key no longer exists.');
       if (context.externalUserId) {
         const identities = await store.listIdentities(db, user.id);
@@ -228,7 +293,7 @@ export class IdentityService {
     }
     if (context.externalUserId.length > 200) throw new ValidationError('X-User-Id', 'X-User-Id is longer than 200 characters.');
     if (context.username !== undefined && context.username.length > 100) throw new ValidationError('X-Username', 'X-Username is longer than 100 characters.');
-    const found = await store.findOrCreateUserByExternalId(db, context.externalUserId, context.username);
+    const found = await this.findOrCreateUser(context.externalUserId, context.username);
     const user = await this.keepUsernameCurrent(found.user, context.username);
     this.assertActive(user);
     this.noteUserActivity(user.id);
@@ -240,13 +305,12 @@ export class IdentityService {
    * caller is the key's owner), created on first use under a reserved external id.
    */
   async credentialUser(principal: Principal): Promise<UserRow> {
-    const { db } = this.dependencies;
     if (principal.ownUserId) {
-      const own = await store.findUserById(db, principal.ownUserId);
+      const own = await this.findUserById(principal.ownUserId);
       if (own) return own;
     }
     const externalId = credentialExternalId(principal);
-    const { user } = await store.findOrCreateUserByExternalId(db, externalId, undefined);
+    const { user } = await this.findOrCreateUser(externalId, undefined);
     this.credentialUserIds.set(externalId, user.id);
     this.assertActive(user);
     this.noteUserActivity(user.id);
@@ -261,7 +325,7 @@ export class IdentityService {
     const quotaName = `max_${name === 'apiKeys' ? 'api_keys' : name}`;
     const fromQuota = user.quotas[quotaName];
     if (typeof fromQuota === 'number') return fromQuota;
-    const plan = await store.findPlan(this.dependencies.db, user.planId);
+    const plan = await this.findPlan(user.planId);
     const fromPlan = plan?.features[quotaName];
     if (typeof fromPlan === 'number' && Number.isFinite(fromPlan)) return fromPlan;
     return this.dependencies.config.userLimits[name];
@@ -288,7 +352,7 @@ export class IdentityService {
    */
   private async keepUsernameCurrent(user: UserRow, username: string | undefined): Promise<UserRow> {
     if (username === undefined || username === '' || user.username === username) return user;
-    return (await store.updateUser(this.dependencies.db, user.id, { username })) ?? user;
+    return (await this.updateUserRow(this.dependencies.db, user.id, { username })) ?? user;
   }
 
   private assertActive(user: UserRow): void {

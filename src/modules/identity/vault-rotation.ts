@@ -45,6 +45,8 @@ export async function rotateVaultKeys(container: Container, log: (message: strin
     afterId = rows.at(-1)!.id;
   }
   report.alreadyCurrent = report.total - report.reencrypted - report.failed;
+  // Resolvers (this process and every replica) drop the rows they cached under the old ciphertext.
+  if (report.reencrypted > 0) await container.identity.keys.forgetUser('*');
   log(`re-encrypted ${report.reencrypted}, already current ${report.alreadyCurrent}, failed ${report.failed}`);
   return report;
 }

@@ -122,6 +122,8 @@ export function registerUserDataRoutes(app: AppInstance, dependencies: { registr
     async (request, reply) => {
       const user = await requireActingUser(identity, request);
       await registry.deleteAll(db, user.id);
+      // Cached copies of the user and of its (now deleted) API keys go in every replica.
+      await identity.forgetUser(user.id, { apiKeys: true });
       return reply.status(204).send(null);
     },
   );

@@ -50,12 +50,16 @@ export class UsageRecorder {
     return { costUsd, costSource: 'price_table' };
   }
 
-  async record(record: UsageRecord): Promise<void> {
+  /**
+   * Writes the usage row and the daily rollup. With `executor` (the caller's transaction) they are
+   * written inside it, under a savepoint, so a metering failure still never fails the caller.
+   */
+  async record(record: UsageRecord, executor?: Executor): Promise<void> {
     const promptTokens = record.promptTokens ?? 0;
     const completionTokens = record.completionTokens ?? 0;
     const { costUsd, costSource } = this.priced(record);
     try {
-      await this.dependencies.db.transaction(async (transaction) => {
+      await (executor ?? this.dependencies.db).transaction(async (transaction) => {
         await transaction.insert(usageEvents).values({
         userId: record.userId ?? null,
         characterId: record.characterId ?? null,
