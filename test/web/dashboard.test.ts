@@ -327,8 +327,17 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     // The page's own element loads it (same origin, allowed by the CSP's media-src).
     await audio.evaluate((element: HTMLAudioElement) => element.load());
     await expect.poll(() => audio.evaluate((element: HTMLAudioElement) => element.networkState !== HTMLMediaElement.NETWORK_NO_SOURCE && element.error === null), { timeout: STEP }).toBe(true);
-    await page.getByLabel('Speak answers').uncheck();
     await screenshots('chat');
+
+    // A character without a voice: the text answer stands and the page says why there is no audio.
+    await page.getByLabel('Character').selectOption({ label: 'Orin Keeper' });
+    await page.getByLabel('Message').fill('Will you say it out loud?');
+    await page.getByLabel('Message').press('Enter');
+    const unspoken = page.locator('.bubble.assistant').last();
+    await unspoken.getByRole('alert').filter({ hasText: 'No voice for this answer: Orin Keeper has no voice' }).waitFor();
+    expect(await unspoken.locator('.text').textContent()).toBe(REPLY);
+    expect(await unspoken.locator('audio').count()).toBe(0);
+    await page.getByLabel('Speak answers').uncheck();
   }, STEP * 2);
 
   it('voices: filters the list and plays a preview through POST /v1/tts', async () => {
