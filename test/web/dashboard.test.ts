@@ -128,6 +128,10 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     expect((await fetch(`${server.url}/docs`)).status).toBeLessThan(400);
     expect(await (await fetch(`${server.url}/`, { headers: { accept: 'application/json' } })).json()).toMatchObject({ docs: '/docs', openapi: '/openapi.json' });
     expect((await fetch(`${server.url}/assets/..%2Fpackage.json`)).status).toBe(404);
+    const setup = await fetch(`${server.url}/setup?code=ABCD-1234`, { headers: { accept: 'text/html' } });
+    expect(setup.status).toBe(200);
+    expect(setup.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
+    expect(await setup.text()).toBe(html);
   });
 
   it('signs in with a user key kept in sessionStorage, never in the URL', async () => {
@@ -170,11 +174,11 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await page.getByLabel('Character').selectOption({ label: 'Mira Lantern' });
     await page.getByLabel('Message').fill('Which way to the harbour?');
     await page.getByLabel('Message').press('Enter');
-    const answer = page.locator('.bubble.assistant').last();
+    const answer = page.locator('.bubble.assistant').last().locator('.text');
     // A partial answer is seen first (the fake sends one word every 120 ms), then the whole one.
     await page.waitForFunction(
       (full) => {
-        const text = document.querySelector('.bubble.assistant:last-child')?.textContent ?? '';
+        const text = document.querySelector('.bubble.assistant:last-child .text')?.textContent ?? '';
         return text.length > 1 && text !== '…' && text !== full && full.startsWith(text);
       },
       REPLY,
@@ -183,7 +187,22 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await expect.poll(() => answer.textContent(), { timeout: STEP }).toBe(REPLY);
     await page.getByRole('button', { name: 'Send' }).waitFor();
     expect(openrouter.requestsTo('/chat/completions').some((request) => request.headers.authorization === `Bearer ${USER_OPENROUTER_KEY}`)).toBe(true);
-    await screenshots('chat');
+    // A DM turn with no memories yet says so.
+    await page.locator('.bubble.assistant').last().getByText('No memories used').waitFor();
+  }, STEP * 2);
+
+  it('chat in a server channel: a user key is refused with the API’s reason, shown on the page', async () => {
+    await page.getByLabel('Where').selectOption('channel');
+    await page.getByLabel('Server id').fill('987654321098765432');
+    await page.getByLabel('Channel id').fill('112233445566778899');
+    await page.getByLabel('Message').fill('Hello, channel!');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Only service and admin keys may place a user in a channel' }).waitFor();
+    // The refused message is not left in the log as if it had been said.
+    expect(await page.locator('.bubble.user').filter({ hasText: 'Hello, channel!' }).count()).toBe(0);
+    expect(await page.getByLabel('Message').inputValue()).toBe('Hello, channel!');
+    await page.getByLabel('Message').fill('');
+    await page.getByLabel('Where').selectOption('dm');
   }, STEP * 2);
 
   it('memories: adds one, finds it by search with a score, edits it and deletes it', async () => {
@@ -282,6 +301,45 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await page.getByRole('list', { name: 'Your characters' }).getByText('Orin Keeper').waitFor();
   }, STEP * 2);
 
+  it('chat: the memories in an answer’s prompt show per answer, and a spoken answer plays from its audio_url', async () => {
+    // Mira has a voice now (set in the editor above); the traveller has one memory with her.
+    const added = await server.request('POST', '/v1/characters/mira-lantern/memories', { key: userKey, body: { content: 'The traveller carries a blue lantern.' } });
+    expect(added.status).toBe(201);
+    await nav().getByRole('link', { name: 'Chat' }).click();
+    await page.getByLabel('Character').selectOption({ label: 'Mira Lantern' });
+    await page.getByLabel('Speak answers').check();
+    await page.getByLabel('Message').fill('Do you remember my blue lantern?');
+    await page.getByLabel('Message').press('Enter');
+    const answer = page.locator('.bubble.assistant').last();
+    await expect.poll(() => answer.locator('.text').textContent(), { timeout: STEP }).toBe(REPLY);
+    await answer.getByText('1 memory used').click();
+    await answer.getByRole('list', { name: 'Memories used' }).getByText('The traveller carries a blue lantern.').waitFor();
+    // The prompt the fake received did hold that memory.
+    expect(JSON.stringify(openrouter.requestsTo('/chat/completions').at(-1)?.body)).toContain('The traveller carries a blue lantern.');
+    const audio = answer.locator('audio[controls]');
+    await audio.waitFor();
+    const source = await audio.getAttribute('src');
+    expect(source).toMatch(/\/v1\/media\/[0-9a-f-]{36}\?expires=\d+&signature=/);
+    const served = await fetch(new URL(source!, server.url));
+    expect(served.status).toBe(200);
+    expect(served.headers.get('content-type')).toMatch(/^audio\//);
+    expect((await served.arrayBuffer()).byteLength).toBeGreaterThan(100);
+    // The page's own element loads it (same origin, allowed by the CSP's media-src).
+    await audio.evaluate((element: HTMLAudioElement) => element.load());
+    await expect.poll(() => audio.evaluate((element: HTMLAudioElement) => element.networkState !== HTMLMediaElement.NETWORK_NO_SOURCE && element.error === null), { timeout: STEP }).toBe(true);
+    await screenshots('chat');
+
+    // A character without a voice: the text answer stands and the page says why there is no audio.
+    await page.getByLabel('Character').selectOption({ label: 'Orin Keeper' });
+    await page.getByLabel('Message').fill('Will you say it out loud?');
+    await page.getByLabel('Message').press('Enter');
+    const unspoken = page.locator('.bubble.assistant').last();
+    await unspoken.getByRole('alert').filter({ hasText: 'No voice for this answer: Orin Keeper has no voice' }).waitFor();
+    expect(await unspoken.locator('.text').textContent()).toBe(REPLY);
+    expect(await unspoken.locator('audio').count()).toBe(0);
+    await page.getByLabel('Speak answers').uncheck();
+  }, STEP * 2);
+
   it('voices: filters the list and plays a preview through POST /v1/tts', async () => {
     await nav().getByRole('link', { name: 'Voices' }).click();
     await page.getByLabel('Language').selectOption('en');
@@ -360,9 +418,11 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     expect(issued.status).toBe(201);
     const url = new URL(issued.body.url as string);
     expect(url.searchParams.get('code')).toBe(issued.body.code);
-    await page.goto(`${server.url}/?code=${encodeURIComponent(issued.body.code as string)}`);
+    // The bot's link is SETUP_URL?code=…, SETUP_URL defaulting to <api>/setup: Anima serves the page there.
+    await page.goto(`${server.url}/setup?code=${encodeURIComponent(issued.body.code as string)}`);
     await page.getByRole('heading', { name: /Setup/ }).waitFor();
     expect(page.url()).not.toContain('code=');
+    expect(new URL(page.url()).pathname).toBe('/setup');
     const key = await page.evaluate(() => sessionStorage.getItem('anima.apiKey'));
     expect(key).toMatch(/^anima_sk_/);
     expect((await server.request('GET', '/v1/me', { key })).body.identities).toEqual(['discord:linked-user']);

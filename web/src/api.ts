@@ -48,16 +48,43 @@ export async function api<T>(method: string, path: string, body?: unknown, conte
   return (await response.json()) as T;
 }
 
-/** POST /v1/chat/completions with stream: true; calls onToken for each content delta. */
-export async function streamChat(model: string, messages: { role: string; content: string }[], onToken: (text: string) => void, signal?: AbortSignal): Promise<void> {
-  const response = await fetch('/v1/chat/completions', {
+/** The answer of POST /v1/characters/{id}/chat (the JSON answer, or the streamed `done` event). */
+export interface ChatAnswer {
+  response: string;
+  conversation_id: string;
+  memories_used: number;
+  memory_ids: string[];
+  status: 'complete' | 'partial' | 'blocked';
+  command: string | null;
+  audio_url?: string | null;
+  audio_error?: { status: number; code: string; message: string } | null;
+}
+
+/** Where a chat turn happens: a DM (no place) or a server channel (only service/admin keys may name one). */
+export interface ChatPlace {
+  guild_id?: string;
+  channel_id?: string;
+}
+
+/**
+ * POST /v1/characters/{id}/chat with stream: true (Server-Sent Events): onToken per delta, onReplace
+ * when the content policy withheld the answer; resolves with the `done` event (memory_ids, audio_url).
+ */
+export async function streamCharacterChat(
+  character: string,
+  body: { content: string; voice?: boolean } & ChatPlace,
+  handlers: { onOpen?: () => void; onToken: (text: string) => void; onReplace: (text: string) => void },
+  signal?: AbortSignal,
+): Promise<ChatAnswer> {
+  const response = await fetch(`/v1/characters/${encodeURIComponent(character)}/chat`, {
     method: 'POST',
     headers: { authorization: `Bearer ${storedKey() ?? ''}`, 'content-type': 'application/json', accept: 'text/event-stream' },
-    body: JSON.stringify({ model, messages, stream: true }),
+    body: JSON.stringify({ ...body, stream: true }),
     credentials: 'omit',
     signal,
   });
   if (!response.ok || !response.body) throw await errorFrom(response);
+  handlers.onOpen?.();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
@@ -70,15 +97,15 @@ export async function streamChat(model: string, messages: { role: string; conten
       buffer = buffer.slice(boundary + 2);
       for (const line of event.split('\n')) {
         if (!line.startsWith('data:')) continue;
-        const data = line.slice(5).trim();
-        if (data === '[DONE]') return;
-        const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string } }[]; error?: { message?: string } };
-        if (chunk.error) throw new ApiError(502, chunk.error.message ?? 'the stream failed');
-        const text = chunk.choices?.[0]?.delta?.content;
-        if (text) onToken(text);
+        const data = JSON.parse(line.slice(5).trim()) as { type: string; content?: string; error?: { status?: number; message?: string } } & Partial<ChatAnswer>;
+        if (data.type === 'delta' && data.content) handlers.onToken(data.content);
+        else if (data.type === 'replace') handlers.onReplace(data.content ?? '');
+        else if (data.type === 'error') throw new ApiError(data.error?.status ?? 502, data.error?.message ?? 'the answer broke off');
+        else if (data.type === 'done') return data as ChatAnswer;
       }
     }
   }
+  throw new ApiError(502, 'the stream ended without an answer');
 }
 
 export const PROVIDERS = ['openrouter', 'openai', 'xai', 'gemini', 'elevenlabs', 'minimax', 'fal', 'stability', 'kie'] as const;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../../app-types.js';
 import { projectFile } from '../../infra/project-files.js';
 
@@ -34,7 +35,7 @@ const MISSING_PAGE = `<!doctype html><html lang="en"><meta charset="utf-8"><titl
 <p>The API is up: its reference with a quickstart is at <a href="/docs">/docs</a> (<a href="/openapi.json">/openapi.json</a>).</p></html>`;
 
 /**
- * Serves the built dashboard (web/dist) at `/` to browsers (programs asking for JSON get pointers to
+ * Serves the built dashboard (web/dist) at `/` (and `/setup`, the bot's link) to browsers (programs asking for JSON get pointers to
  * /docs and /openapi.json): index.html (never cached, so a new build shows at once)
  * and its hashed assets under /assets/ (cached for a year). A few lines over node:fs instead of
  * @fastify/static: one directory, two cache rules, and no risk of it shadowing API routes.
@@ -49,7 +50,7 @@ export function registerWebRoutes(app: AppInstance, options: { version: string; 
     return cachedIndex;
   };
 
-  app.get('/', { config: { auth: 'public' }, schema: { hide: true } }, async (request, reply) => {
+  const page = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!(request.headers.accept ?? '').includes('text/html')) {
       return { name: 'Anima', version: options.version, dashboard: '/', docs: '/docs', openapi: '/openapi.json', health: '/health' };
     }
@@ -58,7 +59,10 @@ export function registerWebRoutes(app: AppInstance, options: { version: string; 
       .header('cache-control', 'no-cache')
       .type('text/html; charset=utf-8')
       .send(index() ?? MISSING_PAGE);
-  });
+  };
+  app.get('/', { config: { auth: 'public' }, schema: { hide: true } }, page);
+  // The bot's SETUP_URL defaults to <api>/setup and its link adds ?code=…: the same page signs in with it.
+  app.get('/setup', { config: { auth: 'public' }, schema: { hide: true } }, page);
 
   app.get<{ Params: { file: string } }>('/assets/:file', { config: { auth: 'public' }, schema: { hide: true } }, async (request, reply) => {
     const { file } = request.params;
