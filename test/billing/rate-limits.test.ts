@@ -45,6 +45,17 @@ describe.each(backends())('per-plan request limits on %s storage', (backend) => 
     expect(upgraded.headers.get('ratelimit-limit')).toBe('30');
   });
 
+  it('counts an OpenAI request against the end user its body names (`user`), not the service key\'s own user', async () => {
+    const named = (user: string) => ({ key: server.internalKey, body: { ...help('limo'), user } });
+    for (let index = 0; index < 5; index += 1) expect((await server.request('POST', '/v1/chat/completions', named('limit-dee'))).status).toBe(200);
+    const refused = await server.request('POST', '/v1/chat/completions', named('limit-dee'));
+    expect(refused.status).toBe(429);
+    // A different user named by the same key has a budget of its own.
+    const other = await server.request('POST', '/v1/chat/completions', named('limit-eve'));
+    expect(other.status).toBe(200);
+    expect(other.headers.get('ratelimit-remaining')).toBe('4');
+  });
+
   it('does not limit routes that did not opt in', async () => {
     for (let index = 0; index < 8; index += 1) {
       const answer = await server.request('GET', '/v1/wallet/balance', { key: server.internalKey, headers: { 'x-user-id': 'limit-cy' } });

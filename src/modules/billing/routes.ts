@@ -31,9 +31,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /**
      * Counts the request against the acting user's plan (requests per minute, also per user API
-     * key) and answers 429 past it; every answer carries the RateLimit-* headers.
+     * key) and answers 429 past it; every answer carries the RateLimit-* headers. `userField`: the
+     * body member naming the end user for service keys (`user_id`, or `user` on the OpenAI route).
      */
-    rateLimit?: boolean;
+    rateLimit?: boolean | { userField: string };
   }
 }
 
@@ -53,9 +54,12 @@ export function registerBillingRoutes(app: AppInstance, dependencies: BillingRou
   if (dependencies.limitsEnabled) {
     // Runs after authentication (registered earlier by the shell) on routes that opt in.
     app.addHook('preHandler', async (request, reply) => {
-      if (request.routeOptions.config.rateLimit !== true) return;
+      const setting = request.routeOptions.config.rateLimit;
+      if (!setting) return;
       const principal = requirePrincipal(request);
-      const user = await optionalActingUser(identity, request, request.body as { user_id?: string } | undefined);
+      const body = request.body as Record<string, unknown> | undefined;
+      const named = body?.[setting === true ? 'user_id' : setting.userField];
+      const user = await optionalActingUser(identity, request, { user_id: typeof named === 'string' ? named : undefined, username: typeof body?.username === 'string' ? body.username : undefined });
       if (!user) return;
       const plan = await billing.planFor(user);
       const counted = [`user:${user.id}`];

@@ -175,7 +175,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     '/v1/chat/completions',
     {
       bodyLimit,
-      config: { rateLimit: true, contextHeaders: 'place', idempotency: { userField: 'user' } },
+      config: { rateLimit: { userField: 'user' }, contextHeaders: 'place', idempotency: { userField: 'user' } },
       schema: {
         tags: ['openai'],
         summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',
