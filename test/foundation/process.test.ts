@@ -23,6 +23,13 @@ describe('the server process on the embedded default', { timeout: 120_000 }, () 
     expect(result.stderr).toContain('ENCRYPTION_KEY');
   });
 
+  it('the bot (npm run bot runs this bundle) without DISCORD_TOKEN exits with a clear message', async () => {
+    const result = await runChild({ ANIMA_API_URL: 'http://127.0.0.1:9', INTERNAL_API_KEY: 'x'.repeat(32) }, 'src/bot.ts');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('The Discord bot cannot start');
+    expect(result.stderr).toContain('DISCORD_TOKEN');
+  });
+
   it('keeps data across a restart, and refuses a second process on the same DATA_DIR', async () => {
     // A migrated copy of the template: the real first start (initdb) is the admin-key case below.
     await embeddedDataDir(dataDir);

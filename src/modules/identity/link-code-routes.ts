@@ -3,7 +3,7 @@ import type { AppInstance } from '../../app-types.js';
 import type { Counters } from '../../infra/cache/cache.js';
 import { ForbiddenError, RateLimitedError, ValidationError } from '../../infra/http/errors.js';
 import { problemResponses } from '../../infra/http/schemas.js';
-import { optionalActingUser, requirePrincipal } from './auth.js';
+import { endUserContext, optionalActingUser, requirePrincipal } from './auth.js';
 import { consumeLinkCode, findLiveLinkCode, generateLinkCode, hashLinkCode, insertLinkCode, LINK_CODE_TTL_MS, normaliseLinkCode, recordLinkCodeKey } from './link-codes.js';
 import type { IdentityService } from './service.js';
 import * as store from './store.js';
@@ -44,7 +44,7 @@ export function registerLinkCodeRoutes(
       const principal = requirePrincipal(request);
       if (principal.role !== 'service' && principal.role !== 'admin') throw new ForbiddenError('Only a service or admin key may issue link codes (it vouches for who the user is).');
       // The code binds to the end user the key names, never to the key's own user.
-      if (!request.headers['x-user-id']) throw new ValidationError('X-User-Id', 'Send X-User-Id: the end user the code is for.');
+      if (!endUserContext(request).externalUserId) throw new ValidationError('X-User-Id', 'Send X-User-Id: the end user the code is for.');
       const user = await optionalActingUser(identity, request);
       if (!user) throw new ValidationError('X-User-Id', 'Send X-User-Id: the end user the code is for.');
       const code = generateLinkCode();
