@@ -17,6 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { startChildServer } from '../test/helpers/child-server.js';
+import { benchCharacter, enterpriseUsers } from './anima-setup.js';
 import { percentile } from './stats.js';
 
 const { values } = parseArgs({
@@ -103,26 +104,11 @@ async function main(): Promise<void> {
     // A loaded machine may take well over the default 30 s to start the embedded database.
   }, 'src/server.ts', 180_000);
   try {
-    const created = await fetch(`${server.url}/v1/characters`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Bench', slug: 'bench', description: 'A calm astronomer who answers briefly.' }),
-    });
-    // 409: an earlier run on the same PostgreSQL database created it already.
-    if (created.status !== 201 && created.status !== 409) throw new Error(`could not create the character: ${await created.text()}`);
+    await benchCharacter(server, adminKey);
 
     // Turns stay metered and limited (credits reserved and settled, requests counted): each bench user is
     // on the enterprise plan, whose per-minute limit and daily credits this run stays within.
-    for (let worker = 0; worker < concurrency; worker += 1) {
-      const externalId = `bench-user-${worker}`;
-      await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${internalKey}`, 'x-user-id': externalId } });
-      const plan = await fetch(`${server.url}/v1/admin/users/${externalId}`, {
-        method: 'PATCH',
-        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ plan: 'enterprise' }),
-      });
-      if (!plan.ok) throw new Error(`could not put ${externalId} on the enterprise plan: ${await plan.text()}`);
-    }
+    await enterpriseUsers(server, { internalKey, adminKey }, Array.from({ length: concurrency }, (_, worker) => `bench-user-${worker}`));
 
     const question = (index: number) => `Question ${index}: what is the moon made of?`;
     const direct: Target = {

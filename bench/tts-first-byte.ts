@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startElevenLabsFake } from '../test/fakes/index.js';
 import { startChildServer } from '../test/helpers/child-server.js';
+import { enterpriseUsers } from './anima-setup.js';
 import { percentile } from './stats.js';
 
 const { values } = parseArgs({
@@ -89,16 +90,7 @@ async function main(): Promise<void> {
   }, 'src/server.ts', 180_000);
   try {
     // Metered and limited as in production: each bench user on the enterprise plan (its seconds, streams and credits suffice).
-    for (let worker = 0; worker < concurrency; worker += 1) {
-      const externalId = `bench-tts-${worker}`;
-      await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${internalKey}`, 'x-user-id': externalId } });
-      const plan = await fetch(`${server.url}/v1/admin/users/${externalId}`, {
-        method: 'PATCH',
-        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ plan: 'enterprise' }),
-      });
-      if (!plan.ok) throw new Error(`could not put ${externalId} on the enterprise plan: ${await plan.text()}`);
-    }
+    await enterpriseUsers(server, { internalKey, adminKey }, Array.from({ length: concurrency }, (_, worker) => `bench-tts-${worker}`));
     const text = (index: number) => `Line ${index}: the tide comes in twice a day, and the lamp is lit at dusk.`;
     const direct: Target = {
       url: `${fake.url}/v1/text-to-speech/${RACHEL}/stream?output_format=mp3_44100_128`,

@@ -28,6 +28,7 @@ import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scr
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { startChildServer, type ChildServer } from '../test/helpers/child-server.js';
 import { projectFile } from '../src/infra/project-files.js';
+import { benchCharacter, enterpriseUsers } from './anima-setup.js';
 import { percentile } from './stats.js';
 
 const { values } = parseArgs({
@@ -203,22 +204,8 @@ async function startAnima(name: string, fakeUrl: string, extra: Record<string, s
     'src/server.ts',
     180_000,
   );
-  const created = await fetch(`${server.url}/v1/characters`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Bench', slug: 'bench', description: 'A calm astronomer who answers briefly.' }),
-  });
-  if (created.status !== 201 && created.status !== 409) throw new Error(`could not create the character: ${await created.text()}`);
-  for (let user = 0; user < userCount; user += 1) {
-    const externalId = `bench-user-${user}`;
-    await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${internalKey}`, 'x-user-id': externalId } });
-    const plan = await fetch(`${server.url}/v1/admin/users/${externalId}`, {
-      method: 'PATCH',
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ plan: 'enterprise' }),
-    });
-    if (!plan.ok) throw new Error(`could not put ${externalId} on the enterprise plan: ${await plan.text()}`);
-  }
+  await benchCharacter(server, adminKey);
+  await enterpriseUsers(server, { internalKey, adminKey }, Array.from({ length: userCount }, (_, user) => `bench-user-${user}`));
   const pid = server.process.pid;
   return {
     server,

@@ -175,17 +175,26 @@ export class ImagesService {
   private async preflight(user: UserRow, provider: ImageProviderName, plan: ImagePlan, characterId: string | undefined): Promise<void> {
     const usable = await this.dependencies.vault.status(user);
     if (!usable[provider]) throw new ProviderKeyRequiredError(provider, this.dependencies.config.setupUrl);
-    const probe = await this.dependencies.gateway.begin({
+    const probe = await this.beginImageLease(user, plan, { characterId });
+    await probe.fail(new Error('request-time check of an image generation'));
+  }
+
+  /** The gateway lease of a generation: the plan's image feature, the images per day and, when the platform pays, credits for `plan.count` images. */
+  private beginImageLease(
+    user: UserRow,
+    plan: ImagePlan,
+    call: { characterId: string | undefined; requestId?: string | undefined; idempotencyKey?: string | undefined },
+  ): Promise<Lease<'image'>> {
+    return this.dependencies.gateway.begin({
       modality: 'image',
-      provider,
+      provider: plan.provider,
       service: 'image',
       user,
       model: plan.model,
       feature: 'image_generation',
       estimate: { images: plan.count },
-      characterId,
+      ...call,
     });
-    await probe.fail(new Error('request-time check of an image generation'));
   }
 
   /** Resolves with the generation's rows once all are finished, or as they are when `timeoutMs` passes. */
@@ -215,7 +224,7 @@ export class ImagesService {
 
   /** The job: lease → submit → poll → download → store → settle (or release). Never throws for a vendor's fault. */
   async runJob(payload: { generationId: string }): Promise<JobOutcome> {
-    const { db, identity, gateway, logger } = this.dependencies;
+    const { db, identity, logger } = this.dependencies;
     const rows = await store.imagesOfGeneration(db, payload.generationId);
     const first = rows[0];
     if (!first || rows.every((row) => FINISHED.has(row.status))) return 'skipped';
@@ -229,14 +238,7 @@ export class ImagesService {
     const plan: ImagePlan = { provider, model: first.model, count: rows.length, body: planData.body ?? {}, warnings: [], width: first.width ?? undefined, height: first.height ?? undefined };
     let lease: Lease<'image'>;
     try {
-      lease = await gateway.begin({
-        modality: 'image',
-        provider,
-        service: 'image',
-        user,
-        model: plan.model,
-        feature: 'image_generation',
-        estimate: { images: plan.count },
+      lease = await this.beginImageLease(user, plan, {
         characterId: first.characterId ?? undefined,
         requestId: first.requestId ?? undefined,
         idempotencyKey: `images:${payload.generationId}`,
