@@ -17,7 +17,9 @@ export interface ChildServer {
  */
 export function childCommand(entry: string): [string, string[]] {
   const built = projectFile('dist', entry.replace(/\.ts$/, '.js'));
-  return [process.execPath, ['--enable-source-maps', built]];
+  // CHILD_NODE_ARGS adds Node flags to every child, e.g. '--cpu-prof --cpu-prof-dir=/tmp/anima-prof' to profile a benchmark's server.
+  const extra = process.env.CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  return [process.execPath, [...extra, '--enable-source-maps', built]];
 }
 
 /** Environment for a child server: nothing inherited that could point it at another database. */
