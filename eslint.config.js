@@ -26,7 +26,7 @@ export default tseslint.config(
     // helpers and constants are fine). Exempt: the providers themselves; registry factories that
     // register a modality's adapters into the gateway's registry (gateway/default-registry.ts and
     // images/index.ts, voice/index.ts); and key checks (providers/key-checks), since validating a key when a user
-    // adds it (and `cli check`) is not metered work: it spends nothing, answers no user's request,
+    // adds or re-checks it (and `cli check`) is not metered work: it spends nothing, answers no user's request,
     // and must work before any plan or balance exists.
     files: ['src/**/*.ts'],
     ignores: ['src/modules/gateway/**', 'src/providers/**', 'src/modules/images/index.ts', 'src/modules/voice/index.ts'],

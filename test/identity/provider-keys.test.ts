@@ -40,6 +40,7 @@ const SECOND_OPENROUTER_KEY = makeKey('sk-or-v1-');
 const KIE_KEY = makeKey('kie-');
 const PLATFORM_OPENAI_KEY = makeKey('sk-platform-');
 const REJECTED_KEY = makeKey('sk-or-v1-');
+const RECHECKED_KEY = makeKey('sk-or-v1-');
 
 describe.each(backends())('BYOK vault and key resolution on %s storage', (backend) => {
   let server: TestServer;
@@ -334,6 +335,70 @@ describe.each(backends())('BYOK vault and key resolution on %s storage', (backen
     expect((await server.container.identity.keys.resolve(alice, 'gemini')).apiKey).toBe(USER_KEYS.gemini);
   });
 
+  it('re-checks a stored key with the provider: the new status is stored and answered (masked), and key resolution follows it', async () => {
+    const frank = asUser('discord:frank');
+    const openrouter = fakes.openrouter!;
+    openrouter.settings.validKeys.push(RECHECKED_KEY);
+    const added = await call('POST', '/v1/me/provider-keys', { key: server.internalKey, headers: frank, body: { provider: 'openrouter', key: RECHECKED_KEY, name: 'frank' } });
+    expect(added.status).toBe(201);
+    expect(added.body.status).toBe('valid');
+    const keyId = added.body.id as string;
+    const frankUser = await userByExternalId('discord:frank');
+    const keys = server.container.identity.keys;
+    // Resolved once, so the resolver holds the row in its cache.
+    expect(await keys.resolve(frankUser, 'openrouter')).toMatchObject({ source: 'user', providerKeyId: keyId });
+
+    // Still valid: re-checked with the provider (the check request carries the stored key) and stamped.
+    const checksBefore = openrouter.requestsTo('/key').length;
+    const again = await call('POST', `/v1/me/provider-keys/${keyId}/check`, { key: server.internalKey, headers: frank });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ id: keyId, status: 'valid', name: 'frank', masked: added.body.masked });
+    expect(openrouter.requestsTo('/key')).toHaveLength(checksBefore + 1);
+    expect(openrouter.lastRequest('/key')?.headers.authorization).toBe(`Bearer ${RECHECKED_KEY}`);
+    expect(Date.parse(again.body.last_checked_at)).toBeGreaterThanOrEqual(Date.parse(added.body.last_checked_at));
+
+    // The provider stops accepting it: the re-check stores `invalid` and calls stop using it at once.
+    openrouter.settings.validKeys.splice(openrouter.settings.validKeys.indexOf(RECHECKED_KEY), 1);
+    const revoked = await call('POST', `/v1/me/provider-keys/${keyId}/check`, { key: server.internalKey, headers: frank });
+    expect(revoked.status, revoked.text).toBe(200);
+    expect(revoked.body).toMatchObject({ id: keyId, status: 'invalid', active: true });
+    expect(revoked.body.status_detail).toMatch(/^rejected by openrouter: openrouter answered HTTP 40[13]/);
+    expect(revoked.text).not.toContain(RECHECKED_KEY);
+    expect((await call('GET', `/v1/me/provider-keys/${keyId}`, { key: server.internalKey, headers: frank })).body.status).toBe('invalid');
+    expect((await call('GET', '/v1/me/provider-keys/status', { key: server.internalKey, headers: frank })).body).toMatchObject({ openrouter: false });
+    await expect(keys.resolve(frankUser, 'openrouter')).rejects.toMatchObject({ status: 402, code: 'provider_key_required' });
+
+    // Accepted again, then the provider does not answer in time: no verdict, stored `unreachable` (and usable again).
+    openrouter.settings.validKeys.push(RECHECKED_KEY);
+    expect((await call('POST', `/v1/me/provider-keys/${keyId}/check`, { key: server.internalKey, headers: frank })).body.status).toBe('valid');
+    const removeHang = openrouter.faults.hang({ route: '/key' });
+    const unreachable = await call('POST', `/v1/me/provider-keys/${keyId}/check`, { key: server.internalKey, headers: frank });
+    removeHang();
+    expect(unreachable.status, unreachable.text).toBe(200);
+    expect(unreachable.body).toMatchObject({ id: keyId, status: 'unreachable' });
+    expect(unreachable.body.status_detail).toContain('1500 ms');
+    fakes.openrouter!.faults.failNext(1, 503, { route: '/key' });
+    const failing = await call('POST', `/v1/me/provider-keys/${keyId}/check`, { key: server.internalKey, headers: frank });
+    expect(failing.body).toMatchObject({ status: 'unreachable' });
+    expect(failing.body.status_detail).toContain('503');
+    expect(await keys.resolve(frankUser, 'openrouter')).toMatchObject({ source: 'user', providerKeyId: keyId });
+
+    // kie has no key check: `unchecked`, and nothing is called.
+    const kie = await call('POST', '/v1/me/provider-keys', { key: server.internalKey, headers: frank, body: { provider: 'kie', key: makeKey('kie-') } });
+    const kieChecked = await call('POST', `/v1/me/provider-keys/${kie.body.id}/check`, { key: server.internalKey, headers: frank });
+    expect(kieChecked.body).toMatchObject({ status: 'unchecked', last_checked_at: null });
+
+    // Someone else's key, an unknown id, or a malformed one: 404, 404, 422; the status stays as it was.
+    const checksNow = openrouter.requestsTo('/key').length;
+    const bob = await call('POST', `/v1/me/provider-keys/${keyId}/check`, { key: server.internalKey, headers: asUser('discord:bob') });
+    expect(bob.status).toBe(404);
+    expect(bob.text).not.toContain(added.body.masked);
+    expect((await call('POST', `/v1/me/provider-keys/${crypto.randomUUID()}/check`, { key: server.internalKey, headers: frank })).status).toBe(404);
+    expect((await call('POST', '/v1/me/provider-keys/not-a-uuid/check', { key: server.internalKey, headers: frank })).status).toBe(422);
+    expect(openrouter.requestsTo('/key')).toHaveLength(checksNow);
+    expect((await call('GET', `/v1/me/provider-keys/${keyId}`, { key: server.internalKey, headers: frank })).body.status).toBe('unreachable');
+  });
+
   it('full flow leaks no key material into logs or responses', async () => {
     const registered = await call('POST', '/v1/users', { key: server.internalKey, body: { external_id: 'discord:erin', username: 'erin' } });
     expect(registered.status).toBe(201);
@@ -370,6 +435,7 @@ describe.each(backends())('BYOK vault and key resolution on %s storage', (backen
       SECOND_OPENROUTER_KEY,
       KIE_KEY,
       REJECTED_KEY,
+      RECHECKED_KEY,
       PLATFORM_OPENAI_KEY,
       userApiKey,
       server.adminKey,

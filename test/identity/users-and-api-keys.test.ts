@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userIdentities, users } from '../../src/infra/db/schema.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 describe.each(backends())('users and platform API keys on %s storage', (backend) => {
@@ -101,6 +103,115 @@ describe.each(backends())('users and platform API keys on %s storage', (backend)
     expect((await server.request('GET', '/v1/me', { key: server.internalKey, headers: { 'x-user-id': 'discord:3003' } })).status).toBe(200);
 
     expect((await server.request('PATCH', `/v1/admin/users/${userId}`, { key: server.internalKey, body: { plan: 'vip' } })).status).toBe(403);
+  });
+
+  it('lists users for an admin: newest first, paged by cursor, searched by external id or username', async () => {
+    const created: Array<{ id: string; external: string }> = [];
+    for (let index = 0; index < 5; index += 1) {
+      const external = `roster:${index}`;
+      const response = await server.request('POST', '/v1/users', { key: server.internalKey, body: { external_id: external, username: `Roster_Member ${index}` } });
+      expect(response.status).toBe(201);
+      created.push({ id: response.body.id as string, external });
+    }
+    const newestFirst = [...created].reverse();
+
+    // Pages of two, newest first, each user once, with the fields of the admin user view.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `/v1/admin/users?q=roster:&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const page = await server.request('GET', query);
+      expect(page.status, page.text).toBe(200);
+      expect(page.body.data.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.data.map((user: { id: string }) => user.id));
+      cursor = page.body.next_cursor as string | null;
+      pages += 1;
+    } while (cursor !== null && pages < 10);
+    expect(seen).toEqual(newestFirst.map((user) => user.id));
+    expect(pages).toBe(3);
+
+    // Two users made within one millisecond (microseconds apart): the cursor keeps the microseconds, so neither is skipped.
+    const [earlier, later] = await server.container.db
+      .insert(users)
+      .values([
+        { username: 'same clock 1', createdAt: sql`'2001-01-01T00:00:00.000100Z'::timestamptz` },
+        { username: 'same clock 2', createdAt: sql`'2001-01-01T00:00:00.000200Z'::timestamptz` },
+      ])
+      .returning();
+    await server.container.db.insert(userIdentities).values([
+      { userId: earlier!.id, externalId: 'sameclock:1' },
+      { userId: later!.id, externalId: 'sameclock:2' },
+    ]);
+    const sameFirst = await server.request('GET', '/v1/admin/users?q=sameclock:&limit=1');
+    expect(sameFirst.body.data.map((user: { id: string }) => user.id)).toEqual([later!.id]);
+    const sameSecond = await server.request('GET', `/v1/admin/users?q=sameclock:&limit=1&cursor=${encodeURIComponent(sameFirst.body.next_cursor as string)}`);
+    expect(sameSecond.body).toEqual({ data: [expect.objectContaining({ id: earlier!.id, identities: ['sameclock:1'] })], next_cursor: null });
+
+    const first = await server.request('GET', '/v1/admin/users?q=roster:4');
+    expect(first.body).toMatchObject({ next_cursor: null });
+    expect(first.body.data).toEqual([
+      {
+        id: created[4]!.id,
+        username: 'Roster_Member 4',
+        identities: ['roster:4'],
+        active: true,
+        quotas: {},
+        plan: expect.objectContaining({ id: 'free', name: 'Free' }),
+        created_at: expect.any(String),
+        last_active_at: null,
+      },
+    ]);
+
+    // Without q: everyone, newest first, the five among them in order.
+    const everyone: Array<{ id: string; created_at: string }> = [];
+    cursor = null;
+    pages = 0;
+    do {
+      const page = await server.request('GET', `/v1/admin/users?limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(page.status).toBe(200);
+      everyone.push(...page.body.data);
+      cursor = page.body.next_cursor as string | null;
+      pages += 1;
+    } while (cursor !== null && pages < 50);
+    expect(new Set(everyone.map((user) => user.id)).size).toBe(everyone.length);
+    expect(everyone.map((user) => user.id).filter((id) => created.some((user) => user.id === id))).toEqual(newestFirst.map((user) => user.id));
+    const times = everyone.map((user) => Date.parse(user.created_at));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect(everyone.length).toBeGreaterThan(5);
+
+    // Search: by username (any case), by external id, by internal id; `%` and `_` are literal characters.
+    const byName = await server.request('GET', `/v1/admin/users?q=${encodeURIComponent('roster_member 2')}`);
+    expect(byName.body.data.map((user: { id: string }) => user.id)).toEqual([created[2]!.id]);
+    const byExternal = await server.request('GET', '/v1/admin/users?q=ROSTER:1');
+    expect(byExternal.body.data.map((user: { id: string }) => user.id)).toEqual([created[1]!.id]);
+    const byId = await server.request('GET', `/v1/admin/users?q=${created[3]!.id.toUpperCase()}`);
+    expect(byId.body.data.map((user: { id: string }) => user.id)).toEqual([created[3]!.id]);
+    expect((await server.request('GET', `/v1/admin/users?q=${encodeURIComponent('%')}`)).body.data).toEqual([]);
+    expect((await server.request('GET', `/v1/admin/users?q=${encodeURIComponent('roster_4')}`)).body.data).toEqual([]);
+    expect((await server.request('GET', '/v1/admin/users?q=nobody-has-this')).body).toEqual({ data: [], next_cursor: null });
+    expect((await server.request('GET', '/v1/admin/users?q=')).body.data.length).toBeGreaterThan(5);
+
+    // Bad input is a 422 naming the field.
+    for (const [query, field] of [
+      ['limit=0', 'querystring.limit'],
+      ['limit=101', 'querystring.limit'],
+      ['cursor=not-a-cursor', 'cursor'],
+      [`cursor=${Buffer.from(JSON.stringify(['2026-02-30T10:00:00.000000Z', created[0]!.id])).toString('base64url')}`, 'cursor'],
+      [`q=${'x'.repeat(201)}`, 'querystring.q'],
+    ] as const) {
+      const response = await server.request('GET', `/v1/admin/users?${query}`);
+      expect(response.status, query).toBe(422);
+      expect(response.body).toMatchObject({ code: 'validation_failed', field });
+    }
+
+    // Admin only: a service key and a user key get 403.
+    const { key: userKey } = await userKeyFor('roster:0');
+    for (const key of [server.internalKey, userKey]) {
+      const response = await server.request('GET', '/v1/admin/users', { key });
+      expect(response.status).toBe(403);
+      expect(response.text).not.toContain(created[0]!.id);
+    }
   });
 
   it('creates user keys for X-User-Id, lets a user key create more for itself, never higher roles', async () => {

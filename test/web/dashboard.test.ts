@@ -157,6 +157,30 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     expect(await page.locator('table').textContent()).not.toContain(USER_OPENROUTER_KEY);
     const stored = await server.request('GET', '/v1/me/provider-keys', { key: userKey });
     expect(stored.body.data).toEqual([expect.objectContaining({ provider: 'openrouter', status: 'valid' })]);
+  }, STEP * 2);
+
+  it('re-checks a stored key: the light follows the provider’s new verdict (unreachable, invalid, valid again)', async () => {
+    const recheck = page.getByRole('button', { name: /^Re-check openrouter key / });
+    const checksAtFake = () => openrouter.requestsTo('/key').length;
+    const before = checksAtFake();
+    // The provider answers 503: no verdict, the light turns unreachable (and the fake was asked).
+    openrouter.faults.failNext(1, 503, { route: '/key' });
+    await recheck.click();
+    await page.locator('[data-provider="openrouter"][data-status="unreachable"]').waitFor();
+    await page.getByRole('status').filter({ hasText: 'Re-checked openrouter key' }).filter({ hasText: 'unreachable' }).waitFor();
+    expect(checksAtFake()).toBe(before + 1);
+    // The provider stops accepting the key: invalid.
+    openrouter.settings.validKeys = [];
+    await recheck.click();
+    await page.locator('[data-provider="openrouter"][data-status="invalid"]').waitFor();
+    expect((await server.request('GET', '/v1/me/provider-keys', { key: userKey })).body.data[0].status).toBe('invalid');
+    // Accepted again: valid, and chat below uses it.
+    openrouter.settings.validKeys = [USER_OPENROUTER_KEY];
+    await recheck.click();
+    await page.locator('[data-provider="openrouter"][data-status="valid"]').waitFor();
+    await page.getByRole('status').filter({ hasText: /: valid \(accepted by openrouter\)/ }).waitFor();
+    expect(await page.locator('body').textContent()).not.toContain(USER_OPENROUTER_KEY);
+    expect(checksAtFake()).toBe(before + 3);
     await screenshots('setup');
   }, STEP * 2);
 
@@ -402,13 +426,26 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await nav().getByRole('link', { name: 'Admin' }).click();
     await page.getByTestId('health-status').filter({ hasText: 'ok' }).waitFor();
     await page.getByRole('cell', { name: 'Premium' }).waitFor();
-    await page.getByLabel('User id or external id').fill('discord:dashboard-tester');
-    await page.getByRole('button', { name: 'Find' }).click();
+    // The users list as the API gives it (newest first), the dashboard tester among them.
+    const users = page.getByRole('list', { name: 'Users' });
+    await users.getByRole('button', { name: /discord:dashboard-tester/ }).waitFor();
+    const listed = await server.request('GET', '/v1/admin/users?limit=20');
+    expect(listed.status).toBe(200);
+    expect(await users.getByRole('listitem').count()).toBe((listed.body.data as unknown[]).length);
+    expect(await users.getByRole('listitem').first().textContent()).toContain((listed.body.data[0].identities as string[]).join(', '));
+    // Search narrows it; a click opens that user's view with the plan form.
+    await page.getByLabel('Search users').fill('dashboard-tester');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expect.poll(() => users.getByRole('listitem').count()).toBe(1);
+    await users.getByRole('button', { name: /discord:dashboard-tester/ }).click();
     await expect.poll(() => page.getByLabel('Plan').inputValue()).toBe('premium');
+    await page.getByRole('region', { name: /^User / }).getByText(/openrouter sk-or-.*\(valid\)/).waitFor();
     await page.getByLabel('Key name').fill('second bot');
     await page.getByRole('button', { name: 'Create key' }).click();
     await page.getByRole('status').filter({ hasText: 'shown once' }).waitFor();
     await page.getByRole('cell', { name: 'second bot', exact: true }).waitFor();
+    // The screenshot shows the users list and the opened user (below the sticky top bar).
+    await page.getByRole('heading', { name: 'Users and plans' }).evaluate((heading) => window.scrollTo(0, heading.getBoundingClientRect().top + window.scrollY - 80));
     await screenshots('admin');
     await page.getByRole('button', { name: 'Sign out' }).click();
   }, STEP * 2);

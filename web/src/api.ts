@@ -120,6 +120,7 @@ export interface ProviderKey {
   status_detail: string | null;
   active: boolean;
   created_at: string;
+  last_checked_at: string | null;
 }
 export interface Character {
   id: string;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AppInstance } from '../../app-types.js';
 import { PROVIDERS } from '../../config.js';
-import { problemResponses } from '../../infra/http/schemas.js';
+import { problemResponses, problemSchema } from '../../infra/http/schemas.js';
 import { requireActingUser } from './auth.js';
 import type { ProviderKeyVault } from './provider-keys.js';
 import { keyNameInput, presentProviderKey, providerKeyInput, providerKeySchema, providerKeyStatusSchema } from './schemas.js';
@@ -90,6 +90,26 @@ export function registerProviderKeyRoutes(app: AppInstance, deps: { identity: Id
     async (request) => {
       const user = await requireActingUser(identity, request);
       return presentProviderKey(await vault.update(user, request.params.id, request.body));
+    },
+  );
+
+  app.post(
+    '/v1/me/provider-keys/:id/check',
+    {
+      schema: {
+        tags: ['provider keys'],
+        summary: 'Re-check one of your provider keys with the provider and store the new status',
+        description:
+          'Runs the same check as when the key was added and answers the key (masked) with its new `status`: `valid`, `invalid` ' +
+          '(the provider rejected it: it is kept, but no longer used for calls), `unreachable` (no verdict: network error, timeout, 429, 5xx) ' +
+          'or `unchecked` (kie.ai has no key check). Another user\'s key id is a 404; a key the server can no longer decrypt is a 409 `provider_key_unreadable`.',
+        params: idParams,
+        response: { 200: providerKeySchema, ...problemResponses, 409: problemSchema },
+      },
+    },
+    async (request) => {
+      const user = await requireActingUser(identity, request);
+      return presentProviderKey(await vault.recheck(user, request.params.id));
     },
   );
 

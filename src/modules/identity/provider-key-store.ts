@@ -55,6 +55,21 @@ export async function updateOwnProviderKey(
   return row;
 }
 
+/** Stores the verdict of a re-check on a user's own key; undefined when it is not theirs (or gone). */
+export async function recordProviderKeyCheck(
+  db: Executor,
+  userId: string,
+  keyId: string,
+  verdict: { status: ProviderKeyStatus; statusDetail: string; lastCheckedAt: Date | null },
+): Promise<ProviderKeyRow | undefined> {
+  const [row] = await db
+    .update(providerKeys)
+    .set(verdict)
+    .where(and(eq(providerKeys.id, keyId), eq(providerKeys.userId, userId)))
+    .returning();
+  return row;
+}
+
 export async function deleteOwnProviderKey(db: Executor, userId: string, keyId: string): Promise<boolean> {
   const rows = await db
     .delete(providerKeys)

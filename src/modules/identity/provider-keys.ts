@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { PROVIDERS, type Config, type ProviderName } from '../../config.js';
 import type { Database } from '../../infra/db/database.js';
-import type { VaultCipher } from '../../infra/crypto/vault-cipher.js';
-import { NotFoundError, ValidationError } from '../../infra/http/errors.js';
+import { VaultDecryptionError, type VaultCipher } from '../../infra/crypto/vault-cipher.js';
+import { AppError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
 import { checkProviderKey } from '../../providers/key-checks/index.js';
 import { maskSecret } from './masking.js';
 import * as keyStore from './provider-key-store.js';
@@ -38,13 +38,18 @@ export class ProviderKeyVault {
     return keyStore.listProviderKeys(this.dependencies.db, user.id);
   }
 
-  async add(user: UserRow, input: { provider: ProviderName; key: string; name?: string | undefined }): Promise<ProviderKeyRow> {
-    const { config, db, cipher, logger } = this.dependencies;
-    const outcome = await checkProviderKey(input.provider, input.key, {
-      baseUrl: config.providers[input.provider].baseUrl,
+  private check(provider: ProviderName, key: string) {
+    const { config } = this.dependencies;
+    return checkProviderKey(provider, key, {
+      baseUrl: config.providers[provider].baseUrl,
       timeoutMs: config.keyCheckTimeoutMs,
       fetch: this.dependencies.fetch,
     });
+  }
+
+  async add(user: UserRow, input: { provider: ProviderName; key: string; name?: string | undefined }): Promise<ProviderKeyRow> {
+    const { db, cipher, logger } = this.dependencies;
+    const outcome = await this.check(input.provider, input.key);
     if (outcome.status === 'invalid') {
       throw new ValidationError('key', `This ${input.provider} key was not stored: ${outcome.detail}.`, {
         extra: { provider: input.provider, reason: 'provider_key_invalid' },
@@ -86,6 +91,36 @@ export class ProviderKeyVault {
     if (!row) throw new NotFoundError('Provider key');
     await this.dependencies.onChange?.(user.id);
     return row;
+  }
+
+  /**
+   * Re-runs the provider's key check on a stored key (the check used when it was added) and stores
+   * the verdict: `invalid` is kept (not refused, the key is already stored), `unreachable` when the
+   * provider gave no verdict, `unchecked` for providers without a check (last_checked_at kept).
+   */
+  async recheck(user: UserRow, keyId: string): Promise<ProviderKeyRow> {
+    const { db, cipher, logger } = this.dependencies;
+    const row = await this.get(user, keyId);
+    let secret: string;
+    try {
+      secret = cipher.decrypt({ ciphertext: row.ciphertext, keyId: row.encryptionKeyId }, providerKeyAssociatedData(row.id));
+    } catch (error) {
+      if (!(error instanceof VaultDecryptionError)) throw error;
+      logger.error({ providerKeyId: row.id, encryptionKeyId: row.encryptionKeyId, reason: error.message }, 'cannot decrypt a stored provider key');
+      throw new AppError(409, 'provider_key_unreadable', 'This key cannot be decrypted with the vault keys this server has (the operator changed them): delete it and add it again.', {
+        extra: { provider_key_id: row.id },
+      });
+    }
+    const outcome = await this.check(row.provider as ProviderName, secret);
+    const updated = await keyStore.recordProviderKeyCheck(db, user.id, row.id, {
+      status: outcome.status,
+      statusDetail: outcome.detail,
+      lastCheckedAt: outcome.status === 'unchecked' ? row.lastCheckedAt : new Date(),
+    });
+    if (!updated) throw new NotFoundError('Provider key');
+    logger.info({ userId: user.id, providerKeyId: row.id, provider: row.provider, status: updated.status }, 'provider key re-checked');
+    await this.dependencies.onChange?.(user.id);
+    return updated;
   }
 
   async remove(user: UserRow, keyId: string): Promise<void> {

@@ -40,6 +40,11 @@ export const providerKeySchema = z.object({
 
 export const adminUserSchema = userSchema.extend({ provider_keys: z.array(providerKeySchema) });
 
+export const adminUserListSchema = z.object({
+  data: z.array(userSchema),
+  next_cursor: z.string().nullable().describe('pass as `cursor` for the next page; null on the last page'),
+});
+
 export const providerKeyStatusSchema = z.object(
   Object.fromEntries(PROVIDERS.map((provider) => [provider, z.boolean()])) as Record<(typeof PROVIDERS)[number], z.ZodBoolean>,
 );

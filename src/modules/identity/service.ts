@@ -225,6 +225,27 @@ export class IdentityService {
     return { user, plan, identities };
   }
 
+  /**
+   * GET /v1/admin/users: users newest first, optionally those whose external id or username contains
+   * `search` (or whose id it is), described as GET /v1/me and the admin view describe one user.
+   */
+  async listUsers(options: { search?: string | undefined; cursor?: string | undefined; limit: number }): Promise<{
+    data: Array<{ user: UserRow; plan: store.PlanRow | undefined; identities: string[] }>;
+    nextCursor: string | null;
+  }> {
+    const { db } = this.dependencies;
+    const rows = await store.listUsers(db, { search: options.search, before: decodeUserCursor(options.cursor), limit: options.limit + 1 });
+    const page = rows.slice(0, options.limit);
+    const identities = await store.listIdentitiesOf(db, page.map((row) => row.user.id));
+    const plans = new Map<string, store.PlanRow | undefined>();
+    for (const planId of new Set(page.map((row) => row.user.planId))) plans.set(planId, await this.findPlan(planId));
+    const last = page.at(-1);
+    return {
+      data: page.map(({ user }) => ({ user, plan: plans.get(user.planId), identities: identities.get(user.id) ?? [] })),
+      nextCursor: rows.length > options.limit && last ? Buffer.from(JSON.stringify([last.createdAtText, last.user.id]), 'utf8').toString('base64url') : null,
+    };
+  }
+
   async findUser(userId: string): Promise<UserRow | undefined> {
     return store.findUserById(this.dependencies.db, userId);
   }
@@ -363,6 +384,29 @@ export class IdentityService {
 function credentialExternalId(principal: Principal): string {
   if (principal.credential === 'api_key' && principal.apiKeyId) return `${RESERVED_EXTERNAL_ID_PREFIX}key:${principal.apiKeyId}`;
   return `${RESERVED_EXTERNAL_ID_PREFIX}${principal.credential === 'admin_env' ? 'admin' : 'internal'}`;
+}
+
+const CURSOR_TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A cursor of the admin user list: `[created_at as exact UTC text, id]`, base64url; anything else is a 422. */
+function decodeUserCursor(cursor: string | undefined): { createdAt: string; id: string } | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(decoded) && decoded.length === 2) {
+      const [createdAt, id] = decoded as unknown[];
+      if (typeof createdAt === 'string' && typeof id === 'string' && CURSOR_TIME_PATTERN.test(createdAt) && UUID_PATTERN.test(id)) {
+        // A real instant (no 30 February): the milliseconds part must read back unchanged.
+        const milliseconds = `${createdAt.slice(0, 23)}Z`;
+        const parsed = new Date(milliseconds);
+        if (!Number.isNaN(parsed.getTime()) && parsed.toISOString() === milliseconds) return { createdAt, id };
+      }
+    }
+  } catch {
+    // fall through
+  }
+  throw new ValidationError('cursor', 'The cursor is not one this API gave out.');
 }
 
 export function parseBearer(authorization: string | undefined): string | undefined {

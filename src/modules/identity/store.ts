@@ -1,4 +1,4 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, ilike, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { apiKeys, plans, systemSettings, userIdentities, users } from '../../infra/db/schema.js';
 
@@ -51,6 +51,56 @@ export async function findOrCreateUserByExternalId(
 export async function listIdentities(db: Executor, userId: string): Promise<string[]> {
   const rows = await db.select({ externalId: userIdentities.externalId }).from(userIdentities).where(eq(userIdentities.userId, userId));
   return rows.map((row) => row.externalId);
+}
+
+/** External ids of several users at once, by user id (a page of the admin list). */
+export async function listIdentitiesOf(db: Executor, userIds: string[]): Promise<Map<string, string[]>> {
+  const result = new Map<string, string[]>(userIds.map((id) => [id, []]));
+  if (userIds.length === 0) return result;
+  const rows = await db
+    .select({ userId: userIdentities.userId, externalId: userIdentities.externalId })
+    .from(userIdentities)
+    .where(inArray(userIdentities.userId, userIds))
+    .orderBy(userIdentities.createdAt);
+  for (const row of rows) result.get(row.userId)?.push(row.externalId);
+  return result;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface UserListFilter {
+  /** Part of an external id or username (case-insensitive, taken literally), or a user's internal id. */
+  search?: string | undefined;
+  /** Keyset: users strictly older than this. `createdAt` is the exact (microsecond) text a previous page gave. */
+  before?: { createdAt: string; id: string } | undefined;
+  limit: number;
+}
+
+/**
+ * Users newest first by keyset (created_at, id). Each row comes with its created_at as exact UTC
+ * text (`…T12:00:00.123456Z`): a JavaScript Date keeps only milliseconds, which would skip users
+ * created within the same millisecond as a page's last one.
+ */
+export async function listUsers(db: Executor, filter: UserListFilter): Promise<Array<{ user: UserRow; createdAtText: string }>> {
+  const conditions: SQL[] = [];
+  if (filter.search !== undefined) {
+    const pattern = `%${filter.search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
+    const matches = [
+      ilike(users.username, pattern),
+      sql`exists (select 1 from ${userIdentities} where ${userIdentities.userId} = ${users.id} and ${userIdentities.externalId} ilike ${pattern})`,
+    ];
+    if (UUID_PATTERN.test(filter.search)) matches.push(eq(users.id, filter.search.toLowerCase()));
+    conditions.push(or(...matches)!);
+  }
+  if (filter.before) {
+    conditions.push(sql`(${users.createdAt}, ${users.id}) < (${filter.before.createdAt}::timestamptz, ${filter.before.id}::uuid)`);
+  }
+  return db
+    .select({ user: users, createdAtText: sql<string>`to_char(${users.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` })
+    .from(users)
+    .where(conditions.length > 0 ? and(...conditions) : undefined)
+    .orderBy(desc(users.createdAt), desc(users.id))
+    .limit(filter.limit);
 }
 
 export async function updateUser(

@@ -4,7 +4,7 @@ import { NotFoundError } from '../../infra/http/errors.js';
 import { problemResponses } from '../../infra/http/schemas.js';
 import { optionalActingUser, requirePrincipal } from './auth.js';
 import type { ProviderKeyVault } from './provider-keys.js';
-import { adminUserSchema, externalIdInput, presentProviderKey, presentUser, userSchema } from './schemas.js';
+import { adminUserListSchema, adminUserSchema, externalIdInput, presentProviderKey, presentUser, userSchema } from './schemas.js';
 import type { IdentityService } from './service.js';
 import * as store from './store.js';
 
@@ -49,6 +49,31 @@ export function registerUserRoutes(app: AppInstance, deps: { identity: IdentityS
   // `{id}` is the internal id or an external id (e.g. a Discord user id), for operators' convenience.
   const findByIdOrExternalId = async (id: string) =>
     (UUID_PATTERN.test(id) ? await identity.findUser(id) : undefined) ?? (await store.findUserByExternalId(identity.database, id));
+
+  app.get(
+    '/v1/admin/users',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'Users, newest first, with plan and identities; `q` searches external ids and usernames (admin)',
+        description:
+          '`q` matches users whose external id or username contains it (case-insensitive, `%` and `_` taken literally) or whose id it is; ' +
+          'an empty `q` lists everyone. Pages by `cursor`: pass the previous answer\'s `next_cursor` (null on the last page).',
+        querystring: z.object({
+          q: z.string().trim().max(200).optional(),
+          limit: z.coerce.number().int().min(1).max(100).default(50),
+          cursor: z.string().max(200).optional(),
+        }),
+        response: { 200: adminUserListSchema, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { q, limit, cursor } = request.query;
+      const page = await identity.listUsers({ search: q === '' ? undefined : q, limit, cursor });
+      return { data: page.data.map(presentUser), next_cursor: page.nextCursor };
+    },
+  );
 
   app.get(
     '/v1/admin/users/:id',

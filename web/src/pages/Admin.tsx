@@ -1,5 +1,5 @@
-import { useState, type FormEvent } from 'react';
-import { api, type Voice } from '../api';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { api, type ProviderKey, type Voice } from '../api';
 import { useApi } from '../hooks';
 import { formatCredits, Problem } from '../ui';
 
@@ -41,6 +41,13 @@ interface AdminUser {
   plan: { id?: string; name: string } | null;
   identities: string[];
   active: boolean;
+  created_at: string;
+  /** In the one-user view (GET /v1/admin/users/{id}), not in the list. */
+  provider_keys?: ProviderKey[];
+}
+interface UserPage {
+  data: AdminUser[];
+  next_cursor: string | null;
 }
 
 function HealthPanel() {
@@ -78,16 +85,37 @@ function HealthPanel() {
 }
 
 function UsersPanel({ plans }: { plans: Plan[] }) {
-  const [lookup, setLookup] = useState('');
+  const [query, setQuery] = useState('');
+  const [users, setUsers] = useState<AdminUser[] | null>(null);
+  const [next, setNext] = useState<{ q: string; cursor: string } | null>(null);
   const [user, setUser] = useState<AdminUser | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [credits, setCredits] = useState('');
 
-  async function find(event: FormEvent) {
+  /** One page of GET /v1/admin/users (newest first); a cursor appends to the list shown. */
+  const loadPage = useCallback(async (q: string, cursor: string | null) => {
+    const params = new URLSearchParams({ limit: '20' });
+    if (q) params.set('q', q);
+    if (cursor) params.set('cursor', cursor);
+    try {
+      const page = await api<UserPage>('GET', `/v1/admin/users?${params.toString()}`);
+      setUsers((current) => (cursor ? [...(current ?? []), ...page.data] : page.data));
+      setNext(page.next_cursor ? { q, cursor: page.next_cursor } : null);
+      setError(null);
+    } catch (failure) {
+      setError(failure);
+    }
+  }, []);
+  useEffect(() => void loadPage('', null), [loadPage]);
+
+  function search(event: FormEvent) {
     event.preventDefault();
+    void loadPage(query.trim(), null);
+  }
+  async function open(id: string) {
     setError(null);
     try {
-      setUser(await api<AdminUser>('GET', `/v1/admin/users/${encodeURIComponent(lookup.trim())}`));
+      setUser(await api<AdminUser>('GET', `/v1/admin/users/${encodeURIComponent(id)}`));
     } catch (failure) {
       setUser(null);
       setError(failure);
@@ -96,7 +124,9 @@ function UsersPanel({ plans }: { plans: Plan[] }) {
   async function change(body: Record<string, unknown>) {
     if (!user) return;
     try {
-      setUser(await api<AdminUser>('PATCH', `/v1/admin/users/${user.id}`, body));
+      const updated = await api<AdminUser>('PATCH', `/v1/admin/users/${user.id}`, body);
+      setUser(updated);
+      setUsers((current) => current?.map((item) => (item.id === updated.id ? { ...item, plan: updated.plan, active: updated.active } : item)) ?? current);
     } catch (failure) {
       setError(failure);
     }
@@ -114,21 +144,46 @@ function UsersPanel({ plans }: { plans: Plan[] }) {
 
   return (
     <>
-      <form className="row-form" onSubmit={(event) => void find(event)}>
+      <form className="row-form" role="search" onSubmit={search}>
         <div className="field grow">
-          <label htmlFor="admin-user">User id or external id</label>
-          <input id="admin-user" value={lookup} onChange={(event) => setLookup(event.target.value)} placeholder="uuid or discord:123…" />
+          <label htmlFor="admin-user-search">Search users</label>
+          <input id="admin-user-search" type="search" value={query} onChange={(event) => setQuery(event.target.value)} placeholder="external id, username or id (empty: everyone)" />
         </div>
-        <button type="submit" disabled={!lookup.trim()}>
-          Find
-        </button>
+        <button type="submit">Search</button>
       </form>
       {error !== null && <Problem error={error} />}
+      {users && users.length === 0 && <p className="muted">No users match.</p>}
+      {users && users.length > 0 && (
+        <ul className="user-list" aria-label="Users">
+          {users.map((item) => (
+            <li key={item.id}>
+              <button type="button" className="ghost" aria-current={user?.id === item.id ? 'true' : undefined} onClick={() => void open(item.id)}>
+                <strong>{item.username ?? 'no name'}</strong> <span className="muted small">{item.identities.join(', ') || item.id}</span>{' '}
+                <span className="small">{item.plan?.name ?? 'no plan'}</span>
+                {!item.active && <span className="small"> · inactive</span>}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {next && (
+        <button type="button" className="ghost" onClick={() => void loadPage(next.q, next.cursor)}>
+          More users
+        </button>
+      )}
       {user && (
-        <div className="card">
+        <div className="card" aria-label={`User ${user.username ?? user.id}`} role="region">
           <p>
-            <strong>{user.username ?? user.id}</strong> <span className="muted small">{user.identities.join(', ')}</span>
+            <strong>{user.username ?? user.id}</strong> <span className="muted small">{user.identities.join(', ')}</span>{' '}
+            <span className="muted small">· since {new Date(user.created_at).toLocaleDateString()}</span>
           </p>
+          {user.provider_keys && (
+            <p className="small">
+              {user.provider_keys.length === 0
+                ? 'No provider keys of their own.'
+                : `Provider keys: ${user.provider_keys.map((key) => `${key.provider} ${key.masked} (${key.status})`).join(', ')}`}
+            </p>
+          )}
           <div className="row-form">
             <div className="field">
               <label htmlFor="admin-plan">Plan</label>

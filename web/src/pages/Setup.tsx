@@ -19,6 +19,8 @@ export function SetupPage() {
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const [formError, setFormError] = useState<string | null>(null);
+  const [checking, setChecking] = useState<string | null>(null);
+  const [checked, setChecked] = useState<ProviderKey | null>(null);
 
   const load = useCallback(async () => {
     try {
@@ -50,6 +52,22 @@ export function SetupPage() {
     }
   }
 
+  /** Asks the provider again (POST …/check); the answer is the key with its new status. */
+  async function recheck(key: ProviderKey) {
+    setChecking(key.id);
+    setChecked(null);
+    try {
+      const updated = await api<ProviderKey>('POST', `/v1/me/provider-keys/${key.id}/check`);
+      setKeys((current) => current?.map((item) => (item.id === updated.id ? updated : item)) ?? current);
+      setChecked(updated);
+      setError(null);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setChecking(null);
+    }
+  }
+
   async function remove(key: ProviderKey) {
     if (!window.confirm(`Delete the ${key.provider} key ${key.masked}?`)) return;
     try {
@@ -63,7 +81,9 @@ export function SetupPage() {
   return (
     <section aria-labelledby="setup-title">
       <h2 id="setup-title">Setup: your provider keys</h2>
-      <p className="muted">Keys are checked with the provider when you add them and stored encrypted; only a masked form is ever shown.</p>
+      <p className="muted">
+        Keys are checked with the provider when you add them (and when you press Re-check) and stored encrypted; only a masked form is ever shown.
+      </p>
       {error !== null && <Problem error={error} />}
       {keys && (
         <>
@@ -102,6 +122,12 @@ export function SetupPage() {
               </p>
             )}
           </form>
+          {checked && (
+            <p className={`notice${checked.status === 'valid' ? ' ok' : checked.status === 'invalid' ? ' error' : ''}`} role="status">
+              Re-checked {checked.provider} key <code>{checked.masked}</code>: <strong>{checked.status}</strong>
+              {checked.status_detail ? ` (${checked.status_detail})` : ''}
+            </p>
+          )}
           {keys.length > 0 && (
             <table>
               <caption className="sr-only">Your provider keys</caption>
@@ -124,8 +150,18 @@ export function SetupPage() {
                     </td>
                     <td title={key.status_detail ?? undefined}>
                       <span className={`light ${key.status}`} aria-hidden="true" /> {key.active ? key.status : 'inactive'}
+                      {key.last_checked_at && <span className="muted small"> · checked {new Date(key.last_checked_at).toLocaleString()}</span>}
                     </td>
-                    <td>
+                    <td className="row-actions">
+                      <button
+                        type="button"
+                        className="ghost"
+                        disabled={checking !== null}
+                        onClick={() => void recheck(key)}
+                        aria-label={`Re-check ${key.provider} key ${key.masked}`}
+                      >
+                        {checking === key.id ? 'Checking…' : 'Re-check'}
+                      </button>{' '}
                       <button type="button" className="ghost danger" onClick={() => void remove(key)} aria-label={`Delete ${key.provider} key ${key.masked}`}>
                         Delete
                       </button>
