@@ -4,7 +4,7 @@ import type { AppInstance } from '../../app-types.js';
 import type { Executor } from '../../infra/db/database.js';
 import { NotFoundError } from '../../infra/http/errors.js';
 import { problemResponses, problemSchema } from '../../infra/http/schemas.js';
-import { optionalActingUser, requireActingUser, requirePrincipal } from '../identity/auth.js';
+import { bodyEndUser, optionalActingUser, requireActingUser, requirePrincipal } from '../identity/auth.js';
 import type { IdentityService } from '../identity/service.js';
 import { usageReport } from '../usage/usage-report.js';
 import { rateLimited, rateLimitHeaders, type LimitCounters, type LimitState } from './limits.js';
@@ -31,10 +31,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /**
      * Counts the request against the acting user's plan (requests per minute, also per user API
-     * key) and answers 429 past it; every answer carries the RateLimit-* headers. `userField`: the
-     * body member naming the end user for service keys (`user_id`, or `user` on the OpenAI route).
+     * key) and answers 429 past it; every answer carries the RateLimit-* headers. The end user is
+     * the one the route's handler acts for (`config.endUserField` for one named in the body).
      */
-    rateLimit?: boolean | { userField: string };
+    rateLimit?: boolean;
   }
 }
 
@@ -54,12 +54,9 @@ export function registerBillingRoutes(app: AppInstance, dependencies: BillingRou
   if (dependencies.limitsEnabled) {
     // Runs after authentication (registered earlier by the shell) on routes that opt in.
     app.addHook('preHandler', async (request, reply) => {
-      const setting = request.routeOptions.config.rateLimit;
-      if (!setting) return;
+      if (request.routeOptions.config.rateLimit !== true) return;
       const principal = requirePrincipal(request);
-      const body = request.body as Record<string, unknown> | undefined;
-      const named = body?.[setting === true ? 'user_id' : setting.userField];
-      const user = await optionalActingUser(identity, request, { user_id: typeof named === 'string' ? named : undefined, username: typeof body?.username === 'string' ? body.username : undefined });
+      const user = await optionalActingUser(identity, request, bodyEndUser(request));
       if (!user) return;
       const plan = await billing.planFor(user);
       const counted = [`user:${user.id}`];

@@ -106,7 +106,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     '/v1/characters/:id/chat',
     {
       bodyLimit,
-      config: { rateLimit: true, contextHeaders: 'place', idempotency: { userField: 'user_id' } },
+      config: { rateLimit: true, contextHeaders: 'place', idempotency: true, endUserField: 'user_id' },
       schema: {
         tags: ['chat'],
         summary: 'Talk to a character (the bot protocol); stream: true answers Server-Sent Events',
@@ -175,7 +175,7 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
     '/v1/chat/completions',
     {
       bodyLimit,
-      config: { rateLimit: { userField: 'user' }, contextHeaders: 'place', idempotency: { userField: 'user' } },
+      config: { rateLimit: true, contextHeaders: 'place', idempotency: true, endUserField: 'user' },
       schema: {
         tags: ['openai'],
         summary: 'OpenAI-compatible chat with a character: model "character/<slug>"',

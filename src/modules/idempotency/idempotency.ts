@@ -5,15 +5,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Executor } from '../../infra/db/database.js';
 import { AppError, ValidationError } from '../../infra/http/errors.js';
-import { endUserContext, requirePrincipal } from '../identity/auth.js';
+import { bodyEndUser, endUserContext, requirePrincipal } from '../identity/auth.js';
 import type { IdentityService } from '../identity/service.js';
 import { idempotencyKeys } from './tables.js';
 
 /**
- * `Idempotency-Key` for any route that opts in with `config: { idempotency: true }` (or
- * `{ userField: 'user_id' }` when a service key may name the end user in the body, as the route
- * itself reads it). The key is scoped to the acting user and the route; the request's fingerprint
- * (route parameters, query, body, the place and Accept headers) is stored with it.
+ * `Idempotency-Key` for any route that opts in with `config: { idempotency: true }`. The key is scoped to the acting user and the route; the request's fingerprint
+ * (route parameters, query, body, the place and Accept headers) is stored with it. The acting user
+ * is the one the handler acts for (`config.endUserField` when the body names them).
  *
  * - first request: claimed (`in_flight`); a 2xx answer is stored (`done`) and replayed for 24 h
  *   (IDEMPOTENCY_TTL_SECONDS) without running the handler again (`Idempotent-Replayed: true`);
@@ -28,8 +27,8 @@ import { idempotencyKeys } from './tables.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Opt in to Idempotency-Key handling; `userField`: the body member that names the end user for service keys. */
-    idempotency?: boolean | { userField?: string };
+    /** Opt in to Idempotency-Key handling. */
+    idempotency?: boolean;
   }
   interface FastifyRequest {
     idempotency: IdempotencyClaim | undefined;
@@ -79,7 +78,7 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
     if (header === undefined) return;
     const key = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
     if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new ValidationError('Idempotency-Key', 'An Idempotency-Key is 1 to 200 printable ASCII characters (a UUID is a good choice).');
-    const userId = await actingUserId(options.identity, request, typeof setting === 'object' ? setting.userField : undefined);
+    const userId = await actingUserId(options.identity, request);
     // An admin key acting for nobody has no user to scope the key to: the request runs as usual.
     if (!userId) return;
     const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
@@ -134,11 +133,9 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
   });
 }
 
-async function actingUserId(identity: IdentityService, request: FastifyRequest, userField: string | undefined): Promise<string | undefined> {
+async function actingUserId(identity: IdentityService, request: FastifyRequest): Promise<string | undefined> {
   const principal = requirePrincipal(request);
-  const body = request.body as Record<string, unknown> | null | undefined;
-  const named = userField && body && typeof body === 'object' && typeof body[userField] === 'string' ? body[userField] : undefined;
-  const user = await identity.resolveActingUser(principal, endUserContext(request, { user_id: named }));
+  const user = await identity.resolveActingUser(principal, endUserContext(request, bodyEndUser(request)));
   return user?.id;
 }
 

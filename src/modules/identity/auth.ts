@@ -17,10 +17,25 @@ export type AuthLevel = 'public' | 'authenticated' | 'service' | 'admin';
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: AuthLevel;
+    /**
+     * The body member in which a service key may name the end user (`user_id` on the bot protocol,
+     * `user` on OpenAI's route). Hooks that act before the handler (limits, Idempotency-Key) read it
+     * through `bodyEndUser`, so they count and scope the same user the handler acts for.
+     */
+    endUserField?: string;
   }
   interface FastifyRequest {
     principal: Principal | undefined;
   }
+}
+
+/** The end user the request body names, on routes that declare `config.endUserField`. */
+export function bodyEndUser(request: FastifyRequest): { user_id?: string | undefined; username?: string | undefined } | undefined {
+  const field = request.routeOptions.config.endUserField;
+  const body = request.body as Record<string, unknown> | null | undefined;
+  if (!field || !body || typeof body !== 'object') return undefined;
+  const named = body[field];
+  return { user_id: typeof named === 'string' ? named : undefined, username: typeof body.username === 'string' ? body.username : undefined };
 }
 
 export function registerAuthentication(app: FastifyInstance, identity: IdentityService): void {
