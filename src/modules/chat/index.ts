@@ -7,6 +7,7 @@ import type { AppModule } from '../module.js';
 import type { ModerationModule } from '../moderation/index.js';
 import { registerChatRoutes } from './routes.js';
 import { ChatService, type ImagineCommand } from './service.js';
+import * as store from './store.js';
 import type { ChatVoicePort } from './voice-port.js';
 
 export { ChatService, type PreparedTurn, type TurnOutcome, type TurnRequest } from './service.js';
@@ -36,12 +37,21 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
     config,
     db: dependencies.db,
     logger: dependencies.logger.child({ module: 'chat' }),
+    events: dependencies.keyValue.events,
     characters: dependencies.characters.service,
     gateway: dependencies.gateway,
     memory: dependencies.memory?.service,
     moderation: dependencies.moderation.service,
     imagine: dependencies.imagine,
     voice: dependencies.voice,
+  });
+  // The user's conversations in their export; erasing them drops what every replica cached.
+  dependencies.memory?.userData.register('conversations', {
+    exportUserData: (userId) => store.userConversations(dependencies.db, userId),
+    async deleteUserData(userId) {
+      await store.deleteUserMessages(dependencies.db, userId);
+      await service.forgetCachedConversations();
+    },
   });
   return {
     name: 'chat',
@@ -54,6 +64,7 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
         keepAliveMs: config.streamKeepAliveMs,
         voice: dependencies.voice,
       }),
+    start: () => service.start(),
     close: () => service.close(),
   };
 }

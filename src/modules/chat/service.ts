@@ -1,6 +1,8 @@
 import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
+import type { Events } from '../../infra/cache/cache.js';
 import type { Database } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
 import { AppError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
@@ -17,8 +19,9 @@ import { usageReport, usageSummaryText } from '../usage/usage-report.js';
 import { HELP_TEXT, parseCommand, parseImagine, type ChatCommand } from './commands.js';
 import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
+import { ConversationCache } from './conversation-cache.js';
 import * as store from './store.js';
-import type { ConversationRow } from './store.js';
+import type { ConversationRow, HistoryRow, MessageInsert } from './store.js';
 import type { ChatVoicePort } from './voice-port.js';
 
 /** Token budgets of the prompt's parts; the rest of the model's context is left for the answer. */
@@ -29,11 +32,16 @@ const HISTORY_ROW_LIMIT = 120;
 const MAX_IMAGES_PER_MESSAGE = 4;
 /** What an image description is expected to cost at most, for the reservation (two to four sentences). */
 const VISION_DESCRIPTION_TOKENS = 300;
+/** Conversations whose row and recent history a process keeps, and for how long without a change. */
+const CONVERSATION_CACHE_ENTRIES = 2_000;
+const CONVERSATION_CACHE_TTL_MS = 60_000;
 
 export interface ChatServiceDependencies {
   config: Readonly<Config>;
   db: Database;
   logger: Logger;
+  /** Tells other replicas which conversations changed (their cached history is dropped). */
+  events?: Events | undefined;
   characters: CharactersService;
   /** Every provider call of a turn (the model, image descriptions) goes through it. */
   gateway: ProviderGateway;
@@ -100,7 +108,11 @@ export type PreparedTurn =
       lease: Lease<'chat'>;
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
-      /** Null for a tool continuation (no new user message). */
+      /**
+       * The user's message, stored with the answer in the turn's one transaction (or alone, marked
+       * `failed`, when no answer comes). Null for a tool continuation (no new user message).
+       */
+      userMessage: (MessageInsert & { id: string; createdAt: Date }) | null;
       userMessageId: string | null;
       memoriesUsed: number;
       /** The ids of the memories the prompt holds, best first. */
@@ -133,8 +145,26 @@ export interface RunOptions {
 export class ChatService {
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing = false;
+  /** Conversation rows and recent history, per process, dropped across replicas on every change. */
+  private readonly conversations: ConversationCache;
 
-  constructor(private readonly dependencies: ChatServiceDependencies) {}
+  constructor(private readonly dependencies: ChatServiceDependencies) {
+    this.conversations = new ConversationCache({
+      events: dependencies.events,
+      ttlMs: CONVERSATION_CACHE_TTL_MS,
+      maxEntries: CONVERSATION_CACHE_ENTRIES,
+      historyLimit: HISTORY_ROW_LIMIT,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.conversations.start();
+  }
+
+  /** Some user's messages were erased outside a turn (a user deleted their data): nothing cached may still hold them. */
+  async forgetCachedConversations(): Promise<void> {
+    await this.conversations.changedAll();
+  }
 
   get config(): Readonly<Config> {
     return this.dependencies.config;
@@ -146,7 +176,7 @@ export class ChatService {
    * reach the client as ordinary HTTP errors.
    */
   async prepare(request: TurnRequest): Promise<PreparedTurn> {
-    const { db, moderation, gateway } = this.dependencies;
+    const { moderation, gateway } = this.dependencies;
     const startedAt = performance.now();
     this.assertInputSize(request);
     const { character, conversation } = await this.characterAndConversation(request);
@@ -177,8 +207,9 @@ export class ChatService {
 
     const { imageParts, imageDescriptions } = await this.prepareImages(request, character, settings, keySources);
     const place = this.memoryPlace(character, request);
-    const recalled = await this.recall(place, request.text);
-    const history = (await store.recentMessages(db, conversation, HISTORY_ROW_LIMIT)).reverse();
+    // Memory recall and the history are independent: both asked at once (on PostgreSQL they run side by side).
+    const [recalled, newestFirst] = await Promise.all([this.recall(place, request.text), this.recentHistory(character.id, request, conversation)]);
+    const history = [...newestFirst].reverse();
     // Speaker names go into the prompt only where more than one person talks in this conversation.
     const humans = new Set([request.user.id, ...history.flatMap((message) => (message.role === 'user' && message.speakerUserId ? [message.speakerUserId] : []))]);
     const prompt = buildPrompt({
@@ -209,9 +240,12 @@ export class ChatService {
       concurrent: request.stream === true,
     });
     keySources[settings.provider] = lease.key.source;
-    const userMessage = request.toolContinuation ? undefined : await store.insertMessage(db, {
+    // Written with the answer, in the turn's one transaction; its time is now, so it sorts before the answer.
+    const userMessage = request.toolContinuation ? null : {
+      id: randomUUID(),
+      createdAt: new Date(),
       conversationId: conversation.id,
-      role: 'user',
+      role: 'user' as const,
       speakerUserId: request.user.id,
       speakerName: request.user.username,
       content: request.text,
@@ -222,9 +256,7 @@ export class ChatService {
         ...request.messageMetadata,
         request_id: request.requestId,
       },
-    }, { touch: false }).catch(async (error: unknown) => {
-      throw await lease.fail(error);
-    });
+    };
     return {
       kind: 'model',
       request,
@@ -235,6 +267,7 @@ export class ChatService {
       lease,
       key: lease.key,
       prompt,
+      userMessage,
       userMessageId: userMessage?.id ?? null,
       memoriesUsed: recalled.memories.length,
       memoryIds: recalled.memories.map((memory) => memory.id),
@@ -251,15 +284,23 @@ export class ChatService {
     const { db, characters } = this.dependencies;
     const place = { userId: request.user.id, guildId: request.guildId, channelId: request.channelId };
     const character = await characters.get(request.character, request.viewer);
+    const conversationOf = (characterId: string) =>
+      this.conversations.conversation(conversationKey(characterId, place), () => store.findOrCreateConversation(db, characterId, place));
     try {
-      return { character, conversation: await store.findOrCreateConversation(db, character.id, place) };
+      return { character, conversation: await conversationOf(character.id) };
     } catch (error) {
       if (!store.isForeignKeyViolation(error)) throw error;
       this.dependencies.logger.warn({ characterId: character.id }, 'a cached character no longer exists in the database; dropping the cached copy');
       await characters.forget(character);
       const fresh = await characters.get(request.character, request.viewer);
-      return { character: fresh, conversation: await store.findOrCreateConversation(db, fresh.id, place) };
+      return { character: fresh, conversation: await conversationOf(fresh.id) };
     }
+  }
+
+  /** The conversation's recent messages, newest first (cached per process; see ConversationCache). */
+  private recentHistory(characterId: string, place: Pick<TurnRequest, 'user' | 'guildId' | 'channelId'>, conversation: ConversationRow): Promise<HistoryRow[]> {
+    const key = conversationKey(characterId, { userId: place.user.id, guildId: place.guildId, channelId: place.channelId });
+    return this.conversations.history(key, conversation.id, () => store.recentMessages(this.dependencies.db, conversation, HISTORY_ROW_LIMIT));
   }
 
   /** MAX_MESSAGE_CHARS for the message, MAX_PROMPT_CHARS for everything the client sent: 413 naming the field. */
@@ -308,9 +349,9 @@ export class ChatService {
    * client's retry does not put the same message in the prompt twice.
    */
   private async markUnanswered(turn: ModelTurn): Promise<void> {
-    if (!turn.userMessageId) return;
+    if (!turn.userMessage) return;
     try {
-      await store.markMessageFailed(this.dependencies.db, turn.userMessageId);
+      await store.insertMessage(this.dependencies.db, { ...turn.userMessage, status: 'failed' }, { touch: true });
     } catch (error) {
       this.dependencies.logger.warn({ err: error }, 'could not mark an unanswered message failed');
     }
@@ -433,27 +474,50 @@ export class ChatService {
     // The turn's writes in one transaction (one commit): what was delivered is charged (a cut or
     // abandoned stream included), usage recorded once by the gateway, and the answer stored. Nothing
     // inside may use another connection (the embedded database has one, held by the transaction).
-    const stored = await db.transaction(async (executor) => {
-      await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd }, { executor });
-      if (text === '' && !result.toolCalls && status === 'partial') return undefined;
-      return store.insertMessage(executor, {
-        conversationId: turn.conversation.id,
-        role: 'assistant',
-        speakerName: turn.character.name,
-        content: text,
-        tokenCount: answerTokens,
-        status,
-        metadata: {
-          provider: turn.settings.provider,
-          model: result.model,
-          finish_reason: result.finishReason,
-          request_id: turn.request.requestId,
-          ...(result.toolCalls ? { tool_calls: result.toolCalls } : {}),
-          ...(blockedCategory ? { blocked_category: blockedCategory } : {}),
-        },
+    const answered = !(text === '' && !result.toolCalls && status === 'partial');
+    const userMessage = turn.userMessage;
+    const assistantMessage: (MessageInsert & { id: string }) | undefined = answered
+      ? {
+          id: randomUUID(),
+          // After the user's message, whatever the clocks say (the order of a conversation is created_at, then id).
+          createdAt: new Date(Math.max(Date.now(), (userMessage?.createdAt.getTime() ?? 0) + 1)),
+          conversationId: turn.conversation.id,
+          role: 'assistant',
+          speakerName: turn.character.name,
+          content: text,
+          tokenCount: answerTokens,
+          status,
+          metadata: {
+            provider: turn.settings.provider,
+            model: result.model,
+            finish_reason: result.finishReason,
+            request_id: turn.request.requestId,
+            ...(result.toolCalls ? { tool_calls: result.toolCalls } : {}),
+            ...(blockedCategory ? { blocked_category: blockedCategory } : {}),
+          },
+        }
+      : undefined;
+    const rows = [...(answered && userMessage ? [userMessage] : []), ...(assistantMessage ? [assistantMessage] : [])];
+    // The messages go first: a conversation gone from the database (deleted through another replica
+    // whose news has not arrived, a restored database) fails there, before anything is settled, and
+    // the turn is written once more into the conversation the place has now.
+    const write = () =>
+      db.transaction(async (executor) => {
+        if (rows.length > 0) await store.insertTurnMessages(executor, turn.conversation.id, rows);
+        await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd }, { executor });
       });
-    });
-    const assistantMessageId: string | null = stored?.id ?? null;
+    try {
+      await write();
+    } catch (writeError) {
+      if (rows.length === 0 || !store.isForeignKeyViolation(writeError)) throw writeError;
+      logger.warn({ conversationId: turn.conversation.id }, 'a cached conversation no longer exists in the database; writing the turn into the current one');
+      await this.conversations.changed(turn.conversation.id);
+      turn.conversation = (await this.characterAndConversation(turn.request)).conversation;
+      for (const row of rows) row.conversationId = turn.conversation.id;
+      await write();
+    }
+    if (rows.length > 0) await this.conversations.added(turn.conversation.id, rows.map(historyRow));
+    const assistantMessageId: string | null = assistantMessage?.id ?? null;
     if (status === 'complete' && assistantMessageId && turn.userMessageId && memory) {
       try {
         await memory.rememberExchange({
@@ -550,6 +614,7 @@ export class ChatService {
         return this.dependencies.imagine ? 'Tell me what to draw: !imagine <prompt>' : 'Image generation is not enabled on this server.';
       case 'wack': {
         await store.resetContext(db, conversation.id, new Date());
+        await this.conversations.changed(conversation.id);
         return `Short-term context cleared: ${character.name} starts this conversation afresh. Earlier messages are kept for export.`;
       }
       case 'reset': {
@@ -569,6 +634,7 @@ export class ChatService {
         if (!this.dependencies.voice) return 'Voice replies are not enabled on this server.';
         const on = !conversation.voiceReplies;
         await store.setVoiceReplies(db, conversation.id, on);
+        await this.conversations.changed(conversation.id);
         if (!on) return `Voice replies are off: ${character.name} answers with text.`;
         return character.voiceId ? `Voice replies are on: ${character.name} answers with a voice clip too (!voice again to stop).` : `Voice replies are on, but ${character.name} has no voice yet: answers stay text until the character gets a voice_id.`;
       }
@@ -630,11 +696,14 @@ export class ChatService {
   }
 
   async resetConversation(conversation: ConversationRow): Promise<ConversationRow> {
-    return (await store.resetContext(this.dependencies.db, conversation.id, new Date())) ?? conversation;
+    const reset = await store.resetContext(this.dependencies.db, conversation.id, new Date());
+    await this.conversations.changed(conversation.id);
+    return reset ?? conversation;
   }
 
   async deleteConversation(conversation: ConversationRow): Promise<void> {
     await store.deleteConversation(this.dependencies.db, conversation.id);
+    await this.conversations.changed(conversation.id);
   }
 
   private decodeCursor(cursor: string | undefined): string | undefined {
@@ -664,6 +733,7 @@ export class ChatService {
     this.closing = true;
     const deadline = new Promise((resolve) => setTimeout(resolve, this.dependencies.config.shutdownGraceMs).unref());
     await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
+    await this.conversations.close();
   }
 }
 
@@ -704,6 +774,24 @@ export function countTokensOnce(text: string): number {
   if (tokenCountMemo.size >= TOKEN_COUNT_MEMO_ENTRIES) tokenCountMemo.delete(tokenCountMemo.keys().next().value!);
   tokenCountMemo.set(text, counted);
   return counted;
+}
+
+/** The cache key of a character's conversation at a place. */
+function conversationKey(characterId: string, place: store.Place): string {
+  return `${characterId}|${store.placeKey(place)}`;
+}
+
+function historyRow(message: MessageInsert & { id: string }): HistoryRow {
+  return {
+    id: message.id,
+    role: message.role,
+    content: message.content,
+    speakerUserId: message.speakerUserId ?? null,
+    speakerName: message.speakerName ?? null,
+    tokenCount: message.tokenCount ?? countTokensOnce(message.content),
+    status: message.status ?? 'complete',
+    createdAt: message.createdAt ?? new Date(),
+  };
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,4 +1,4 @@
-import { and, desc, eq, exists, gt, isNull, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, exists, gt, inArray, isNotNull, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 
@@ -117,19 +117,41 @@ export async function listConversations(
   }));
 }
 
-/** Stores a message; `touch` moves the conversation up in listings (done once per turn, with the answer). */
+/** Stores a message; `touch` moves the conversation up in listings. */
 export async function insertMessage(db: Executor, values: MessageInsert, options: { touch: boolean } = { touch: true }): Promise<MessageRow> {
   const [row] = await db.insert(messages).values(values).returning();
-  if (options.touch) await db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, values.conversationId));
+  if (options.touch) await touchConversation(db, values.conversationId);
   return row!;
 }
 
-export type HistoryRow = Pick<MessageRow, 'role' | 'content' | 'speakerUserId' | 'speakerName' | 'tokenCount'>;
+/** A turn's messages (the user's and the answer) in one statement, and the conversation moved up in listings. */
+export async function insertTurnMessages(db: Executor, conversationId: string, values: MessageInsert[]): Promise<HistoryRow[]> {
+  const rows = await db.insert(messages).values(values).returning(HISTORY_COLUMNS);
+  await touchConversation(db, conversationId);
+  return rows;
+}
+
+async function touchConversation(db: Executor, conversationId: string): Promise<void> {
+  await db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, conversationId));
+}
+
+export type HistoryRow = Pick<MessageRow, 'id' | 'role' | 'content' | 'speakerUserId' | 'speakerName' | 'tokenCount' | 'status' | 'createdAt'>;
+
+const HISTORY_COLUMNS = {
+  id: messages.id,
+  role: messages.role,
+  content: messages.content,
+  speakerUserId: messages.speakerUserId,
+  speakerName: messages.speakerName,
+  tokenCount: messages.tokenCount,
+  status: messages.status,
+  createdAt: messages.createdAt,
+};
 
 /** Messages after the last context reset, newest first, at most `limit` (the prompt trims further by tokens). */
 export async function recentMessages(db: Executor, conversation: ConversationRow, limit: number): Promise<HistoryRow[]> {
   return db
-    .select({ role: messages.role, content: messages.content, speakerUserId: messages.speakerUserId, speakerName: messages.speakerName, tokenCount: messages.tokenCount })
+    .select(HISTORY_COLUMNS)
     .from(messages)
     .where(
       and(
@@ -167,11 +189,6 @@ export async function listMessages(
     .limit(options.limit);
 }
 
-/** The user message of a turn that produced no answer. */
-export async function markMessageFailed(db: Executor, messageId: string): Promise<void> {
-  await db.update(messages).set({ status: 'failed' }).where(eq(messages.id, messageId));
-}
-
 export async function countMessages(db: Executor, conversationId: string): Promise<{ total: number; sinceReset: number }> {
   const conversation = await findConversation(db, conversationId);
   const [row] = await db
@@ -199,4 +216,22 @@ export async function setVoiceReplies(db: Executor, conversationId: string, on: 
 export async function deleteConversation(db: Executor, conversationId: string): Promise<boolean> {
   const rows = await db.delete(conversations).where(eq(conversations.id, conversationId)).returning({ id: conversations.id });
   return rows.length > 0;
+}
+
+/** A user's part of the conversations: their DMs with every message, and what they wrote in shared channels. */
+export async function userConversations(db: Executor, userId: string): Promise<{ conversations: ConversationRow[]; messages: MessageRow[] }> {
+  const direct = await db.select().from(conversations).where(eq(conversations.userId, userId));
+  const directMessages = direct.length > 0 ? await db.select().from(messages).where(inArray(messages.conversationId, direct.map((conversation) => conversation.id))) : [];
+  // In shared channels only what the user wrote is theirs.
+  const channelMessages = await db
+    .select()
+    .from(messages)
+    .innerJoin(conversations, eq(conversations.id, messages.conversationId))
+    .where(and(eq(messages.speakerUserId, userId), isNotNull(conversations.guildId)));
+  return { conversations: direct, messages: [...directMessages, ...channelMessages.map((row) => row.messages)] };
+}
+
+/** Everything the user said anywhere (their DMs themselves go with the user row's cascade). */
+export async function deleteUserMessages(db: Executor, userId: string): Promise<void> {
+  await db.delete(messages).where(eq(messages.speakerUserId, userId));
 }

@@ -1,8 +1,8 @@
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppInstance } from '../../app-types.js';
 import type { Database } from '../../infra/db/database.js';
-import { apiKeys, conversations, messages, providerKeys, userIdentities, usageEvents, users } from '../../infra/db/schema.js';
+import { apiKeys, providerKeys, userIdentities, usageEvents, users } from '../../infra/db/schema.js';
 import { problemResponses } from '../../infra/http/schemas.js';
 import { requireActingUser } from '../identity/auth.js';
 import type { IdentityService } from '../identity/service.js';
@@ -13,7 +13,7 @@ import * as store from './store.js';
  * A user's own data (contract: `GET /v1/me/export`, `DELETE /v1/me`). Each module contributes a
  * section through a small hook, so a module added later (images, wallet) registers its own part
  * instead of this file learning its tables. The account part (identities, keys without secrets,
- * conversations, messages, usage) and memories are built in.
+ * usage) and memories are built in; conversations and messages are the chat module's section.
  */
 export interface UserDataHook {
   /** A JSON-serialisable section of the export. */
@@ -59,23 +59,6 @@ export function builtInUserData(db: Database): Record<string, UserDataHook> {
           .from(providerKeys)
           .where(eq(providerKeys.userId, userId));
         return { user: user ?? null, identities, api_keys: keys, provider_keys: vault };
-      },
-    },
-    conversations: {
-      async exportUserData(userId) {
-        const direct = await db.select().from(conversations).where(eq(conversations.userId, userId));
-        const directMessages = direct.length > 0 ? await db.select().from(messages).where(inArray(messages.conversationId, direct.map((conversation) => conversation.id))) : [];
-        // In shared channels only what the user wrote is theirs.
-        const channelMessages = await db
-          .select()
-          .from(messages)
-          .innerJoin(conversations, eq(conversations.id, messages.conversationId))
-          .where(and(eq(messages.speakerUserId, userId), isNotNull(conversations.guildId)));
-        return { conversations: direct, messages: [...directMessages, ...channelMessages.map((row) => row.messages)] };
-      },
-      async deleteUserData(userId) {
-        // Messages in shared channels would only lose their speaker by cascade: delete them.
-        await db.delete(messages).where(eq(messages.speakerUserId, userId));
       },
     },
     usage: {
