@@ -126,9 +126,9 @@ export async function insertMessage(db: Executor, values: MessageInsert, options
 
 /** A turn's messages (the user's and the answer) in one statement, and the conversation moved up in listings. */
 export async function insertTurnMessages(db: Executor, conversationId: string, values: MessageInsert[]): Promise<HistoryRow[]> {
-  const rows = await db.insert(messages).values(values).returning(HISTORY_COLUMNS);
-  await touchConversation(db, conversationId);
-  return rows;
+  // One statement: the conversation's update rides along as a data-modifying CTE.
+  const touched = db.$with('touched').as(db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, conversationId)).returning({ id: conversations.id }));
+  return db.with(touched).insert(messages).values(values).returning(HISTORY_COLUMNS);
 }
 
 async function touchConversation(db: Executor, conversationId: string): Promise<void> {

@@ -60,25 +60,31 @@ export class UsageRecorder {
     const { costUsd, costSource } = this.priced(record);
     try {
       await (executor ?? this.dependencies.db).transaction(async (transaction) => {
-        await transaction.insert(usageEvents).values({
-        userId: record.userId ?? null,
-        characterId: record.characterId ?? null,
-        service: record.service,
-        provider: record.key.provider,
-        model: record.model ?? null,
-        promptTokens,
-        completionTokens,
-        characters: record.characters ?? 0,
-        seconds: record.seconds ?? 0,
-        images: record.images ?? 0,
-        creditsMicro: record.creditsMicro ?? 0,
-        costUsd,
-        costSource,
-        paidBy: record.key.source,
-        providerKeyId: record.key.providerKeyId,
-        requestId: record.requestId ?? null,
+        const event = transaction.insert(usageEvents).values({
+          userId: record.userId ?? null,
+          characterId: record.characterId ?? null,
+          service: record.service,
+          provider: record.key.provider,
+          model: record.model ?? null,
+          promptTokens,
+          completionTokens,
+          characters: record.characters ?? 0,
+          seconds: record.seconds ?? 0,
+          images: record.images ?? 0,
+          creditsMicro: record.creditsMicro ?? 0,
+          costUsd,
+          costSource,
+          paidBy: record.key.source,
+          providerKeyId: record.key.providerKeyId,
+          requestId: record.requestId ?? null,
         });
-        if (record.userId) await rollUp(transaction, { ...record, userId: record.userId, paidBy: record.key.source, promptTokens, completionTokens, costUsd });
+        if (!record.userId) {
+          await event;
+          return;
+        }
+        // The event and its user's daily row in one statement (the event as a data-modifying CTE).
+        const written = transaction.$with('usage_event').as(event.returning({ id: usageEvents.id }));
+        await rollUp(transaction.with(written), { ...record, userId: record.userId, paidBy: record.key.source, promptTokens, completionTokens, costUsd });
       });
     } catch (error) {
       // Metering must not fail a turn the user already received; the log keeps the evidence.

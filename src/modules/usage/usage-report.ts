@@ -8,7 +8,7 @@ export type UsageServiceName = (typeof USAGE_SERVICES)[number];
 
 /** Adds one usage event to its user's daily row (UTC day, service, payer): an upsert in the event's transaction. */
 export async function rollUp(
-  db: Executor,
+  db: Pick<Executor, 'insert'>,
   record: Pick<UsageRecord, 'service' | 'characters' | 'seconds' | 'images' | 'creditsMicro'> & { userId: string; paidBy: 'user' | 'platform'; promptTokens: number; completionTokens: number; costUsd: number },
 ): Promise<void> {
   const values = {
