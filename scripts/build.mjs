@@ -13,10 +13,14 @@ import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, 'dist', 'src');
-const entryPoints = ['server', 'worker', 'cli', 'bot'].map((name) => path.join(root, 'src', `${name}.ts`));
+// The four programs, and the embedded database's worker thread (src/infra/db/pglite-thread.ts → dist/src/pglite-thread.js).
+const entryPoints = [
+  ...['server', 'worker', 'cli', 'bot'].map((name) => ({ in: path.join(root, 'src', `${name}.ts`), out: name })),
+  { in: path.join(root, 'src', 'infra', 'db', 'pglite-thread.ts'), out: 'pglite-thread' },
+];
 
 const started = performance.now();
-process.stderr.write('Building Anima with esbuild (src/server.ts, src/worker.ts, src/cli.ts, src/bot.ts → dist/src/)…\n');
+process.stderr.write('Building Anima with esbuild (src/server.ts, src/worker.ts, src/cli.ts, src/bot.ts and the database thread → dist/src/)…\n');
 rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 const result = await build({
   entryPoints,

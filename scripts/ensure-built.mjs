@@ -18,7 +18,7 @@ function newestSourceTime(directory, extensions = ['.ts']) {
   return newest;
 }
 
-const entries = ['server', 'worker', 'cli', 'bot'].map((name) => path.join(root, 'dist', 'src', `${name}.js`));
+const entries = ['server', 'worker', 'cli', 'bot', 'pglite-thread'].map((name) => path.join(root, 'dist', 'src', `${name}.js`));
 const stale = entries.some((entry) => !existsSync(entry)) || statSync(marker).mtimeMs < newestSourceTime(path.join(root, 'src'));
 if (stale) {
   process.stderr.write(existsSync(marker) ? 'Sources changed since the last build. ' : 'First start: no build yet. ');

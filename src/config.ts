@@ -58,6 +58,8 @@ const environmentSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('./data'),
+  /** The embedded database (PGlite) in its own worker thread, so its work runs beside the HTTP server's; off = on the main thread. */
+  EMBEDDED_DATABASE_THREAD: booleanFlag.default(true),
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
   REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional()),
   /** Namespace for every Redis key and BullMQ queue, so several installations can share one Redis. */
@@ -224,6 +226,7 @@ export interface Config {
   publicBaseUrl: string | undefined;
   oidc: { issuer: string; audience: string; jwksUrl: string | undefined; jwksCooldownMs: number } | undefined;
   runWorkersInProcess: boolean;
+  embeddedDatabaseThread: boolean;
   allowPrivateFetch: boolean;
   moderationPolicyPath: string;
   defaultChatModel: string;
@@ -337,6 +340,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
         ? { issuer: env.OIDC_ISSUER, audience: env.OIDC_AUDIENCE, jwksUrl: env.OIDC_JWKS_URL, jwksCooldownMs: env.OIDC_JWKS_COOLDOWN_MS }
         : undefined,
     runWorkersInProcess: env.RUN_WORKERS_IN_PROCESS ?? !env.REDIS_URL,
+    embeddedDatabaseThread: env.EMBEDDED_DATABASE_THREAD,
     allowPrivateFetch: env.ALLOW_PRIVATE_FETCH,
     moderationPolicyPath: env.MODERATION_POLICY_PATH,
     defaultChatModel: env.DEFAULT_CHAT_MODEL,

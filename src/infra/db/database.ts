@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { projectFile } from '../project-files.js';
 import * as schema from './schema.js';
 import { acquireDirectoryLock, type DirectoryLock } from './directory-lock.js';
+import { ThreadedPglite } from './pglite-client.js';
 
 export type Schema = typeof schema;
 export type Database = PgDatabase<PgQueryResultHKT, Schema>;
@@ -35,12 +36,14 @@ export interface OpenDatabaseOptions {
   logger: Logger;
   /** Apply pending migrations (the server does; a read-only tool might not). */
   migrate?: boolean;
+  /** The embedded database in its own worker thread (EMBEDDED_DATABASE_THREAD; default on). */
+  thread?: boolean;
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   const handle = options.databaseUrl
     ? await openPostgres(options.databaseUrl)
-    : await openEmbedded(options.dataDir, options.logger);
+    : await openEmbedded(options.dataDir, options.logger, options.thread ?? true);
   if (options.migrate !== false) {
     try {
       await applyMigrations(handle);
@@ -69,7 +72,7 @@ async function openPostgres(databaseUrl: string): Promise<DatabaseHandle> {
   };
 }
 
-async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHandle> {
+async function openEmbedded(dataDir: string, logger: Logger, thread: boolean): Promise<DatabaseHandle> {
   const databaseDir = path.resolve(dataDir, 'pglite');
   mkdirSync(databaseDir, { recursive: true });
   // PGlite is single-process: a second opener would corrupt the files, so refuse clearly instead.
@@ -79,15 +82,16 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<DatabaseHa
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     logger.info({ databaseDir }, 'creating the embedded database (first start only; 10–60 s on a small machine)');
   }
-  let client: PGlite;
+  let client: PGlite | ThreadedPglite;
   try {
-    client = await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
+    client = thread ? await ThreadedPglite.create(databaseDir) : await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
   } catch (error) {
     await lock.release();
     throw error;
   }
-  logger.debug({ databaseDir }, 'embedded database open');
-  const db = drizzlePglite(client, { schema }) as unknown as Database;
+  logger.debug({ databaseDir, thread }, 'embedded database open');
+  // Drizzle's PGlite driver uses query, exec and transaction, which ThreadedPglite answers the same way.
+  const db = drizzlePglite(client as PGlite, { schema }) as unknown as Database;
   return {
     db,
     kind: 'embedded',
