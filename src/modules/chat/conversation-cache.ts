@@ -110,8 +110,13 @@ export class ConversationCache {
     this.staleHistory(conversationId);
     const key = this.keysById.get(conversationId);
     const entry = key ? this.live(key) : undefined;
-    if (entry?.history) {
-      entry.history = [...rows, ...entry.history].sort(newestFirst).slice(0, this.options.historyLimit);
+    if (entry?.history && entry.conversation?.id === conversationId) {
+      // As the database reads them: after the context reset (a turn begun before a `!wack` ends after
+      // it), and each once (a load may have read the rows after their commit, before this call).
+      const known = new Set(entry.history.map((row) => row.id));
+      const resetAt = entry.conversation.contextResetAt?.getTime();
+      const fresh = rows.filter((row) => !known.has(row.id) && row.status !== 'failed' && (resetAt === undefined || row.createdAt.getTime() > resetAt));
+      entry.history = [...fresh, ...entry.history].sort(newestFirst).slice(0, this.options.historyLimit);
     }
     await this.publish(conversationId);
   }
