@@ -509,7 +509,7 @@ export class ChatService {
     try {
       await write();
     } catch (writeError) {
-      if (rows.length === 0 || !store.isForeignKeyViolation(writeError)) throw writeError;
+      if (rows.length === 0 || !store.isForeignKeyViolation(writeError, store.MESSAGE_CONVERSATION_FOREIGN_KEY)) throw writeError;
       logger.warn({ conversationId: turn.conversation.id }, 'a cached conversation no longer exists in the database; writing the turn into the current one');
       await this.conversations.changed(turn.conversation.id);
       turn.conversation = (await this.characterAndConversation(turn.request)).conversation;

@@ -22,12 +22,15 @@ export function placeKey(place: Place): string {
 }
 
 /** Postgres error code of a foreign-key violation (drizzle may wrap the driver's error). */
-export function isForeignKeyViolation(error: unknown): boolean {
-  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 4; current = current.cause as typeof current, depth += 1) {
-    if (current.code === '23503') return true;
+export function isForeignKeyViolation(error: unknown, constraint?: string): boolean {
+  for (let current = error as { code?: unknown; constraint?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 4; current = current.cause as typeof current, depth += 1) {
+    if (current.code === '23503') return constraint === undefined || current.constraint === constraint;
   }
   return false;
 }
+
+/** The foreign key of a message to its conversation (its violation: the conversation is gone). */
+export const MESSAGE_CONVERSATION_FOREIGN_KEY = 'messages_conversation_id_conversations_id_fk';
 
 export async function findOrCreateConversation(db: Executor, characterId: string, place: Place): Promise<ConversationRow> {
   const key = placeKey(place);
