@@ -23,15 +23,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
-import { startChildServer, type ChildServer } from '../test/helpers/child-server.js';
 import { projectFile } from '../src/infra/project-files.js';
-import { benchCharacter, enterpriseUsers } from './anima-setup.js';
+import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, commandLine, freePort, machineLine, ownCpuMs, treeCpuMs } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -268,41 +266,25 @@ async function startPortkey(): Promise<{ url: string; process: ChildProcess; sto
   };
 }
 
-async function startAnima(name: string, fakeUrl: string, extra: Record<string, string>): Promise<{ target: Target; server: ChildServer; cleanup: () => Promise<void> }> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-rate-'));
-  const adminKey = `admin-${randomBytes(12).toString('hex')}`;
-  const internalKey = `internal-${randomBytes(12).toString('hex')}`;
-  const server = await startChildServer(
-    {
-      DATA_DIR: dataDir,
-      ADMIN_API_KEY: adminKey,
-      INTERNAL_API_KEY: internalKey,
-      ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-      OPENROUTER_BASE_URL: fakeUrl,
-      OPENROUTER_API_KEY: 'test-key',
-      MEMORY_FORMATION_DELAY_MS: '600000',
-      ...extra,
-    },
-    'src/server.ts',
-    180_000,
-  );
-  await benchCharacter(server, adminKey);
-  await enterpriseUsers(server, { internalKey, adminKey }, Array.from({ length: userCount }, (_, user) => `bench-user-${user}`));
-  const pid = server.process.pid;
+async function startAnima(name: string, fakeUrl: string, extra: Record<string, string>): Promise<{ target: Target; cleanup: () => Promise<void> }> {
+  const anima = await startBenchAnima('rate', { OPENROUTER_BASE_URL: fakeUrl, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...extra });
+  try {
+    await benchCharacter(anima.server, anima.adminKey);
+    await enterpriseUsers(anima.server, anima, Array.from({ length: userCount }, (_, user) => `bench-user-${user}`));
+  } catch (error) {
+    await anima.stop();
+    throw error;
+  }
   return {
-    server,
     target: {
       name,
-      url: `${server.url}/v1/chat/completions`,
-      pid,
+      url: `${anima.server.url}/v1/chat/completions`,
+      pid: anima.server.process.pid,
       // Requests spread over the bench users (each one's conversation grows as a real one would).
-      headers: (index) => ({ authorization: `Bearer ${internalKey}`, 'x-user-id': `bench-user-${index % userCount}` }),
+      headers: (index) => ({ authorization: `Bearer ${anima.internalKey}`, 'x-user-id': `bench-user-${index % userCount}` }),
       model: 'character/bench',
     },
-    cleanup: async () => {
-      await server.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    cleanup: anima.stop,
   };
 }
 
