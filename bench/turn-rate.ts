@@ -339,7 +339,9 @@ async function main(): Promise<void> {
       const warm = await drive(target, 50, tableOptions(offset, false));
       const warmStream = await drive(target, 50, { ...tableOptions(offset + 500, true), seconds: 1 });
       offset += 1000;
-      if (warm.errors > 0) throw new Error(`${target.name} fails at 50 req/s: ${warm.errorSample}`);
+      // A target that answers nothing is broken; one that answers late on a loaded machine is measured as it is.
+      if (warm.latencies.length === 0) throw new Error(`${target.name} answers nothing at 50 req/s: ${warm.errorSample}`);
+      if (warm.errors > 0) console.error(`${target.name}: warm-up at 50 req/s: ${warm.errors} errors, e.g. ${warm.errorSample}`);
       if (warmStream.errors > 0) console.error(`${target.name}: streamed warm-up at 50 req/s: ${warmStream.errors} errors, e.g. ${warmStream.errorSample}`);
     }
 
@@ -425,8 +427,12 @@ async function main(): Promise<void> {
     console.log(machine);
     console.log('');
     console.log(
-      `Settings: rates ${rates.join(', ')} req/s; ${seconds} s per series; search steps ${searchRates.join(', ')} req/s; targets: ${targetNames}; ${userCount} bench users; ` +
-        `Portkey: @portkey-ai/gateway ${portkeyVersion}${values['portkey-as-shipped'] ? ' as shipped' : ' with bench/portkey-preload.mjs (its streamed answers otherwise fail on Node: TypeError immutable, Portkey-AI/gateway#1389)'}.`,
+      `Settings: rates ${rates.join(', ')} req/s; ${seconds} s per series; search steps ${searchRates.join(', ')} req/s (no new step after ${values['max-minutes']} min); targets: ${targetNames}` +
+        (runs('embedded') || runs('postgres') ? `; Anima's turns spread over ${userCount} bench users` : '') +
+        (portkeyTarget
+          ? `; Portkey: @portkey-ai/gateway ${portkeyVersion}${values['portkey-as-shipped'] ? ' as shipped' : ' with bench/portkey-preload.mjs (its streamed answers otherwise fail on Node: TypeError immutable, Portkey-AI/gateway#1389)'}`
+          : '') +
+        '.',
     );
     console.log('');
     console.log(
