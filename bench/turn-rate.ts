@@ -222,6 +222,24 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
 }
 
 /**
+ * After a series that stopped early or gave up on requests, the target may still be working off what
+ * it was sent (the client's abort does not stop a turn already under way): wait until its process tree
+ * uses under a tenth of a core for half a second (30 s at the most), so the next series starts clean.
+ */
+async function settle(target: Target, series: Series): Promise<void> {
+  if (!target.pid || (!series.stopped && series.errors === 0)) return;
+  const deadline = performance.now() + 30_000;
+  let before = treeCpuMs(target.pid);
+  while (performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = treeCpuMs(target.pid);
+    if (now - before < 50) return;
+    before = now;
+  }
+  console.error(`${target.name}: still busy 30 s after a stopped series`);
+}
+
+/**
  * Why a series does not count as sustained, or undefined when it does: not stopped, no error, the
  * load generator kept ≥ 95 % of the schedule, and every request but 1 % answered within a second of
  * its scheduled time (so the target kept pace: its answers came at the asked rate).
@@ -351,6 +369,7 @@ async function main(): Promise<void> {
     for (const rate of rates) {
       for (const target of targets) {
         const series = await drive(target, rate, tableOptions((offset += 10_000), false));
+        await settle(target, series);
         if (target.direct) {
           direct.set(rate, series);
           const why = shortfall(series);
@@ -371,6 +390,7 @@ async function main(): Promise<void> {
     let directFirst: number[] = [];
     for (const target of targets) {
       const series = await drive(target, ttftRate, tableOptions((offset += 10_000), true));
+      await settle(target, series);
       if (target.direct) directFirst = series.firsts;
       if (series.errorSample) console.error(`${target.name} streamed at ${ttftRate}/s: ${series.errors} errors, e.g. ${series.errorSample}`);
       const p50 = percentile(series.firsts, 0.5);
@@ -399,6 +419,7 @@ async function main(): Promise<void> {
           continue;
         }
         const series = await drive(target, rate, { stream: false, offset: (offset += 10_000), seconds, giveUpMs: SUSTAINED_P99_MS, stopOnError: true });
+        await settle(target, series);
         const why = shortfall(series);
         if (why) {
           search.failed = { rate, why };
