@@ -1,4 +1,9 @@
 /** Set-up steps the benchmarks that drive a real Anima server share. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startChildServer, type ChildServer } from '../test/helpers/child-server.js';
 
 export interface BenchServer {
   url: string;
@@ -25,4 +30,41 @@ export async function benchCharacter(server: BenchServer, adminKey: string): Pro
     body: JSON.stringify({ name: 'Bench', slug: 'bench', description: 'A calm astronomer who answers briefly.' }),
   });
   if (created.status !== 201 && created.status !== 409) throw new Error(`could not create the character: ${await created.text()}`);
+}
+
+export interface BenchAnima {
+  server: ChildServer;
+  adminKey: string;
+  internalKey: string;
+  /** Stops the server and removes its data directory. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts Anima (dist/src/server.js, see buildAnima in bench/harness.ts) as its own process on a fresh
+ * data directory (`anima-bench-<name>-…` under the temporary directory) with fresh keys; `env` adds
+ * the upstream and storage settings. A loaded machine may take well over the default 30 s to start the
+ * embedded database, so it is given three minutes.
+ */
+export async function startBenchAnima(name: string, env: Record<string, string>): Promise<BenchAnima> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), `anima-bench-${name}-`));
+  const adminKey = `admin-${randomBytes(12).toString('hex')}`;
+  const internalKey = `internal-${randomBytes(12).toString('hex')}`;
+  const server = await startChildServer(
+    { DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, INTERNAL_API_KEY: internalKey, ENCRYPTION_KEY: randomBytes(32).toString('base64'), ...env },
+    'src/server.ts',
+    180_000,
+  ).catch((error: unknown) => {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  });
+  return {
+    server,
+    adminKey,
+    internalKey,
+    stop: async () => {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -10,31 +10,12 @@
  * Memory formation is deferred (MEMORY_FORMATION_DELAY_MS) so background jobs do not share the
  * measured window; recall, history loading, tokenization, moderation, storage and metering are in.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
-import { startChildServer } from '../test/helpers/child-server.js';
-import { benchCharacter, enterpriseUsers } from './anima-setup.js';
+import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
+import { buildAnima, closedLoop, closedLoopOptions } from './harness.js';
 import { percentile } from './stats.js';
 
-const { values } = parseArgs({
-  options: {
-    latency: { type: 'string', default: '20' },
-    concurrency: { type: 'string', default: '8' },
-    requests: { type: 'string', default: '400' },
-    warmup: { type: 'string', default: '40' },
-    /** Run the server on this PostgreSQL database instead of the embedded default. */
-    'database-url': { type: 'string' },
-  },
-});
-const latencyMs = Number(values.latency);
-const concurrency = Number(values.concurrency);
-const requestCount = Number(values.requests);
-const warmupCount = Number(values.warmup);
-const databaseUrl = values['database-url'];
+const { latencyMs, concurrency, requestCount, warmupCount, databaseUrl } = closedLoopOptions({ latency: '20', concurrency: '8', requests: '400', warmup: '40' });
 
 interface Target {
   url: string;
@@ -69,40 +50,26 @@ async function once(target: Target, worker: number, index: number, stream: boole
 async function run(target: Target, count: number, stream: boolean): Promise<{ totals: number[]; firsts: number[]; wallMs: number }> {
   const totals: number[] = [];
   const firsts: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      while (next < count) {
-        const index = next++;
-        const [total, first] = await once(target, worker, index, stream);
-        totals.push(total);
-        firsts.push(first);
-      }
-    }),
-  );
-  return { totals, firsts, wallMs: performance.now() - started };
+  const { wallMs } = await closedLoop(concurrency, count, async (worker, index) => {
+    const [total, first] = await once(target, worker, index, stream);
+    totals.push(total);
+    firsts.push(first);
+  });
+  return { totals, firsts, wallMs };
 }
 
 const format = (value: number) => value.toFixed(1);
 
 async function main(): Promise<void> {
+  buildAnima();
   const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.' });
   fake.faults.delay(latencyMs, { route: '/chat/completions' });
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-chat-'));
-  const adminKey = `admin-${randomBytes(12).toString('hex')}`;
-  const internalKey = `internal-${randomBytes(12).toString('hex')}`;
-  const server = await startChildServer({
-    DATA_DIR: dataDir,
-    ADMIN_API_KEY: adminKey,
-    INTERNAL_API_KEY: internalKey,
-    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  const { server, adminKey, internalKey, stop } = await startBenchAnima('chat', {
     OPENROUTER_BASE_URL: fake.url,
     OPENROUTER_API_KEY: 'test-key',
     MEMORY_FORMATION_DELAY_MS: '600000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    // A loaded machine may take well over the default 30 s to start the embedded database.
-  }, 'src/server.ts', 180_000);
+  });
   try {
     await benchCharacter(server, adminKey);
 
@@ -156,9 +123,8 @@ async function main(): Promise<void> {
     console.log('');
     console.log(`Command: \`npx tsx bench/chat-overhead.ts${databaseUrl ? ' --database-url <postgres>' : ''}\``);
   } finally {
-    await server.stop();
+    await stop();
     await fake.close();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -7,30 +7,12 @@
  *
  *   npx tsx bench/tts-first-byte.ts [--latency 30] [--concurrency 4] [--requests 200] [--warmup 20] [--database-url postgres://…]
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { startElevenLabsFake } from '../test/fakes/index.js';
-import { startChildServer } from '../test/helpers/child-server.js';
-import { enterpriseUsers } from './anima-setup.js';
+import { enterpriseUsers, startBenchAnima } from './anima-setup.js';
+import { buildAnima, closedLoop, closedLoopOptions } from './harness.js';
 import { percentile } from './stats.js';
 
-const { values } = parseArgs({
-  options: {
-    latency: { type: 'string', default: '30' },
-    concurrency: { type: 'string', default: '4' },
-    requests: { type: 'string', default: '200' },
-    warmup: { type: 'string', default: '20' },
-    'database-url': { type: 'string' },
-  },
-});
-const latencyMs = Number(values.latency);
-const concurrency = Number(values.concurrency);
-const requestCount = Number(values.requests);
-const warmupCount = Number(values.warmup);
-const databaseUrl = values['database-url'];
+const { latencyMs, concurrency, requestCount, warmupCount, databaseUrl } = closedLoopOptions({ latency: '30', concurrency: '4', requests: '200', warmup: '20' });
 const RACHEL = '21m00Tcm4TlvDq8ikWAM';
 
 interface Target {
@@ -57,37 +39,25 @@ async function once(target: Target, worker: number, index: number): Promise<[num
 async function run(target: Target, count: number): Promise<{ firsts: number[]; totals: number[] }> {
   const firsts: number[] = [];
   const totals: number[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      while (next < count) {
-        const index = next++;
-        const [first, total] = await once(target, worker, index);
-        firsts.push(first);
-        totals.push(total);
-      }
-    }),
-  );
+  await closedLoop(concurrency, count, async (worker, index) => {
+    const [first, total] = await once(target, worker, index);
+    firsts.push(first);
+    totals.push(total);
+  });
   return { firsts, totals };
 }
 
 const format = (value: number) => value.toFixed(1);
 
 async function main(): Promise<void> {
+  buildAnima();
   const fake = await startElevenLabsFake({ streamChunkBytes: 4096, chunkDelayMs: 5 });
   fake.faults.delay(latencyMs, { route: '/stream' });
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-tts-'));
-  const adminKey = `admin-${randomBytes(12).toString('hex')}`;
-  const internalKey = `internal-${randomBytes(12).toString('hex')}`;
-  const server = await startChildServer({
-    DATA_DIR: dataDir,
-    ADMIN_API_KEY: adminKey,
-    INTERNAL_API_KEY: internalKey,
-    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  const { server, adminKey, internalKey, stop } = await startBenchAnima('tts', {
     ELEVENLABS_BASE_URL: fake.url,
     ELEVENLABS_API_KEY: 'test-key',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-  }, 'src/server.ts', 180_000);
+  });
   try {
     // Metered and limited as in production: each bench user on the enterprise plan (its seconds, streams and credits suffice).
     await enterpriseUsers(server, { internalKey, adminKey }, Array.from({ length: concurrency }, (_, worker) => `bench-tts-${worker}`));
@@ -134,9 +104,8 @@ async function main(): Promise<void> {
     const flags = `--latency ${latencyMs} --concurrency ${concurrency} --requests ${requestCount} --warmup ${warmupCount}${databaseUrl ? ' --database-url <postgres>' : ''}`;
     console.log(`Command: \`npx tsx bench/tts-first-byte.ts ${flags}\``);
   } finally {
-    await server.stop();
+    await stop();
     await fake.close();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

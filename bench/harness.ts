@@ -1,0 +1,116 @@
+/** Pieces the benchmarks share: the build their servers run, ports, CPU readings, the machine line and closed-loop runs. */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { projectFile } from '../src/infra/project-files.js';
+
+/**
+ * Builds dist/ (scripts/build.mjs, esbuild, a few seconds): test/helpers/child-server.ts starts
+ * `dist/src/<entry>.js`, so a benchmark measures the sources as they are, not an older bundle.
+ */
+export function buildAnima(): void {
+  execFileSync(process.execPath, [projectFile('scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** A TCP port free at the time of asking, on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** CPU time (ms) of a process and all its descendants, from /proc. */
+export function treeCpuMs(rootPid: number): number {
+  const ticks = 100; // USER_HZ on Linux
+  const parents = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+      cpu.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  let total = 0;
+  const queue = [rootPid];
+  while (queue.length > 0) {
+    const pid = queue.pop()!;
+    total += cpu.get(pid) ?? 0;
+    for (const [child, parent] of parents) if (parent === pid) queue.push(child);
+  }
+  return (total * 1000) / ticks;
+}
+
+/** CPU time (ms, user + system) this process has used so far. */
+export function ownCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+/** One line naming the machine a run's figures come from: cores, CPU model, Node, platform and the load when it started. */
+export function machineLine(): string {
+  const cores = cpus();
+  const model = cores[0]?.model.trim() ?? 'unknown CPU';
+  const load = loadavg().map((value) => value.toFixed(2)).join(' ');
+  return `Machine: ${cores.length} cores (${model}), Node ${process.version}, ${process.platform} ${process.arch}; load average at the start ${load}.`;
+}
+
+/** The command that produced a run, as typed (tsx and the script's path relative to the project). */
+export function commandLine(script: string): string {
+  const args = process.argv.slice(2).map((argument) => (/^[\w,./:=@-]+$/.test(argument) ? argument : `'${argument.replace(/'/g, `'\\''`)}'`));
+  return ['npx tsx', `bench/${script}`, ...args].join(' ');
+}
+
+export interface ClosedLoopOptions {
+  latencyMs: number;
+  concurrency: number;
+  requestCount: number;
+  warmupCount: number;
+  databaseUrl: string | undefined;
+}
+
+/** The options of the closed-loop benchmarks (chat-overhead, tts-first-byte): fake latency, workers, requests, warm-up, and a PostgreSQL database instead of the embedded default. */
+export function closedLoopOptions(defaults: { latency: string; concurrency: string; requests: string; warmup: string }): ClosedLoopOptions {
+  const { values } = parseArgs({
+    options: {
+      latency: { type: 'string', default: defaults.latency },
+      concurrency: { type: 'string', default: defaults.concurrency },
+      requests: { type: 'string', default: defaults.requests },
+      warmup: { type: 'string', default: defaults.warmup },
+      /** Run the server on this PostgreSQL database instead of the embedded default. */
+      'database-url': { type: 'string' },
+    },
+  });
+  return {
+    latencyMs: Number(values.latency),
+    concurrency: Number(values.concurrency),
+    requestCount: Number(values.requests),
+    warmupCount: Number(values.warmup),
+    databaseUrl: values['database-url'],
+  };
+}
+
+/** Runs `count` tasks on `concurrency` workers, each taking the next index when its last task ends. */
+export async function closedLoop(concurrency: number, count: number, task: (worker: number, index: number) => Promise<void>): Promise<{ wallMs: number }> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (next < count) {
+        const index = next++;
+        await task(worker, index);
+      }
+    }),
+  );
+  return { wallMs: performance.now() - started };
+}
