@@ -1,45 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/infra/db/database.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { countTokens } from '../../src/modules/characters/token-counter.js';
 import { MemoryService } from '../../src/modules/memory/service.js';
 import { fuseResults } from '../../src/modules/memory/retrieval.js';
 import * as store from '../../src/modules/memory/store.js';
+import { countStatements } from '../helpers/statement-counter.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /**
  * Recall runs on every chat turn: it must cost one database statement, whatever the scope's size
  * (exact scan or HNSW), whether the embedder works, and whether the answer is filled up with
- * standing memories. Statements are counted where Drizzle hands them to the driver (its query
- * logger), transactions as two more (BEGIN and COMMIT).
+ * standing memories.
  */
-
-interface StatementCounter {
-  readonly statements: string[];
-  restore(): void;
-}
-
-function countStatements(db: Database): StatementCounter {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Drizzle's session is internal
-  const session = (db as any).session as { logger: unknown; options: Record<string, unknown>; transaction: (...args: unknown[]) => Promise<unknown> };
-  const saved = { logger: session.logger, options: session.options, transaction: session.transaction };
-  const statements: string[] = [];
-  const logger = { logQuery: (query: string) => statements.push(query) };
-  session.logger = logger;
-  session.options = { ...session.options, logger };
-  session.transaction = async function (this: unknown, ...args: unknown[]) {
-    statements.push('BEGIN', 'COMMIT');
-    return saved.transaction.apply(this, args);
-  };
-  return {
-    statements,
-    restore: () => {
-      session.logger = saved.logger;
-      session.options = saved.options;
-      session.transaction = saved.transaction;
-    },
-  };
-}
 
 describe.each(backends())('memory recall statements (%s)', (backend) => {
   let server: TestServer;
