@@ -61,7 +61,7 @@ export class ConversationSummaries {
     await queue.enqueue(
       'memory.summarize',
       { conversationId: exchange.conversationId, payerUserId: exchange.userId, provider: exchange.provider, chatModel: exchange.chatModel },
-      { jobId: `memory-summary.${exchange.conversationId}.${segmentStart}`, attempts: 3 },
+      { jobId: `memory-summary.${exchange.conversationId}.${segmentStart}`, attempts: 3, background: true },
     );
   }
 

@@ -252,6 +252,7 @@ export class MemoryService implements ConversationMemory {
         jobId: `memory-form.${exchange.conversationId}.${exchange.userId}.${bucket ?? exchange.assistantMessageId}`,
         delayMs: bucket !== undefined ? (bucket + 1) * window - now + 50 : 0,
         attempts: 3,
+        background: true,
       },
     );
     await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.provider ?? null, chatModel: exchange.chatModel });
