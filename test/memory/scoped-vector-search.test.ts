@@ -111,6 +111,11 @@ describe.each(backends())('scoped vector search (%s)', (backend) => {
     expect(lists.vectorHits.map((hit) => hit.id).sort()).toEqual([...targetIds].sort());
     const exact = await store.vectorSearch(server.container.db, filter(), space, query, { limit: 40, exact: true });
     expect(lists.vectorHits.map((hit) => hit.id)).toEqual(exact.map((hit) => hit.id));
+    expect(lists.scopeRows).toBe(TARGETS);
+    // The shape for a scope known to be small (no HNSW branch to plan) answers the same.
+    const exactShape = await store.recallLists(server.container.db, { filter: filter(), text: undefined, vector: { space, query }, candidates: 40, exactScanMaxRows: 1000, efSearch: 40, vectorPath: 'exact' });
+    expect(exactShape.vectorHits.map((hit) => hit.id)).toEqual(exact.map((hit) => hit.id));
+    expect(exactShape.scopeRows).toBe(TARGETS);
   });
 
   it('the exact path agrees', async () => {

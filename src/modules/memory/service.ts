@@ -70,6 +70,8 @@ export interface SearchRequest {
 const RECALL_FLUSH_MS = 5000;
 /** Token counts of recent prompt lines: the same memories come back turn after turn, and tokenising is not free. */
 const LINE_TOKEN_CACHE = 4096;
+/** Scopes known to be small enough for an exact scan (see search). */
+const SMALL_SCOPE_CACHE = 10_000;
 
 /**
  * Long-term memory: hybrid retrieval over the scopes that apply to a place, and the lifecycle of
@@ -82,6 +84,7 @@ export class MemoryService implements ConversationMemory {
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
   private readonly lineTokens = new Map<string, number>();
+  private readonly smallScopes = new Set<string>();
 
   constructor(private readonly dependencies: MemoryServiceDependencies) {
     this.now = dependencies.now ?? (() => new Date());
@@ -197,8 +200,12 @@ export class MemoryService implements ConversationMemory {
       }
     }
     const fill = request.minRelevance === undefined && request.fill !== false;
+    // A scope last seen at most MEMORY_EXACT_SCAN_MAX_ROWS large gets the statement without the HNSW
+    // branch (planning that branch costs more than scanning a small scope); an unknown one lets the
+    // statement count and choose. The answer's count keeps this up to date both ways.
+    const scopeKey = `${space.model}\u0000${space.dimensions}\u0000${request.filter.characterId}\u0000${request.filter.includeCore}\u0000${request.filter.userId ?? ''}\u0000${request.filter.guildId ?? ''}`;
     // One statement: both lists, the exact-or-index decision and the fill-up (see store.recallLists).
-    const { vectorHits, textHits, standing, indexCameShort } = await store.recallLists(db, {
+    const lists = await store.recallLists(db, {
       filter: request.filter,
       text: request.only === 'vector' ? undefined : query,
       expansion,
@@ -207,7 +214,16 @@ export class MemoryService implements ConversationMemory {
       exactScanMaxRows: settings.exactScanMaxRows,
       efSearch: Math.max(candidates * 2, 100),
       fillUpTo: fill ? request.limit : undefined,
+      vectorPath: this.smallScopes.has(scopeKey) ? 'exact' : 'auto',
     });
+    if (vector) {
+      this.smallScopes.delete(scopeKey);
+      if (lists.scopeRows <= settings.exactScanMaxRows) {
+        if (this.smallScopes.size >= SMALL_SCOPE_CACHE) this.smallScopes.delete(this.smallScopes.values().next().value!);
+        this.smallScopes.add(scopeKey);
+      }
+    }
+    const { vectorHits, textHits, standing, indexCameShort } = lists;
     if (indexCameShort) logger.warn({ wanted: candidates }, 'the HNSW scan came back short for a large scope; searched it exactly');
     const ranked = fuseResults(
       vectorHits,

@@ -214,6 +214,12 @@ export interface RecallListsRequest {
   exactScanMaxRows: number;
   efSearch: number;
   maxScanTuples?: number;
+  /**
+   * `auto` (default): the capped count decides between an exact scan and HNSW in the statement.
+   * `exact`: an exact scan only, for a scope known to be small: planning the HNSW branch costs more
+   * than the small scan itself on the embedded database. Exact is never less right, only slower.
+   */
+  vectorPath?: 'auto' | 'exact';
   /** Also return the scope's most important memories (`2 × limit`), but only when the two lists together hold fewer than `limit` distinct memories. */
   fillUpTo?: number | undefined;
 }
@@ -225,6 +231,8 @@ export interface RecallLists {
   standing: ScoredRow[];
   /** The HNSW answer came back short and the scope was compared exactly instead. */
   indexCameShort: boolean;
+  /** How many vectors of this embedder the scope holds (`auto`: counted up to the cap); 0 without a vector list. */
+  scopeRows: number;
 }
 
 const LIST_COLUMNS = sql`id, scope, content, importance, "userId", "guildId", "createdAt", "updatedAt"`;
@@ -244,16 +252,17 @@ const LIST_COLUMNS = sql`id, scope, content, importance, "userId", "guildId", "c
  */
 export async function recallLists(db: Executor, request: RecallListsRequest): Promise<RecallLists> {
   const statement = recallListsStatement(request);
-  const lists: RecallLists = { vectorHits: [], textHits: [], standing: [], indexCameShort: false };
+  const lists: RecallLists = { vectorHits: [], textHits: [], standing: [], indexCameShort: false, scopeRows: 0 };
   if (!statement) return lists;
   const result = await db.execute(statement);
-  type Row = ScoredRow & { kind: string; distance: number | null; rank: number | null; matched: boolean | string | null };
+  type Row = ScoredRow & { kind: string; distance: number | null; rank: number | null; matched: boolean | string | null; scopeRows: number | string | null };
   for (const row of rowsOf<Row>(result)) {
     const base = normaliseScored({ id: row.id, scope: row.scope, content: row.content, importance: row.importance, userId: row.userId, guildId: row.guildId, createdAt: row.createdAt, updatedAt: row.updatedAt });
     if (row.kind === 'text') lists.textHits.push({ ...base, rank: Number(row.rank), matched: row.matched === true || row.matched === 'true' || row.matched === 't' });
     else if (row.kind === 'standing') lists.standing.push(base);
     else {
       if (row.kind === 'vector-fallback') lists.indexCameShort = true;
+      lists.scopeRows = Number(row.scopeRows ?? 0);
       lists.vectorHits.push({ ...base, distance: Number(row.distance) });
     }
   }
@@ -269,7 +278,7 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
   const { filter } = request;
   const ctes: SQL[] = [];
   const outputs: SQL[] = [];
-  const nothing = sql`NULL::float8 AS distance, NULL::float8 AS rank, NULL::boolean AS matched`;
+  const nothing = sql`NULL::float8 AS distance, NULL::float8 AS rank, NULL::boolean AS matched, NULL::int AS "scopeRows"`;
   const unionParts: SQL[] = [];
   if (request.vector) {
     const { space, query } = request.vector;
@@ -281,18 +290,25 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
     const candidates = request.candidates;
     const efSearch = String(Math.round(Math.min(Math.max(request.efSearch, 10), 1000)));
     const maxScanTuples = String(Math.round(Math.max(request.maxScanTuples ?? 200_000, 1000)));
-    ctes.push(sql`scope_count AS (SELECT count(*)::int AS n FROM (SELECT 1 FROM memories m WHERE ${where} LIMIT ${cap}) capped)`);
-    ctes.push(
-      sql`index_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance FROM memories m WHERE (SELECT n FROM scope_count) > ${exactMax} AND (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true) || set_config('hnsw.ef_search', ${efSearch}, true) || set_config('hnsw.max_scan_tuples', ${maxScanTuples}, true)) IS NOT NULL AND ${where} ORDER BY m.embedding::vector(${dims}) <=> ${queryVector()} LIMIT ${candidates})`,
-    );
-    // `+ 0` keeps the ORDER BY from matching the index expression: a true brute-force ranking of the scope.
-    ctes.push(
-      sql`exact_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance FROM memories m WHERE (SELECT n FROM scope_count) > 0 AND ((SELECT n FROM scope_count) <= ${exactMax} OR (SELECT count(*) FROM index_hits) < least(${candidates}::int, (SELECT n FROM scope_count))) AND ${where} ORDER BY (m.embedding::vector(${dims}) <=> ${queryVector()}) + 0 LIMIT ${candidates})`,
-    );
-    ctes.push(
-      sql`vector_hits AS (SELECT 'vector'::text AS kind, ${LIST_COLUMNS}, distance FROM index_hits WHERE (SELECT count(*) FROM index_hits) >= least(${candidates}::int, (SELECT n FROM scope_count)) UNION ALL SELECT CASE WHEN (SELECT n FROM scope_count) > ${exactMax} THEN 'vector-fallback' ELSE 'vector' END, ${LIST_COLUMNS}, distance FROM exact_hits)`,
-    );
-    outputs.push(sql`SELECT kind, ${LIST_COLUMNS}, distance, NULL::float8 AS rank, NULL::boolean AS matched FROM vector_hits`);
+    if (request.vectorPath === 'exact') {
+      // The window counts every row of the scope before ORDER BY and LIMIT: the scan reads them all anyway.
+      ctes.push(
+        sql`vector_hits AS MATERIALIZED (SELECT 'vector'::text AS kind, ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance, (count(*) OVER ())::int AS "scopeRows" FROM memories m WHERE ${where} ORDER BY (m.embedding::vector(${dims}) <=> ${queryVector()}) + 0 LIMIT ${candidates})`,
+      );
+    } else {
+      ctes.push(sql`scope_count AS (SELECT count(*)::int AS n FROM (SELECT 1 FROM memories m WHERE ${where} LIMIT ${cap}) capped)`);
+      ctes.push(
+        sql`index_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance FROM memories m WHERE (SELECT n FROM scope_count) > ${exactMax} AND (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true) || set_config('hnsw.ef_search', ${efSearch}, true) || set_config('hnsw.max_scan_tuples', ${maxScanTuples}, true)) IS NOT NULL AND ${where} ORDER BY m.embedding::vector(${dims}) <=> ${queryVector()} LIMIT ${candidates})`,
+      );
+      // `+ 0` keeps the ORDER BY from matching the index expression: a true brute-force ranking of the scope.
+      ctes.push(
+        sql`exact_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance FROM memories m WHERE (SELECT n FROM scope_count) > 0 AND ((SELECT n FROM scope_count) <= ${exactMax} OR (SELECT count(*) FROM index_hits) < least(${candidates}::int, (SELECT n FROM scope_count))) AND ${where} ORDER BY (m.embedding::vector(${dims}) <=> ${queryVector()}) + 0 LIMIT ${candidates})`,
+      );
+      ctes.push(
+        sql`vector_hits AS (SELECT 'vector'::text AS kind, ${LIST_COLUMNS}, distance, (SELECT n FROM scope_count) AS "scopeRows" FROM index_hits WHERE (SELECT count(*) FROM index_hits) >= least(${candidates}::int, (SELECT n FROM scope_count)) UNION ALL SELECT CASE WHEN (SELECT n FROM scope_count) > ${exactMax} THEN 'vector-fallback' ELSE 'vector' END, ${LIST_COLUMNS}, distance, (SELECT n FROM scope_count) FROM exact_hits)`,
+      );
+    }
+    outputs.push(sql`SELECT kind, ${LIST_COLUMNS}, distance, NULL::float8 AS rank, NULL::boolean AS matched, "scopeRows" FROM vector_hits`);
     unionParts.push(sql`SELECT id FROM vector_hits`);
   }
   const tsQuery = request.text === undefined ? undefined : textQueryOf(request.text);
@@ -309,7 +325,7 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
         sql`text_hits AS MATERIALIZED (SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (ts_rank_cd(m.search_vector, q.query) + ${expansion!.weight}::float8 * ts_rank_cd(m.search_vector, e.query))::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${expansionQuery}) AS e(query) WHERE m.search_vector @@ (q.query || e.query) AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${request.candidates})`,
       );
     }
-    outputs.push(sql`SELECT 'text'::text AS kind, ${LIST_COLUMNS}, NULL::float8 AS distance, rank, matched FROM text_hits`);
+    outputs.push(sql`SELECT 'text'::text AS kind, ${LIST_COLUMNS}, NULL::float8 AS distance, rank, matched, NULL::int AS "scopeRows" FROM text_hits`);
     unionParts.push(sql`SELECT id FROM text_hits`);
   }
   if (request.fillUpTo !== undefined && request.fillUpTo > 0) {
