@@ -95,6 +95,12 @@ const environmentSchema = z.object({
   OIDC_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
   /** Run BullMQ consumers inside the server process even when Redis is set. */
   RUN_WORKERS_IN_PROCESS: booleanFlag.optional(),
+  /** In-process queue (no Redis): background jobs (memory formation, summaries) running at once. */
+  BACKGROUND_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
+  /** In-process queue: event-loop utilisation (0–1) from which waiting background jobs are held back. */
+  BACKGROUND_JOB_BUSY_UTILIZATION: z.coerce.number().min(0).max(1).default(0.9),
+  /** In-process queue: the longest a ready background job is held back while busy (0 = never held back). */
+  BACKGROUND_JOB_MAX_DEFER_MS: z.coerce.number().int().min(0).default(2000),
   /** SSRF guard: allow fetching attachments from loopback/private addresses (tests, trusted LANs). */
   ALLOW_PRIVATE_FETCH: booleanFlag.default(false),
   /** Moderation policy (blocked categories as keyword/regex lists); relative paths are from the project root. */
@@ -227,6 +233,8 @@ export interface Config {
   oidc: { issuer: string; audience: string; jwksUrl: string | undefined; jwksCooldownMs: number } | undefined;
   runWorkersInProcess: boolean;
   embeddedDatabaseThread: boolean;
+  /** The in-process queue's budget for background jobs (see BACKGROUND_JOB_*). */
+  backgroundJobs: { concurrency: number; busyUtilization: number; maxDeferMs: number };
   allowPrivateFetch: boolean;
   moderationPolicyPath: string;
   defaultChatModel: string;
@@ -341,6 +349,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
         : undefined,
     runWorkersInProcess: env.RUN_WORKERS_IN_PROCESS ?? !env.REDIS_URL,
     embeddedDatabaseThread: env.EMBEDDED_DATABASE_THREAD,
+    backgroundJobs: { concurrency: env.BACKGROUND_JOB_CONCURRENCY, busyUtilization: env.BACKGROUND_JOB_BUSY_UTILIZATION, maxDeferMs: env.BACKGROUND_JOB_MAX_DEFER_MS },
     allowPrivateFetch: env.ALLOW_PRIVATE_FETCH,
     moderationPolicyPath: env.MODERATION_POLICY_PATH,
     defaultChatModel: env.DEFAULT_CHAT_MODEL,

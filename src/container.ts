@@ -65,7 +65,7 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
     // Cached rows are keyed by the database they came from: a recreated or restored database behind
     // a kept Redis starts with an empty cache instead of rows that no longer exist.
     keyValue = { ...backend, cache: scopeCache(backend.cache, `db:${await readDatabaseIdentity(database.db)}:`) };
-    queue = openJobQueue(config.redisUrl, logger, config.redisKeyPrefix);
+    queue = openJobQueue(config.redisUrl, logger, config.redisKeyPrefix, config.backgroundJobs);
   } catch (error) {
     await keyValue?.close();
     await database.close();

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memories } from '../../src/infra/db/schema.js';
 import * as store from '../../src/modules/memory/store.js';
@@ -86,6 +87,35 @@ describe.each(backends())('scoped vector search (%s)', (backend) => {
     const hits = await store.vectorSearch(server.container.db, filter(), space, query, { limit: 40, exact: false, forceIndex: true, efSearch: 40 });
     expect(hits.map((hit) => hit.id).sort()).toEqual([...targetIds].sort());
     expect(hits.every((hit) => hit.userId === target)).toBe(true);
+  });
+
+  it('recall\'s single statement takes the HNSW path for a large scope and its in-statement iterative scan finds every target memory', async () => {
+    const request: store.RecallListsRequest = { filter: filter(), text: undefined, vector: { space, query }, candidates: 40, exactScanMaxRows: 0, efSearch: 40 };
+    const statement = store.recallListsStatement(request)!;
+    const { plan, lists } = await server.container.db.transaction(async (transaction) => {
+      for (const setting of store.FORCE_INDEX_SETTINGS) await transaction.execute(sql.raw(`SET LOCAL ${setting}`));
+      const explained = await transaction.execute(sql`EXPLAIN ${statement}`);
+      const rows = (explained as { rows: Array<Record<string, string>> }).rows;
+      return { plan: rows.map((row) => Object.values(row).join(' ')).join('\n'), lists: await store.recallLists(transaction, request) };
+    });
+    expect(plan).toContain(`memories_embedding_hnsw_${DIMENSIONS}`);
+    // A plain scan at ef_search 40 misses targets (above): all six through the index means the
+    // statement's own set_config turned iterative scan on, and no exact re-run was needed.
+    expect(lists.indexCameShort).toBe(false);
+    expect(lists.vectorHits.map((hit) => hit.id).sort()).toEqual([...targetIds].sort());
+  });
+
+  it('recall\'s single statement compares a small scope exactly', async () => {
+    const lists = await store.recallLists(server.container.db, { filter: filter(), text: undefined, vector: { space, query }, candidates: 40, exactScanMaxRows: 1000, efSearch: 40 });
+    expect(lists.indexCameShort).toBe(false);
+    expect(lists.vectorHits.map((hit) => hit.id).sort()).toEqual([...targetIds].sort());
+    const exact = await store.vectorSearch(server.container.db, filter(), space, query, { limit: 40, exact: true });
+    expect(lists.vectorHits.map((hit) => hit.id)).toEqual(exact.map((hit) => hit.id));
+    expect(lists.scopeRows).toBe(TARGETS);
+    // The shape for a scope known to be small (no HNSW branch to plan) answers the same.
+    const exactShape = await store.recallLists(server.container.db, { filter: filter(), text: undefined, vector: { space, query }, candidates: 40, exactScanMaxRows: 1000, efSearch: 40, vectorPath: 'exact' });
+    expect(exactShape.vectorHits.map((hit) => hit.id)).toEqual(exact.map((hit) => hit.id));
+    expect(exactShape.scopeRows).toBe(TARGETS);
   });
 
   it('the exact path agrees', async () => {

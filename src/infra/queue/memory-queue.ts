@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { EnqueueOptions, JobHandlers, JobName, JobPayloads, JobQueue, QueueStats } from './queue.js';
 
@@ -8,16 +9,77 @@ interface PendingJob {
   payload: unknown;
   attempt: number;
   maxAttempts: number;
+  background: boolean;
+  /** When it became ready to run (performance.now()), for the bound on deferral. */
+  readyAt?: number;
 }
 
-/** In-process queue for the embedded default: bounded concurrency, retries with backoff. */
-export function createMemoryQueue(logger: Logger): JobQueue {
+/**
+ * Whether the process is busy serving requests: true, false, or undefined while it is still
+ * measuring (the queue asks again after `windowMs`).
+ */
+export interface BusyProbe {
+  isBusy(): boolean | undefined;
+  windowMs: number;
+}
+
+/**
+ * Event-loop utilisation (the share of time the loop was running code rather than waiting) over
+ * the last window: no timer of its own, two cheap reads per decision. A first question after a
+ * quiet spell starts a window and answers after it, so an old idle hour never hides a busy second.
+ */
+export function eventLoopBusyProbe(
+  threshold: number,
+  windowMs = 100,
+  /** Tests: another source of time and utilisation. */
+  source: { now(): number; eventLoopUtilization(current?: EventLoopUtilization, previous?: EventLoopUtilization): EventLoopUtilization } = performance,
+): BusyProbe {
+  let mark: { at: number; utilization: EventLoopUtilization } | undefined;
+  return {
+    windowMs,
+    isBusy() {
+      const now = source.now();
+      if (!mark || now - mark.at > windowMs * 10) {
+        mark = { at: now, utilization: source.eventLoopUtilization() };
+        return undefined;
+      }
+      if (now - mark.at < windowMs) return undefined;
+      const current = source.eventLoopUtilization();
+      const busy = source.eventLoopUtilization(current, mark.utilization).utilization >= threshold;
+      mark = { at: now, utilization: current };
+      return busy;
+    },
+  };
+}
+
+export interface MemoryQueueOptions {
+  /** Jobs at once, all kinds (default 2; startConsuming may change it). */
+  concurrency?: number;
+  /** Background jobs (enqueued with `background: true`) at once, within `concurrency` (default 1). */
+  backgroundConcurrency?: number;
+  /** Background jobs wait while this says the process is busy... */
+  busy?: BusyProbe | undefined;
+  /** ...but never longer than this after they became ready (0: never deferred). */
+  maxDeferMs?: number;
+}
+
+/**
+ * In-process queue for the embedded default: bounded concurrency, retries with backoff. Background
+ * jobs (memory formation, summaries) have their own smaller budget and are held back while the
+ * event loop is busy (turns first), for at most `maxDeferMs`; other jobs (an image a request waits
+ * for) never queue behind them.
+ */
+export function createMemoryQueue(logger: Logger, options: MemoryQueueOptions = {}): JobQueue {
   const waiting: PendingJob[] = [];
   const pendingIds = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
   let handlers: JobHandlers | undefined;
-  let concurrency = 2;
+  let concurrency = options.concurrency ?? 2;
+  const backgroundConcurrency = Math.max(1, options.backgroundConcurrency ?? 1);
+  const maxDeferMs = options.busy ? Math.max(0, options.maxDeferMs ?? 0) : 0;
   let active = 0;
+  let activeBackground = 0;
+  let recheck: NodeJS.Timeout | undefined;
   let completed = 0;
   let failed = 0;
   let closed = false;
@@ -29,24 +91,52 @@ export function createMemoryQueue(logger: Logger): JobQueue {
     for (const resolve of idleWaiters.splice(0)) resolve();
   };
 
+  /** May a background job start now? Undefined: not yet, ask again after the probe's window. */
+  const backgroundMayStart = (job: PendingJob): boolean | undefined => {
+    if (activeBackground >= backgroundConcurrency) return false;
+    if (maxDeferMs === 0 || !options.busy) return true;
+    if (performance.now() - (job.readyAt ?? 0) >= maxDeferMs) return true;
+    const busy = options.busy.isBusy();
+    return busy === false ? true : undefined;
+  };
+
   const pump = () => {
-    while (!closed && handlers && active < concurrency && waiting.length > 0) {
-      const job = waiting.shift()!;
+    let index = 0;
+    let recheckWanted = false;
+    while (!closed && handlers && active < concurrency && index < waiting.length) {
+      const job = waiting[index]!;
+      if (job.background) {
+        const may = backgroundMayStart(job);
+        if (may !== true) {
+          recheckWanted ||= may === undefined;
+          index += 1;
+          continue;
+        }
+      }
+      waiting.splice(index, 1);
       active += 1;
+      if (job.background) activeBackground += 1;
       void run(job);
+    }
+    if (recheckWanted && !recheck && !closed) {
+      recheck = setTimeout(() => {
+        recheck = undefined;
+        pump();
+      }, options.busy?.windowMs ?? 100);
+      recheck.unref();
     }
     notifyIdle();
   };
 
   const schedule = (job: PendingJob, delayMs: number) => {
     if (delayMs <= 0) {
-      waiting.push(job);
+      waiting.push({ ...job, readyAt: performance.now() });
       pump();
       return;
     }
     const timer = setTimeout(() => {
       timers.delete(timer);
-      waiting.push(job);
+      waiting.push({ ...job, readyAt: performance.now() });
       pump();
     }, delayMs);
     timer.unref();
@@ -72,22 +162,23 @@ export function createMemoryQueue(logger: Logger): JobQueue {
       }
     } finally {
       active -= 1;
+      if (job.background) activeBackground -= 1;
       pump();
     }
   };
 
   return {
     kind: 'memory',
-    async enqueue<Name extends JobName>(name: Name, payload: JobPayloads[Name], options: EnqueueOptions = {}) {
+    async enqueue<Name extends JobName>(name: Name, payload: JobPayloads[Name], enqueueOptions: EnqueueOptions = {}) {
       if (closed) throw new Error('queue is closed');
-      const id = options.jobId ?? randomUUID();
-      if (options.jobId && pendingIds.has(id)) return;
+      const id = enqueueOptions.jobId ?? randomUUID();
+      if (enqueueOptions.jobId && pendingIds.has(id)) return;
       pendingIds.add(id);
-      schedule({ id, name, payload, attempt: 1, maxAttempts: options.attempts ?? 3 }, options.delayMs ?? 0);
+      schedule({ id, name, payload, attempt: 1, maxAttempts: enqueueOptions.attempts ?? 3, background: enqueueOptions.background === true }, enqueueOptions.delayMs ?? 0);
     },
-    async startConsuming(newHandlers, options) {
+    async startConsuming(newHandlers, consumeOptions) {
       handlers = { ...handlers, ...newHandlers };
-      concurrency = options?.concurrency ?? concurrency;
+      concurrency = consumeOptions?.concurrency ?? concurrency;
       pump();
     },
     async stats(): Promise<QueueStats> {
@@ -106,6 +197,8 @@ export function createMemoryQueue(logger: Logger): JobQueue {
     ping: async () => undefined,
     async close() {
       closed = true;
+      if (recheck) clearTimeout(recheck);
+      recheck = undefined;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       waiting.length = 0;

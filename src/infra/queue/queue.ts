@@ -22,6 +22,11 @@ export interface EnqueueOptions {
   jobId?: string;
   delayMs?: number;
   attempts?: number;
+  /**
+   * Deferrable work nobody waits for (memory formation, summaries). The in-process queue runs these
+   * within BACKGROUND_JOB_CONCURRENCY and holds them back while the process is busy; BullMQ ignores it.
+   */
+  background?: boolean;
 }
 
 export interface QueueStats {

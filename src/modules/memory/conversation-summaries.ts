@@ -47,12 +47,13 @@ export class ConversationSummaries {
   async maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> {
     const { db, queue, everyMessages } = this.dependencies;
     if (everyMessages <= 0) return;
-    const [row] = await db
-      .select({ since: conversations.lastSummarizedAt, count: sql<number>`count(${messages.id})::int` })
-      .from(conversations)
-      .leftJoin(messages, and(eq(messages.conversationId, conversations.id), gt(messages.createdAt, sql`coalesce(${conversations.lastSummarizedAt}, '-infinity'::timestamptz)`)))
-      .where(eq(conversations.id, exchange.conversationId))
-      .groupBy(conversations.id);
+    // One statement, O(everyMessages): the count stops at the threshold (on the conversation/created_at
+    // index), so a conversation whose summaries never ran does not cost more with every turn.
+    const result = await db.execute(
+      sql`SELECT c.last_summarized_at AS since, (SELECT count(*)::int FROM (SELECT 1 FROM messages x WHERE x.conversation_id = c.id AND x.created_at > coalesce(c.last_summarized_at, '-infinity'::timestamptz) LIMIT ${everyMessages}) segment) AS count FROM conversations c WHERE c.id = ${exchange.conversationId}`,
+    );
+    const [found] = (result as { rows: Array<{ since: Date | string | null; count: number | string }> }).rows;
+    const row = found ? { since: found.since, count: Number(found.count) } : undefined;
     if (!row || row.count < everyMessages) return;
     // One job per segment: the id names where the segment starts, so it coalesces while pending
     // and a later segment (after the summary moved the marker) gets a new id.
@@ -60,7 +61,7 @@ export class ConversationSummaries {
     await queue.enqueue(
       'memory.summarize',
       { conversationId: exchange.conversationId, payerUserId: exchange.userId, provider: exchange.provider, chatModel: exchange.chatModel },
-      { jobId: `memory-summary.${exchange.conversationId}.${segmentStart}`, attempts: 3 },
+      { jobId: `memory-summary.${exchange.conversationId}.${segmentStart}`, attempts: 3, background: true },
     );
   }
 

@@ -68,6 +68,10 @@ export interface SearchRequest {
 }
 
 const RECALL_FLUSH_MS = 5000;
+/** Token counts of recent prompt lines: the same memories come back turn after turn, and tokenising is not free. */
+const LINE_TOKEN_CACHE = 4096;
+/** Scopes known to be small enough for an exact scan (see search). */
+const SMALL_SCOPE_CACHE = 10_000;
 
 /**
  * Long-term memory: hybrid retrieval over the scopes that apply to a place, and the lifecycle of
@@ -79,6 +83,8 @@ export class MemoryService implements ConversationMemory {
   private readonly pendingRecalled = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
+  private readonly lineTokens = new Map<string, number>();
+  private readonly smallScopes = new Set<string>();
 
   constructor(private readonly dependencies: MemoryServiceDependencies) {
     this.now = dependencies.now ?? (() => new Date());
@@ -146,13 +152,23 @@ export class MemoryService implements ConversationMemory {
     // search() fills up with the place's most important memories (standing facts: a name, a pet)
     // when the query's words match fewer than `limit`, so a turn always sees what the scope holds.
     const ranked = await this.search({ filter, query, limit });
-    const section = buildPromptSection(ranked, options.tokenBudget ?? settings.tokenBudget, countTokens);
+    const section = buildPromptSection(ranked, options.tokenBudget ?? settings.tokenBudget, (text) => this.countLineTokens(text, countTokens));
     const included = section.included;
     for (const memory of included) this.pendingRecalled.add(memory.id);
     return {
       memories: included.map((memory) => ({ id: memory.id, scope: memory.scope, content: memory.content, score: memory.score })),
       promptSection: section.text,
     };
+  }
+
+  /** countTokens, remembered per line text (a changed memory is a new line, so nothing goes stale). */
+  private countLineTokens(text: string, countTokens: (text: string) => number): number {
+    const known = this.lineTokens.get(text);
+    if (known !== undefined) return known;
+    const count = countTokens(text);
+    if (this.lineTokens.size >= LINE_TOKEN_CACHE) this.lineTokens.delete(this.lineTokens.keys().next().value!);
+    this.lineTokens.set(text, count);
+    return count;
   }
 
   /**
@@ -174,32 +190,41 @@ export class MemoryService implements ConversationMemory {
       embedder.expandQuery && expansionWeight > 0 && settings.expansionNeighbours > 0
         ? { words: embedder.expandQuery(query, settings.expansionNeighbours), weight: expansionWeight }
         : undefined;
-    const [vectorHits, textHits] = await Promise.all([
-      request.only === 'text'
-        ? []
-        : (async () => {
-            let vector: number[] | undefined;
-            try {
-              [vector] = await embedder.embed([query], 'query');
-            } catch (error) {
-              // Full-text still works without vectors: a failing embedder degrades recall, not the turn.
-              logger.warn({ err: error, embedder: embedder.id }, 'could not embed a memory query; using full-text only');
-              return [];
-            }
-            if (!vector) return [];
-            const scopeRows = await store.countScope(db, request.filter, space, Math.max(settings.exactScanMaxRows, candidates));
-            if (scopeRows === 0) return [];
-            if (scopeRows <= settings.exactScanMaxRows) return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
-            const hits = await store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: false, efSearch: Math.max(candidates * 2, 100) });
-            // The scope holds at least min(candidates, scopeRows) vectors: an index answer with fewer missed some.
-            if (hits.length < Math.min(candidates, scopeRows)) {
-              logger.warn({ found: hits.length, wanted: candidates }, 'the HNSW scan came back short for a large scope; searching it exactly');
-              return store.vectorSearch(db, request.filter, space, vector, { limit: candidates, exact: true });
-            }
-            return hits;
-          })(),
-      request.only === 'vector' ? [] : store.textSearch(db, request.filter, query, candidates, expansion),
-    ]);
+    let vector: number[] | undefined;
+    if (request.only !== 'text') {
+      try {
+        [vector] = await embedder.embed([query], 'query');
+      } catch (error) {
+        // Full-text still works without vectors: a failing embedder degrades recall, not the turn.
+        logger.warn({ err: error, embedder: embedder.id }, 'could not embed a memory query; using full-text only');
+      }
+    }
+    const fill = request.minRelevance === undefined && request.fill !== false;
+    // A scope last seen at most MEMORY_EXACT_SCAN_MAX_ROWS large gets the statement without the HNSW
+    // branch (planning that branch costs more than scanning a small scope); an unknown one lets the
+    // statement count and choose. The answer's count keeps this up to date both ways.
+    const scopeKey = `${space.model}\u0000${space.dimensions}\u0000${request.filter.characterId}\u0000${request.filter.includeCore}\u0000${request.filter.userId ?? ''}\u0000${request.filter.guildId ?? ''}`;
+    // One statement: both lists, the exact-or-index decision and the fill-up (see store.recallLists).
+    const lists = await store.recallLists(db, {
+      filter: request.filter,
+      text: request.only === 'vector' ? undefined : query,
+      expansion,
+      vector: vector ? { space, query: vector } : undefined,
+      candidates,
+      exactScanMaxRows: settings.exactScanMaxRows,
+      efSearch: Math.max(candidates * 2, 100),
+      fillUpTo: fill ? request.limit : undefined,
+      vectorPath: this.smallScopes.has(scopeKey) ? 'exact' : 'auto',
+    });
+    if (vector) {
+      this.smallScopes.delete(scopeKey);
+      if (lists.scopeRows <= settings.exactScanMaxRows) {
+        if (this.smallScopes.size >= SMALL_SCOPE_CACHE) this.smallScopes.delete(this.smallScopes.values().next().value!);
+        this.smallScopes.add(scopeKey);
+      }
+    }
+    const { vectorHits, textHits, standing, indexCameShort } = lists;
+    if (indexCameShort) logger.warn({ wanted: candidates }, 'the HNSW scan came back short for a large scope; searched it exactly');
     const ranked = fuseResults(
       vectorHits,
       textHits,
@@ -211,10 +236,9 @@ export class MemoryService implements ConversationMemory {
       },
       this.now(),
     ).slice(0, request.limit);
-    if (ranked.length < request.limit && request.minRelevance === undefined && request.fill !== false) {
+    if (ranked.length < request.limit && fill) {
       const seen = new Set(ranked.map((memory) => memory.id));
-      const rest = await store.standingMemories(db, request.filter, -1, request.limit + ranked.length);
-      for (const memory of rest) {
+      for (const memory of standing) {
         if (ranked.length >= request.limit) break;
         if (!seen.has(memory.id)) ranked.push({ ...memory, score: 0, similarity: undefined, textRank: undefined, relevant: false });
       }
@@ -244,6 +268,7 @@ export class MemoryService implements ConversationMemory {
         jobId: `memory-form.${exchange.conversationId}.${exchange.userId}.${bucket ?? exchange.assistantMessageId}`,
         delayMs: bucket !== undefined ? (bucket + 1) * window - now + 50 : 0,
         attempts: 3,
+        background: true,
       },
     );
     await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.provider ?? null, chatModel: exchange.chatModel });

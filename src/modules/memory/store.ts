@@ -201,6 +201,144 @@ export async function textSearch(db: Executor, filter: ScopeFilter, text: string
   return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank), matched: Boolean(row.matched) }));
 }
 
+export interface RecallListsRequest {
+  filter: ScopeFilter;
+  /** The text to search by full-text; undefined: no full-text list. */
+  text: string | undefined;
+  expansion?: TextExpansion | undefined;
+  /** The query's vector in `space`; undefined: no vector list. */
+  vector?: { space: EmbeddingSpace; query: number[] } | undefined;
+  /** How many rows each list may return. */
+  candidates: number;
+  /** Scopes with at most this many vectors are compared exactly; larger ones go through HNSW. */
+  exactScanMaxRows: number;
+  efSearch: number;
+  maxScanTuples?: number;
+  /**
+   * `auto` (default): the capped count decides between an exact scan and HNSW in the statement.
+   * `exact`: an exact scan only, for a scope known to be small: planning the HNSW branch costs more
+   * than the small scan itself on the embedded database. Exact is never less right, only slower.
+   */
+  vectorPath?: 'auto' | 'exact';
+  /** Also return the scope's most important memories (`2 × limit`), but only when the two lists together hold fewer than `limit` distinct memories. */
+  fillUpTo?: number | undefined;
+}
+
+export interface RecallLists {
+  vectorHits: VectorHit[];
+  textHits: TextHit[];
+  /** The scope's most important memories, most important and most recent first (only when a fill-up is needed). */
+  standing: ScoredRow[];
+  /** The HNSW answer came back short and the scope was compared exactly instead. */
+  indexCameShort: boolean;
+  /** How many vectors of this embedder the scope holds (`auto`: counted up to the cap); 0 without a vector list. */
+  scopeRows: number;
+}
+
+const LIST_COLUMNS = sql`id, scope, content, importance, "userId", "guildId", "createdAt", "updatedAt"`;
+
+/**
+ * Everything one recall reads, in ONE statement (one round trip; on the embedded database one
+ * pass through the WebAssembly engine): the full-text list, the vector list and, when the two
+ * together are short of `fillUpTo`, the scope's standing memories.
+ *
+ * The vector list decides in SQL what the service used to decide between statements: a capped
+ * count of the scope's vectors (`scope_count`) gates an exact scan (small scopes) or an HNSW scan
+ * (large ones), and an HNSW answer shorter than the scope could give is re-run exactly. The gates
+ * are uncorrelated sub-selects, which PostgreSQL turns into one-time filters: a branch whose gate
+ * is false is never run. The HNSW settings (iterative scan, ef_search, max_scan_tuples) are set
+ * with set_config(..., is_local) in the index branch's one-time filter, which runs before the
+ * index is first read, and last until the end of this statement's transaction, as SET LOCAL did.
+ */
+export async function recallLists(db: Executor, request: RecallListsRequest): Promise<RecallLists> {
+  const statement = recallListsStatement(request);
+  const lists: RecallLists = { vectorHits: [], textHits: [], standing: [], indexCameShort: false, scopeRows: 0 };
+  if (!statement) return lists;
+  const result = await db.execute(statement);
+  type Row = ScoredRow & { kind: string; distance: number | null; rank: number | null; matched: boolean | string | null; scopeRows: number | string | null };
+  for (const row of rowsOf<Row>(result)) {
+    const base = normaliseScored({ id: row.id, scope: row.scope, content: row.content, importance: row.importance, userId: row.userId, guildId: row.guildId, createdAt: row.createdAt, updatedAt: row.updatedAt });
+    if (row.kind === 'text') lists.textHits.push({ ...base, rank: Number(row.rank), matched: row.matched === true || row.matched === 'true' || row.matched === 't' });
+    else if (row.kind === 'standing') lists.standing.push(base);
+    else {
+      if (row.kind === 'vector-fallback') lists.indexCameShort = true;
+      lists.scopeRows = Number(row.scopeRows ?? 0);
+      lists.vectorHits.push({ ...base, distance: Number(row.distance) });
+    }
+  }
+  // UNION ALL promises no order: each list gets its own statement's order back (stable sorts).
+  lists.vectorHits.sort((left, right) => left.distance - right.distance);
+  lists.textHits.sort((left, right) => right.rank - left.rank || right.updatedAt.getTime() - left.updatedAt.getTime());
+  lists.standing.sort((left, right) => right.importance - left.importance || right.updatedAt.getTime() - left.updatedAt.getTime());
+  return lists;
+}
+
+/** The statement of recallLists (exported for EXPLAIN in tests); undefined when there is nothing to read. */
+export function recallListsStatement(request: RecallListsRequest): SQL | undefined {
+  const { filter } = request;
+  const ctes: SQL[] = [];
+  const outputs: SQL[] = [];
+  const nothing = sql`NULL::float8 AS distance, NULL::float8 AS rank, NULL::boolean AS matched, NULL::int AS "scopeRows"`;
+  const unionParts: SQL[] = [];
+  if (request.vector) {
+    const { space, query } = request.vector;
+    const dims = dimensionsLiteral(space.dimensions);
+    const queryVector = () => sql`${vectorLiteral(query)}::vector(${dims})`;
+    const where = sql`${scopeCondition(filter)} AND m.embedding_dimensions = ${dims} AND m.embedding_model = ${space.model}`;
+    const cap = Math.max(request.exactScanMaxRows, request.candidates) + 1;
+    const exactMax = request.exactScanMaxRows;
+    const candidates = request.candidates;
+    const efSearch = String(Math.round(Math.min(Math.max(request.efSearch, 10), 1000)));
+    const maxScanTuples = String(Math.round(Math.max(request.maxScanTuples ?? 200_000, 1000)));
+    if (request.vectorPath === 'exact') {
+      // The window counts every row of the scope before ORDER BY and LIMIT: the scan reads them all anyway.
+      ctes.push(
+        sql`vector_hits AS MATERIALIZED (SELECT 'vector'::text AS kind, ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance, (count(*) OVER ())::int AS "scopeRows" FROM memories m WHERE ${where} ORDER BY (m.embedding::vector(${dims}) <=> ${queryVector()}) + 0 LIMIT ${candidates})`,
+      );
+    } else {
+      ctes.push(sql`scope_count AS (SELECT count(*)::int AS n FROM (SELECT 1 FROM memories m WHERE ${where} LIMIT ${cap}) capped)`);
+      ctes.push(
+        sql`index_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance FROM memories m WHERE (SELECT n FROM scope_count) > ${exactMax} AND (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true) || set_config('hnsw.ef_search', ${efSearch}, true) || set_config('hnsw.max_scan_tuples', ${maxScanTuples}, true)) IS NOT NULL AND ${where} ORDER BY m.embedding::vector(${dims}) <=> ${queryVector()} LIMIT ${candidates})`,
+      );
+      // `+ 0` keeps the ORDER BY from matching the index expression: a true brute-force ranking of the scope.
+      ctes.push(
+        sql`exact_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, (m.embedding::vector(${dims}) <=> ${queryVector()}) AS distance FROM memories m WHERE (SELECT n FROM scope_count) > 0 AND ((SELECT n FROM scope_count) <= ${exactMax} OR (SELECT count(*) FROM index_hits) < least(${candidates}::int, (SELECT n FROM scope_count))) AND ${where} ORDER BY (m.embedding::vector(${dims}) <=> ${queryVector()}) + 0 LIMIT ${candidates})`,
+      );
+      ctes.push(
+        sql`vector_hits AS (SELECT 'vector'::text AS kind, ${LIST_COLUMNS}, distance, (SELECT n FROM scope_count) AS "scopeRows" FROM index_hits WHERE (SELECT count(*) FROM index_hits) >= least(${candidates}::int, (SELECT n FROM scope_count)) UNION ALL SELECT CASE WHEN (SELECT n FROM scope_count) > ${exactMax} THEN 'vector-fallback' ELSE 'vector' END, ${LIST_COLUMNS}, distance, (SELECT n FROM scope_count) FROM exact_hits)`,
+      );
+    }
+    outputs.push(sql`SELECT kind, ${LIST_COLUMNS}, distance, NULL::float8 AS rank, NULL::boolean AS matched, "scopeRows" FROM vector_hits`);
+    unionParts.push(sql`SELECT id FROM vector_hits`);
+  }
+  const tsQuery = request.text === undefined ? undefined : textQueryOf(request.text);
+  if (tsQuery) {
+    const expansion = request.expansion;
+    const expansionQuery = expansion && expansion.weight > 0 ? textQueryOf(expansion.words.slice(0, 64).join(' ')) : undefined;
+    if (!expansionQuery) {
+      // ts_rank_cd is a real: through text to float8 gives the same number a real column gave the driver.
+      ctes.push(
+        sql`text_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query)::text::float8 AS rank, true AS matched FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${request.candidates})`,
+      );
+    } else {
+      ctes.push(
+        sql`text_hits AS MATERIALIZED (SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (ts_rank_cd(m.search_vector, q.query) + ${expansion!.weight}::float8 * ts_rank_cd(m.search_vector, e.query))::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${expansionQuery}) AS e(query) WHERE m.search_vector @@ (q.query || e.query) AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${request.candidates})`,
+      );
+    }
+    outputs.push(sql`SELECT 'text'::text AS kind, ${LIST_COLUMNS}, NULL::float8 AS distance, rank, matched, NULL::int AS "scopeRows" FROM text_hits`);
+    unionParts.push(sql`SELECT id FROM text_hits`);
+  }
+  if (request.fillUpTo !== undefined && request.fillUpTo > 0) {
+    const gate = unionParts.length > 0 ? sql` AND (SELECT count(*) FROM (${sql.join(unionParts, sql` UNION `)}) listed) < ${request.fillUpTo}` : sql``;
+    ctes.push(
+      sql`standing AS MATERIALIZED (SELECT ${SCORED_COLUMNS} FROM memories m WHERE ${scopeCondition(filter)}${gate} ORDER BY m.importance DESC, m.updated_at DESC LIMIT ${request.fillUpTo * 2})`,
+    );
+    outputs.push(sql`SELECT 'standing'::text AS kind, ${LIST_COLUMNS}, ${nothing} FROM standing`);
+  }
+  if (outputs.length === 0) return undefined;
+  return sql`WITH ${sql.join(ctes, sql`, `)} ${sql.join(outputs, sql` UNION ALL `)}`;
+}
+
 /**
  * The scope's most important memories regardless of the query (standing facts: a name, a pet),
  * most important and most recent first.

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/infra/logging/logger.js';
+import { countTokens } from '../../src/modules/characters/token-counter.js';
+import { MemoryService } from '../../src/modules/memory/service.js';
+import { fuseResults } from '../../src/modules/memory/retrieval.js';
+import * as store from '../../src/modules/memory/store.js';
+import { countStatements } from '../helpers/statement-counter.js';
+import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
+
+/**
+ * Recall runs on every chat turn: it must cost one database statement, whatever the scope's size
+ * (exact scan or HNSW), whether the embedder works, and whether the answer is filled up with
+ * standing memories.
+ */
+
+describe.each(backends())('memory recall statements (%s)', (backend) => {
+  let server: TestServer;
+  let characterId: string;
+  let alice: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(backend);
+    const { characters, identity, memory } = server.container;
+    characterId = (await characters.service.create({ name: 'Counted' }, { userId: null })).id;
+    alice = (await identity.service.registerUser('statements-alice', 'alice')).user.id;
+    const create = memory.service.create.bind(memory.service);
+    await create({ characterId, scope: 'core', userId: null, guildId: null, content: 'I live in a lighthouse on the coast of Maine.', importance: 0.9 });
+    await create({ characterId, scope: 'user', userId: alice, guildId: null, content: 'The user has a cat named Pixel who loves tuna.' });
+    await create({ characterId, scope: 'user', userId: alice, guildId: null, content: 'The user is learning to play the cello.' });
+    await create({ characterId, scope: 'group', userId: null, guildId: 'guild-1', content: 'This server runs a weekly cat photo contest.' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const place = () => ({ characterId, userId: alice, guildId: 'guild-1', channelId: 'general' });
+
+  async function statementsOf(service: MemoryService, query: string, options?: { limit?: number }): Promise<{ statements: string[]; memories: number }> {
+    // Nothing pending: the background flush of last_recalled_at cannot run inside the measurement.
+    await service.flushRecalled();
+    const counter = countStatements(server.container.db);
+    try {
+      const result = await service.recall(place(), query, options);
+      return { statements: [...counter.statements], memories: result.memories.length };
+    } finally {
+      counter.restore();
+    }
+  }
+
+  it('the counter sees every statement (the former recall took three)', async () => {
+    const counter = countStatements(server.container.db);
+    try {
+      const filter = MemoryService.scopesOf(place());
+      await store.textSearch(server.container.db, filter, 'cat', 40);
+      await store.countScope(server.container.db, filter, { model: 'm', dimensions: 100 }, 10);
+      await store.vectorSearch(server.container.db, filter, { model: 'm', dimensions: 100 }, new Array(100).fill(0.1), { limit: 40, exact: false });
+    } finally {
+      counter.restore();
+    }
+    // Two plain statements and a transaction (BEGIN, 3 SET LOCAL, the query, COMMIT).
+    expect(counter.statements.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it('one statement per recall: matching words, fill-up, no words at all', async () => {
+    const service = server.container.memory.service;
+    for (const query of ['What is the name of my cat?', 'cello', 'zzz qqq', '?!']) {
+      const { statements, memories } = await statementsOf(service, query);
+      expect(statements, `${query}: ${statements.join('\n')}`).toHaveLength(1);
+      expect(memories).toBeGreaterThan(0);
+    }
+  });
+
+  it('one statement on the HNSW path and when the embedder fails', async () => {
+    const { db, memory, queue } = server.container;
+    const logger = createLogger('silent');
+    const settings = server.container.config.memory;
+    const indexed = new MemoryService({ db, embedder: memory.embedder, queue, logger, settings: { ...settings, exactScanMaxRows: 0 }, countTokens });
+    const indexedRun = await statementsOf(indexed, 'my cat Pixel');
+    expect(indexedRun.statements).toHaveLength(1);
+    expect(indexedRun.memories).toBeGreaterThan(0);
+    const failing = new MemoryService({
+      db,
+      embedder: { ...memory.embedder, id: memory.embedder.id, dimensions: memory.embedder.dimensions, embed: () => Promise.reject(new Error('embedder down')) },
+      queue,
+      logger,
+      settings,
+      countTokens,
+    });
+    const failingRun = await statementsOf(failing, 'my cat Pixel');
+    expect(failingRun.statements).toHaveLength(1);
+    expect(failingRun.memories).toBeGreaterThan(0);
+  });
+
+  it('ranks exactly as the former separate statements did', async () => {
+    const { db, memory, config } = server.container;
+    const settings = config.memory;
+    const embedder = memory.embedder;
+    const space = { model: embedder.id, dimensions: embedder.dimensions };
+    const filter = MemoryService.scopesOf(place());
+    for (const query of ['What is the name of my cat?', 'cello lessons', 'lighthouse Maine cat contest', 'zzz']) {
+      const limit = settings.topK;
+      const candidates = Math.max(limit * 4, 40);
+      const expansion = embedder.expandQuery && settings.expansionWeight > 0 && settings.expansionNeighbours > 0 ? { words: embedder.expandQuery(query, settings.expansionNeighbours), weight: settings.expansionWeight } : undefined;
+      // The former path: full-text, count, exact vector scan, fusion, then a fill-up statement.
+      const [vector] = await embedder.embed([query], 'query');
+      const count = await store.countScope(db, filter, space, Math.max(settings.exactScanMaxRows, candidates));
+      expect(count).toBeLessThanOrEqual(settings.exactScanMaxRows);
+      const vectorHits = count > 0 ? await store.vectorSearch(db, filter, space, vector!, { limit: candidates, exact: true }) : [];
+      const textHits = await store.textSearch(db, filter, query, candidates, expansion);
+      const former = fuseResults(vectorHits, textHits, { weights: settings.weights, minRelevance: settings.minRelevance, vectorWeight: settings.vectorWeight, dropIrrelevant: false }, new Date()).slice(0, limit);
+      if (former.length < limit) {
+        const seen = new Set(former.map((row) => row.id));
+        for (const row of await store.standingMemories(db, filter, -1, limit + former.length)) {
+          if (former.length >= limit) break;
+          if (!seen.has(row.id)) former.push({ ...row, score: 0, similarity: undefined, textRank: undefined, relevant: false });
+        }
+      }
+      const now = await memory.service.search({ filter, query, limit });
+      expect(now.map((row) => row.id), query).toEqual(former.map((row) => row.id));
+      // The same up to the recency factor's milliseconds between the two calls.
+      now.forEach((row, index) => expect(row.score, query).toBeCloseTo(former[index]!.score, 6));
+    }
+  });
+});
