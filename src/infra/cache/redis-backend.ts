@@ -9,7 +9,7 @@ return {count, redis.call('PTTL', KEYS[1])}
 
 /** Redis backend: shared cache, atomic window counters (one Lua call) and pub/sub across replicas. */
 export async function createRedisBackend(url: string, keyPrefix = 'anima:'): Promise<KeyValueBackend> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true });
   // Pub/sub needs a connection of its own: a subscribed connection can do nothing else.
   const subscriber = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null });
   // Errors surface on each command; these listeners keep a reconnecting client from crashing the process.

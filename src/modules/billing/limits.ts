@@ -30,7 +30,7 @@ export interface LimitCounters {
  * plan whose limit changes keeps its counts.
  */
 export function createLimitCounters(options: { redisUrl: string | undefined; keyPrefix: string }): LimitCounters {
-  const client = options.redisUrl ? new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true }) : undefined;
+  const client = options.redisUrl ? new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true }) : undefined;
   // Errors surface on each command; this keeps a reconnecting client from crashing the process.
   client?.on('error', () => undefined);
   const limiters = new Map<string, RateLimiterAbstract>();
