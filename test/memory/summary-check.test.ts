@@ -89,6 +89,47 @@ describe.each(backends())('summary check per turn (%s)', (backend) => {
     expect(queued[1]?.options?.jobId).toBe(`memory-summary.${conversation!.id}.${marker.getTime()}`);
   });
 
+  it('after a check, the exchanges that cannot reach the threshold yet cost no statement; the summary still comes when they do', async () => {
+    const every = 10;
+    const [conversation] = await server.container.db.insert(conversations).values({ characterId, userId, placeKey: `dm:${userId}:skip` }).returning();
+    const queued: string[] = [];
+    const summaries = new ConversationSummaries({
+      db: server.container.db,
+      queue: { enqueue: async (name: string) => void queued.push(name) } as unknown as JobQueue,
+      memory: server.container.memory.service,
+      model: {} as MemoryModel,
+      logger: createLogger('silent'),
+      everyMessages: every,
+    });
+    const exchange = { conversationId: conversation!.id, userId, provider: null, chatModel: 'm' };
+    const start = Date.now() - 3_600_000;
+    const statementsPerExchange: number[] = [];
+    // Five exchanges of two messages each reach the threshold of ten.
+    for (let turn = 0; turn < 5; turn += 1) {
+      await addMessages(conversation!.id, 2, new Date(start + turn * 10_000));
+      const counter = countStatements(server.container.db);
+      try {
+        await summaries.maybeQueue(exchange);
+      } finally {
+        counter.restore();
+      }
+      statementsPerExchange.push(counter.statements.length);
+    }
+    // The first check counts 2 (8 to go); exchanges 2–4 bring it to 8 without asking; the fifth counts 10 and queues.
+    expect(statementsPerExchange).toEqual([1, 0, 0, 0, 1]);
+    expect(queued).toEqual(['memory.summarize']);
+
+    // Messages stored by another replica only bring the threshold nearer: the summary then comes at this process's next check.
+    const [shared] = await server.container.db.insert(conversations).values({ characterId, userId, placeKey: `dm:${userId}:shared` }).returning();
+    const other = { ...exchange, conversationId: shared!.id };
+    queued.length = 0;
+    await addMessages(shared!.id, 2, new Date(start));
+    await summaries.maybeQueue(other);
+    await addMessages(shared!.id, 20, new Date(start + 10_000));
+    for (let turn = 0; turn < 4; turn += 1) await summaries.maybeQueue(other);
+    expect(queued).toEqual(['memory.summarize']);
+  });
+
   it('a long unsummarised conversation costs the same bounded statement', async () => {
     const [conversation] = await server.container.db.insert(conversations).values({ characterId, userId, placeKey: `dm:${userId}:long` }).returning();
     await addMessages(conversation!.id, 400, new Date(Date.now() - 3_600_000));

@@ -20,6 +20,10 @@ declare module '../../infra/queue/queue.js' {
 
 const MAX_MESSAGES = 200;
 const SUMMARY_IMPORTANCE = 0.4;
+/** An exchange stores the user's message and the answer. */
+const EXCHANGE_MESSAGES = 2;
+/** Conversations whose distance to the threshold a process remembers (the oldest are forgotten: they are counted again). */
+const UNTIL_THRESHOLD_ENTRIES = 50_000;
 
 export interface ConversationSummariesDependencies {
   db: Database;
@@ -41,12 +45,27 @@ export interface ConversationSummariesDependencies {
  * scope that all of them, and only them, can read.
  */
 export class ConversationSummaries {
+  /**
+   * Per conversation, the messages this process still has to see before the count can reach the
+   * threshold (from the last check: `everyMessages` − what was counted). An exchange adds two, so
+   * most turns need no statement at all. Other replicas' turns only bring the threshold nearer,
+   * so with several replicas a summary can come later (up to once every replica's own count is
+   * reached), never earlier or twice.
+   */
+  private readonly untilThreshold = new Map<string, number>();
+
   constructor(private readonly dependencies: ConversationSummariesDependencies) {}
 
   /** Called after each exchange: queues a summary when the conversation has grown enough. */
   async maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> {
     const { db, queue, everyMessages } = this.dependencies;
     if (everyMessages <= 0) return;
+    const remaining = (this.untilThreshold.get(exchange.conversationId) ?? 0) - EXCHANGE_MESSAGES;
+    if (remaining > 0) {
+      this.untilThreshold.set(exchange.conversationId, remaining);
+      return;
+    }
+    this.untilThreshold.delete(exchange.conversationId);
     // One statement, O(everyMessages): the count stops at the threshold (on the conversation/created_at
     // index), so a conversation whose summaries never ran does not cost more with every turn.
     const result = await db.execute(
@@ -54,7 +73,12 @@ export class ConversationSummaries {
     );
     const [found] = (result as { rows: Array<{ since: Date | string | null; count: number | string }> }).rows;
     const row = found ? { since: found.since, count: Number(found.count) } : undefined;
-    if (!row || row.count < everyMessages) return;
+    if (!row) return;
+    if (row.count < everyMessages) {
+      if (this.untilThreshold.size >= UNTIL_THRESHOLD_ENTRIES) this.untilThreshold.delete(this.untilThreshold.keys().next().value!);
+      this.untilThreshold.set(exchange.conversationId, everyMessages - row.count);
+      return;
+    }
     // One job per segment: the id names where the segment starts, so it coalesces while pending
     // and a later segment (after the summary moved the marker) gets a new id.
     const segmentStart = row.since ? new Date(row.since).getTime() : 0;
