@@ -68,6 +68,10 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     // Per-plan request limits (free: 5 a minute) would trip suites that chat many times as one user;
     // the billing suites turn them on and prove them.
     RATE_LIMITS_ENABLED: 'false',
+    // In-process servers keep PGlite on the test worker's thread: a worker thread per server would load
+    // tsx and compile PGlite's WebAssembly again at every start. Servers started as child processes
+    // (the built bundle: CLI, process, crash and bench suites) run the default, the database thread.
+    EMBEDDED_DATABASE_THREAD: process.env.TEST_EMBEDDED_DATABASE_THREAD ?? 'false',
     ...(postgres ? { DATABASE_URL: postgres.url, REDIS_URL: process.env.TEST_REDIS_URL, REDIS_KEY_PREFIX: `t${randomBytes(5).toString('hex')}` } : {}),
     ...env,
   });
