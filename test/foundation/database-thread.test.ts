@@ -1,0 +1,97 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../../src/infra/db/database.js';
+import { createLogger } from '../../src/infra/logging/logger.js';
+import { embeddedDataDir } from '../helpers/embedded-template.js';
+
+/**
+ * The embedded database in its own worker thread (EMBEDDED_DATABASE_THREAD, the default): what
+ * Drizzle asks of it — queries with its date parsers, transactions that commit or roll back, errors
+ * with PostgreSQL's fields — behaves as PGlite on the main thread does.
+ */
+describe('the embedded database thread', () => {
+  let database: DatabaseHandle;
+
+  beforeAll(async () => {
+    const dataDir = await embeddedDataDir();
+    database = await openDatabase({ databaseUrl: undefined, dataDir, logger: createLogger('silent'), thread: true });
+    await database.db.execute(sql`CREATE TABLE thread_probe (id int PRIMARY KEY, note text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+  }, 120_000);
+
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  const rows = async (query: ReturnType<typeof sql>): Promise<{ rows: Array<Record<string, unknown>> }> => {
+    const result: unknown = await database.db.execute(query);
+    return result as { rows: Array<Record<string, unknown>> };
+  };
+
+  it('answers queries, keeping timestamps as PostgreSQL wrote them (Drizzle parses them itself)', async () => {
+    await database.db.execute(sql`INSERT INTO thread_probe (id, note) VALUES (1, 'first')`);
+    const { rows: found } = await rows(sql`SELECT id, note, at FROM thread_probe WHERE id = ${1}`);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ id: 1, note: 'first' });
+    expect(typeof found[0]!.at).toBe('string');
+    await database.ping();
+  });
+
+  it('commits a transaction that succeeds and rolls back one that throws', async () => {
+    await database.db.transaction(async (tx) => {
+      await tx.execute(sql`INSERT INTO thread_probe (id, note) VALUES (2, 'kept')`);
+      await tx.execute(sql`INSERT INTO thread_probe (id, note) VALUES (3, 'kept too')`);
+    });
+    await expect(
+      database.db.transaction(async (tx) => {
+        await tx.execute(sql`INSERT INTO thread_probe (id, note) VALUES (4, 'gone')`);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    const { rows: ids } = await rows(sql`SELECT id FROM thread_probe ORDER BY id`);
+    expect(ids.map((row) => row.id)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps savepoints inside a transaction (a failed nested part rolls back alone)', async () => {
+    await database.db.transaction(async (tx) => {
+      await tx.execute(sql`INSERT INTO thread_probe (id, note) VALUES (5, 'outer')`);
+      await tx.transaction(async (nested) => {
+        await nested.execute(sql`INSERT INTO thread_probe (id, note) VALUES (6, 'inner')`);
+        throw new Error('inner fails');
+      }).catch(() => undefined);
+    });
+    const { rows: ids } = await rows(sql`SELECT id FROM thread_probe WHERE id >= 5 ORDER BY id`);
+    expect(ids.map((row) => row.id)).toEqual([5]);
+  });
+
+  it('reports PostgreSQL errors with their code and constraint, and stays usable after them', async () => {
+    const failure = await database.db.execute(sql`INSERT INTO thread_probe (id, note) VALUES (1, 'duplicate')`).catch((error: unknown) => error);
+    const cause = (failure as { cause?: Record<string, unknown> }).cause ?? (failure as Record<string, unknown>);
+    expect(cause.code).toBe('23505');
+    expect(cause.constraint).toBe('thread_probe_pkey');
+    const inTransaction = await database.db
+      .transaction(async (tx) => {
+        await tx.execute(sql`INSERT INTO thread_probe (id, note) VALUES (7, 'before the error')`);
+        await tx.execute(sql`INSERT INTO thread_probe (id, note) VALUES (NULL, 'no id')`);
+      })
+      .catch((error: unknown) => error);
+    expect(((inTransaction as { cause?: Record<string, unknown> }).cause ?? (inTransaction as Record<string, unknown>)).code).toBe('23502');
+    const { rows: after } = await rows(sql`SELECT count(*)::int AS n FROM thread_probe WHERE id = 7`);
+    expect(after[0]!.n).toBe(0);
+  });
+
+  it('serves concurrent queries while a transaction holds the database, in order', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const transaction = database.db.transaction(async (tx) => {
+      await tx.execute(sql`INSERT INTO thread_probe (id, note) VALUES (8, 'slow')`);
+      await held;
+    });
+    const reads = Promise.all(Array.from({ length: 20 }, (_, index) => rows(sql`SELECT ${index}::int AS i`)));
+    release();
+    await transaction;
+    const answers = await reads;
+    expect(answers.map((answer) => answer.rows[0]!.i)).toEqual(Array.from({ length: 20 }, (_, index) => index));
+    const { rows: slow } = await rows(sql`SELECT note FROM thread_probe WHERE id = 8`);
+    expect(slow[0]!.note).toBe('slow');
+  });
+});
