@@ -58,6 +58,8 @@ const environmentSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('./data'),
+  /** Chat turns one process runs at once; beyond, 503 with Retry-After at once instead of an ever longer queue (0 = no limit). */
+  MAX_TURNS_IN_FLIGHT: z.coerce.number().int().min(0).default(512),
   /** The embedded database (PGlite) in its own worker thread, so its work runs beside the HTTP server's; off = on the main thread. */
   EMBEDDED_DATABASE_THREAD: booleanFlag.default(true),
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
@@ -233,6 +235,7 @@ export interface Config {
   oidc: { issuer: string; audience: string; jwksUrl: string | undefined; jwksCooldownMs: number } | undefined;
   runWorkersInProcess: boolean;
   embeddedDatabaseThread: boolean;
+  maxTurnsInFlight: number;
   /** The in-process queue's budget for background jobs (see BACKGROUND_JOB_*). */
   backgroundJobs: { concurrency: number; busyUtilization: number; maxDeferMs: number };
   allowPrivateFetch: boolean;
@@ -349,6 +352,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
         : undefined,
     runWorkersInProcess: env.RUN_WORKERS_IN_PROCESS ?? !env.REDIS_URL,
     embeddedDatabaseThread: env.EMBEDDED_DATABASE_THREAD,
+    maxTurnsInFlight: env.MAX_TURNS_IN_FLIGHT,
     backgroundJobs: { concurrency: env.BACKGROUND_JOB_CONCURRENCY, busyUtilization: env.BACKGROUND_JOB_BUSY_UTILIZATION, maxDeferMs: env.BACKGROUND_JOB_MAX_DEFER_MS },
     allowPrivateFetch: env.ALLOW_PRIVATE_FETCH,
     moderationPolicyPath: env.MODERATION_POLICY_PATH,

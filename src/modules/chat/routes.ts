@@ -42,8 +42,8 @@ export interface ChatRoutesDependencies {
 const MODEL_PATTERN = /^(?:character|shapesinc)\/(.+)$/;
 const conversationParams = z.object({ id: z.string().min(1).max(100) });
 const pageQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() });
-const chatProblemResponses = { ...problemResponses, 402: problemSchema, 413: problemSchema, 502: problemSchema, 504: problemSchema };
-const openAiErrorResponses = { 400: openAiErrorSchema, 401: openAiErrorSchema, 402: openAiErrorSchema, 404: openAiErrorSchema, 422: openAiErrorSchema, 429: openAiErrorSchema, 502: openAiErrorSchema, 504: openAiErrorSchema };
+const chatProblemResponses = { ...problemResponses, 402: problemSchema, 413: problemSchema, 502: problemSchema, 503: problemSchema, 504: problemSchema };
+const openAiErrorResponses = { 400: openAiErrorSchema, 401: openAiErrorSchema, 402: openAiErrorSchema, 404: openAiErrorSchema, 422: openAiErrorSchema, 429: openAiErrorSchema, 502: openAiErrorSchema, 503: openAiErrorSchema, 504: openAiErrorSchema };
 
 /** An AbortSignal that fires when the client goes away before the answer was fully written. */
 function clientSignal(reply: FastifyReply): AbortSignal {
@@ -118,56 +118,62 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       },
     },
     async (request, reply) => {
-      const body = request.body;
-      const { user, viewer, guildId, channelId } = await turnContext(request, body);
-      const signal = clientSignal(reply);
-      const heard = await hearVoiceMessage(voice, { user, message: body.audio_url ? { kind: 'url', url: body.audio_url } : undefined, field: 'audio_url', requestId: request.id, signal, assertCharacter: () => characters.get(request.params.id, viewer) });
-      const turn = await chat.prepare({
-        character: request.params.id,
-        viewer,
-        user,
-        guildId,
-        channelId,
-        text: withTranscript(body.content, heard),
-        messageMetadata: heard?.metadata,
-        imageUrls: body.attachment_url ? [body.attachment_url] : [],
-        contentField: 'content',
-        imageField: 'attachment_url',
-        clientSystemMessages: [],
-        clientHistory: [],
-        stream: body.stream,
-        signal,
-        requestId: request.id,
-      });
-      const spoken = (outcome: TurnOutcome | undefined) => speakAnswer(voice, turn, outcome, { user, requested: body.voice, requestId: request.id, http: request, signal });
-      const voiceFields = async (outcome: TurnOutcome | undefined) => ({ ...(heard ? { transcript: heard.text } : {}), ...(await spoken(outcome)) });
-      if (!body.stream) {
-        const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
-        return { ...botResponse(turn, outcome), ...(await voiceFields(outcome)) };
-      }
-      const writer = new SseWriter(reply, keepAliveMs);
-      if (turn.kind === 'command') {
-        writer.data({ type: 'delta', content: turn.reply });
-        writer.data({ type: 'done', ...botResponse(turn, undefined), ...(await voiceFields(undefined)) });
+      // Past the turns this process may run at once, a quick 503 instead of a queue that grows for minutes.
+      const leave = chat.admit();
+      try {
+        const body = request.body;
+        const { user, viewer, guildId, channelId } = await turnContext(request, body);
+        const signal = clientSignal(reply);
+        const heard = await hearVoiceMessage(voice, { user, message: body.audio_url ? { kind: 'url', url: body.audio_url } : undefined, field: 'audio_url', requestId: request.id, signal, assertCharacter: () => characters.get(request.params.id, viewer) });
+        const turn = await chat.prepare({
+          character: request.params.id,
+          viewer,
+          user,
+          guildId,
+          channelId,
+          text: withTranscript(body.content, heard),
+          messageMetadata: heard?.metadata,
+          imageUrls: body.attachment_url ? [body.attachment_url] : [],
+          contentField: 'content',
+          imageField: 'attachment_url',
+          clientSystemMessages: [],
+          clientHistory: [],
+          stream: body.stream,
+          signal,
+          requestId: request.id,
+        });
+        const spoken = (outcome: TurnOutcome | undefined) => speakAnswer(voice, turn, outcome, { user, requested: body.voice, requestId: request.id, http: request, signal });
+        const voiceFields = async (outcome: TurnOutcome | undefined) => ({ ...(heard ? { transcript: heard.text } : {}), ...(await spoken(outcome)) });
+        if (!body.stream) {
+          const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
+          return { ...botResponse(turn, outcome), ...(await voiceFields(outcome)) };
+        }
+        const writer = new SseWriter(reply, keepAliveMs);
+        if (turn.kind === 'command') {
+          writer.data({ type: 'delta', content: turn.reply });
+          writer.data({ type: 'done', ...botResponse(turn, undefined), ...(await voiceFields(undefined)) });
+          writer.end();
+          return reply;
+        }
+        writer.startKeepAlive();
+        try {
+          const outcome = await chat.run(turn, { onDelta: (text) => writer.data({ type: 'delta', content: text }) });
+          if (!outcome.assistantMessageId) markIdempotencyFailed(request);
+          if (outcome.status === 'blocked') writer.data({ type: 'replace', content: outcome.text });
+          if (outcome.error) writer.data({ type: 'error', error: streamError(outcome.error), partial: botResponse(turn, outcome) });
+          else writer.data({ type: 'done', ...botResponse(turn, outcome), ...(await voiceFields(outcome)) });
+        } catch (error) {
+          markIdempotencyFailed(request);
+          writer.stopKeepAlive();
+          if (!writer.isOpen) throw error;
+          request.log.warn({ err: error }, 'chat stream failed after it opened');
+          writer.data({ type: 'error', error: streamError(error) });
+        }
         writer.end();
         return reply;
+      } finally {
+        leave();
       }
-      writer.startKeepAlive();
-      try {
-        const outcome = await chat.run(turn, { onDelta: (text) => writer.data({ type: 'delta', content: text }) });
-        if (!outcome.assistantMessageId) markIdempotencyFailed(request);
-        if (outcome.status === 'blocked') writer.data({ type: 'replace', content: outcome.text });
-        if (outcome.error) writer.data({ type: 'error', error: streamError(outcome.error), partial: botResponse(turn, outcome) });
-        else writer.data({ type: 'done', ...botResponse(turn, outcome), ...(await voiceFields(outcome)) });
-      } catch (error) {
-        markIdempotencyFailed(request);
-        writer.stopKeepAlive();
-        if (!writer.isOpen) throw error;
-        request.log.warn({ err: error }, 'chat stream failed after it opened');
-        writer.data({ type: 'error', error: streamError(error) });
-      }
-      writer.end();
-      return reply;
     },
   );
 
@@ -184,156 +190,162 @@ export function registerChatRoutes(app: AppInstance, dependencies: ChatRoutesDep
       },
     },
     async (request, reply) => {
-      const body = request.body;
-      const slug = MODEL_PATTERN.exec(body.model)?.[1];
-      if (!slug) {
-        throw new AppError(404, 'model_not_found', `The model "${body.model}" does not exist here: use "character/<slug>" (GET /v1/models lists them).`, { extra: { field: 'model' } });
-      }
-      if (body.n !== undefined && body.n > 1) throw new ValidationError('n', 'A character gives one answer per request: n must be 1 (send several requests for several answers).');
-      const { user, viewer, guildId, channelId } = await turnContext(request, { user_id: body.user });
-      const last = body.messages.at(-1)!;
-      if (last.role !== 'user' && last.role !== 'tool') throw new ValidationError('messages', 'The last message must be the user\'s (or tool results answering the model\'s tool calls).');
-      // After tool results the whole client history goes to the model, ending with those results.
-      const toolContinuation = last.role === 'tool';
-      const clientSystemMessages: string[] = [];
-      const clientHistory: ChatMessage[] = [];
-      for (const message of toolContinuation ? body.messages : body.messages.slice(0, -1)) {
-        const text = textOf(withoutAudio(message.content));
-        if (message.role === 'system' || message.role === 'developer') clientSystemMessages.push(text);
-        else if (message.role === 'tool') {
-          if (!message.tool_call_id) throw new ValidationError('messages', 'A tool message needs tool_call_id (the id of the call it answers).');
-          clientHistory.push({ role: 'tool', content: text, tool_call_id: message.tool_call_id });
-        } else if (message.role === 'assistant' && message.tool_calls?.length) {
-          clientHistory.push({ role: 'assistant', content: message.content === null ? null : text, tool_calls: message.tool_calls });
-        } else clientHistory.push({ role: message.role, content: text, ...(message.name ? { name: message.name } : {}) });
-      }
-      const passthrough = {
-        tools: body.tools,
-        tool_choice: body.tool_choice,
-        parallel_tool_calls: body.parallel_tool_calls,
-        response_format: body.response_format,
-        stop: body.stop,
-        seed: body.seed,
-        top_p: body.top_p,
-        frequency_penalty: body.frequency_penalty,
-        presence_penalty: body.presence_penalty,
-      };
-      const lastContent = toolContinuation ? '' : (last.content ?? '');
-      const imageUrls = typeof lastContent === 'string' ? [] : lastContent.flatMap((part) => (part.type === 'image_url' ? [part.image_url.url] : []));
-      const signal = clientSignal(reply);
-      const heard = await hearVoiceMessage(voice, { user, message: inputAudioOf(lastContent), field: 'messages', requestId: request.id, signal, assertCharacter: () => characters.get(slug, viewer) });
-      const turn = await chat.prepare({
-        character: slug,
-        viewer,
-        user,
-        guildId,
-        channelId,
-        text: withTranscript(textOf(withoutAudio(lastContent)), heard),
-        messageMetadata: heard?.metadata,
-        imageUrls,
-        contentField: 'messages',
-        imageField: 'messages',
-        clientSystemMessages,
-        clientHistory,
-        temperature: body.temperature,
-        maxTokens: body.max_completion_tokens ?? body.max_tokens,
-        passthrough,
-        toolContinuation,
-        stream: body.stream,
-        signal,
-        requestId: request.id,
-      });
-      const created = Math.floor(Date.now() / 1000);
-      // The name the client asked for (shapesinc/<slug> stays shapesinc/…).
-      const model = body.model;
-      const includeUsage = body.stream_options?.include_usage === true;
+      // Past the turns this process may run at once, a quick 503 instead of a queue that grows for minutes.
+      const leave = chat.admit();
+      try {
+        const body = request.body;
+        const slug = MODEL_PATTERN.exec(body.model)?.[1];
+        if (!slug) {
+          throw new AppError(404, 'model_not_found', `The model "${body.model}" does not exist here: use "character/<slug>" (GET /v1/models lists them).`, { extra: { field: 'model' } });
+        }
+        if (body.n !== undefined && body.n > 1) throw new ValidationError('n', 'A character gives one answer per request: n must be 1 (send several requests for several answers).');
+        const { user, viewer, guildId, channelId } = await turnContext(request, { user_id: body.user });
+        const last = body.messages.at(-1)!;
+        if (last.role !== 'user' && last.role !== 'tool') throw new ValidationError('messages', 'The last message must be the user\'s (or tool results answering the model\'s tool calls).');
+        // After tool results the whole client history goes to the model, ending with those results.
+        const toolContinuation = last.role === 'tool';
+        const clientSystemMessages: string[] = [];
+        const clientHistory: ChatMessage[] = [];
+        for (const message of toolContinuation ? body.messages : body.messages.slice(0, -1)) {
+          const text = textOf(withoutAudio(message.content));
+          if (message.role === 'system' || message.role === 'developer') clientSystemMessages.push(text);
+          else if (message.role === 'tool') {
+            if (!message.tool_call_id) throw new ValidationError('messages', 'A tool message needs tool_call_id (the id of the call it answers).');
+            clientHistory.push({ role: 'tool', content: text, tool_call_id: message.tool_call_id });
+          } else if (message.role === 'assistant' && message.tool_calls?.length) {
+            clientHistory.push({ role: 'assistant', content: message.content === null ? null : text, tool_calls: message.tool_calls });
+          } else clientHistory.push({ role: message.role, content: text, ...(message.name ? { name: message.name } : {}) });
+        }
+        const passthrough = {
+          tools: body.tools,
+          tool_choice: body.tool_choice,
+          parallel_tool_calls: body.parallel_tool_calls,
+          response_format: body.response_format,
+          stop: body.stop,
+          seed: body.seed,
+          top_p: body.top_p,
+          frequency_penalty: body.frequency_penalty,
+          presence_penalty: body.presence_penalty,
+        };
+        const lastContent = toolContinuation ? '' : (last.content ?? '');
+        const imageUrls = typeof lastContent === 'string' ? [] : lastContent.flatMap((part) => (part.type === 'image_url' ? [part.image_url.url] : []));
+        const signal = clientSignal(reply);
+        const heard = await hearVoiceMessage(voice, { user, message: inputAudioOf(lastContent), field: 'messages', requestId: request.id, signal, assertCharacter: () => characters.get(slug, viewer) });
+        const turn = await chat.prepare({
+          character: slug,
+          viewer,
+          user,
+          guildId,
+          channelId,
+          text: withTranscript(textOf(withoutAudio(lastContent)), heard),
+          messageMetadata: heard?.metadata,
+          imageUrls,
+          contentField: 'messages',
+          imageField: 'messages',
+          clientSystemMessages,
+          clientHistory,
+          temperature: body.temperature,
+          maxTokens: body.max_completion_tokens ?? body.max_tokens,
+          passthrough,
+          toolContinuation,
+          stream: body.stream,
+          signal,
+          requestId: request.id,
+        });
+        const created = Math.floor(Date.now() / 1000);
+        // The name the client asked for (shapesinc/<slug> stays shapesinc/…).
+        const model = body.model;
+        const includeUsage = body.stream_options?.include_usage === true;
 
-      if (!body.stream) {
-        const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
-        const usage = usageOf(outcome);
-        return {
-          id: `chatcmpl-${outcome?.assistantMessageId ?? randomUUID()}`,
-          object: 'chat.completion' as const,
+        if (!body.stream) {
+          const outcome = turn.kind === 'model' ? await chat.run(turn) : undefined;
+          const usage = usageOf(outcome);
+          return {
+            id: `chatcmpl-${outcome?.assistantMessageId ?? randomUUID()}`,
+            object: 'chat.completion' as const,
+            created,
+            model,
+            choices: [
+              {
+                index: 0,
+                message: {
+                  role: 'assistant' as const,
+                  content: turn.kind === 'command' ? turn.reply : outcome?.toolCalls && !outcome.text ? null : (outcome?.text ?? ''),
+                  ...(outcome?.toolCalls ? { tool_calls: outcome.toolCalls } : {}),
+                },
+                finish_reason: outcome?.status === 'blocked' ? 'content_filter' : (outcome?.finishReason ?? 'stop'),
+              },
+            ],
+            usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens },
+            conversation_id: turn.conversation.id,
+          };
+        }
+
+        const id = `chatcmpl-${randomUUID()}`;
+        const chunk = (delta: Record<string, unknown>, finishReason: string | null) => ({
+          id,
+          object: 'chat.completion.chunk',
           created,
           model,
-          choices: [
-            {
-              index: 0,
-              message: {
-                role: 'assistant' as const,
-                content: turn.kind === 'command' ? turn.reply : outcome?.toolCalls && !outcome.text ? null : (outcome?.text ?? ''),
-                ...(outcome?.toolCalls ? { tool_calls: outcome.toolCalls } : {}),
-              },
-              finish_reason: outcome?.status === 'blocked' ? 'content_filter' : (outcome?.finishReason ?? 'stop'),
-            },
-          ],
-          usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens },
-          conversation_id: turn.conversation.id,
+          choices: [{ index: 0, delta, finish_reason: finishReason }],
+          // With include_usage every chunk carries usage: null and a last chunk carries the figures (OpenAI's shape).
+          ...(includeUsage ? { usage: null } : {}),
+        });
+        const writer = new SseWriter(reply, keepAliveMs);
+        let roleSent = false;
+        const sendDelta = (text: string) => {
+          writer.data(chunk(roleSent ? { content: text } : { role: 'assistant', content: text }, null));
+          roleSent = true;
         };
-      }
-
-      const id = `chatcmpl-${randomUUID()}`;
-      const chunk = (delta: Record<string, unknown>, finishReason: string | null) => ({
-        id,
-        object: 'chat.completion.chunk',
-        created,
-        model,
-        choices: [{ index: 0, delta, finish_reason: finishReason }],
-        // With include_usage every chunk carries usage: null and a last chunk carries the figures (OpenAI's shape).
-        ...(includeUsage ? { usage: null } : {}),
-      });
-      const writer = new SseWriter(reply, keepAliveMs);
-      let roleSent = false;
-      const sendDelta = (text: string) => {
-        writer.data(chunk(roleSent ? { content: text } : { role: 'assistant', content: text }, null));
-        roleSent = true;
-      };
-      // Tool-call fragments go out as the vendor sent them (index, id, type, name, argument pieces).
-      const sendToolCallDelta = (toolCalls: ChatToolCallDelta[]) => {
-        writer.data(chunk(roleSent ? { tool_calls: toolCalls } : { role: 'assistant', content: null, tool_calls: toolCalls }, null));
-        roleSent = true;
-      };
-      const closeStream = (finishReason: string, outcome: TurnOutcome | undefined) => {
-        if (!roleSent) sendDelta('');
-        writer.data(chunk({}, finishReason));
-        const usage = usageOf(outcome);
-        if (includeUsage) {
-          writer.data({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens } });
-        }
-        writer.data('[DONE]');
-        writer.end();
-      };
-      const errorEvent = (error: unknown) => {
-        const normalized = normalizeError(error);
-        return { error: { message: normalized.message, type: normalized.status >= 500 ? 'api_error' : 'invalid_request_error', code: normalized.code, param: null } };
-      };
-
-      if (turn.kind === 'command') {
-        sendDelta(turn.reply);
-        closeStream('stop', undefined);
-        return reply;
-      }
-      writer.startKeepAlive();
-      try {
-        const outcome = await chat.run(turn, { onDelta: sendDelta, onToolCallDelta: sendToolCallDelta });
-        if (!outcome.assistantMessageId) markIdempotencyFailed(request);
-        if (outcome.error) {
-          // The upstream broke after text was sent: OpenAI's clients raise on an error event.
-          writer.data(errorEvent(outcome.error));
+        // Tool-call fragments go out as the vendor sent them (index, id, type, name, argument pieces).
+        const sendToolCallDelta = (toolCalls: ChatToolCallDelta[]) => {
+          writer.data(chunk(roleSent ? { tool_calls: toolCalls } : { role: 'assistant', content: null, tool_calls: toolCalls }, null));
+          roleSent = true;
+        };
+        const closeStream = (finishReason: string, outcome: TurnOutcome | undefined) => {
+          if (!roleSent) sendDelta('');
+          writer.data(chunk({}, finishReason));
+          const usage = usageOf(outcome);
+          if (includeUsage) {
+            writer.data({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens } });
+          }
+          writer.data('[DONE]');
           writer.end();
-        } else if (outcome.status === 'blocked') {
-          sendDelta(`${roleSent ? '\n\n' : ''}${outcome.text}`);
-          closeStream('content_filter', outcome);
-        } else closeStream(outcome.finishReason, outcome);
-      } catch (error) {
-        markIdempotencyFailed(request);
-        writer.stopKeepAlive();
-        if (!writer.isOpen) throw error;
-        request.log.warn({ err: error }, 'chat stream failed after it opened');
-        writer.data(errorEvent(error));
-        writer.end();
+        };
+        const errorEvent = (error: unknown) => {
+          const normalized = normalizeError(error);
+          return { error: { message: normalized.message, type: normalized.status >= 500 ? 'api_error' : 'invalid_request_error', code: normalized.code, param: null } };
+        };
+
+        if (turn.kind === 'command') {
+          sendDelta(turn.reply);
+          closeStream('stop', undefined);
+          return reply;
+        }
+        writer.startKeepAlive();
+        try {
+          const outcome = await chat.run(turn, { onDelta: sendDelta, onToolCallDelta: sendToolCallDelta });
+          if (!outcome.assistantMessageId) markIdempotencyFailed(request);
+          if (outcome.error) {
+            // The upstream broke after text was sent: OpenAI's clients raise on an error event.
+            writer.data(errorEvent(outcome.error));
+            writer.end();
+          } else if (outcome.status === 'blocked') {
+            sendDelta(`${roleSent ? '\n\n' : ''}${outcome.text}`);
+            closeStream('content_filter', outcome);
+          } else closeStream(outcome.finishReason, outcome);
+        } catch (error) {
+          markIdempotencyFailed(request);
+          writer.stopKeepAlive();
+          if (!writer.isOpen) throw error;
+          request.log.warn({ err: error }, 'chat stream failed after it opened');
+          writer.data(errorEvent(error));
+          writer.end();
+        }
+        return reply;
+      } finally {
+        leave();
       }
-      return reply;
     },
   );
 

@@ -5,7 +5,7 @@ import type { Config } from '../../config.js';
 import type { Events } from '../../infra/cache/cache.js';
 import type { Database } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
-import { AppError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
+import { AppError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError, ValidationError } from '../../infra/http/errors.js';
 import { DEFAULT_MAX_FETCH_BYTES, safeFetch } from '../../infra/http/safe-fetch.js';
 import type { ChatContentPart, ChatMessage, ChatPassthrough, ChatToolCall, ChatToolCallDelta, ChatUsage } from '../../providers/chat/chat-model.js';
 import type { ImageInput } from '../../providers/vision/gemini.js';
@@ -145,6 +145,8 @@ export interface RunOptions {
 export class ChatService {
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing = false;
+  /** Chat requests between admit() and their end (see MAX_TURNS_IN_FLIGHT). */
+  private turnsInFlight = 0;
   /** Conversation rows and recent history, per process, dropped across replicas on every change. */
   private readonly conversations: ConversationCache;
 
@@ -722,6 +724,28 @@ export class ChatService {
         resolve();
       }, { once: true });
     });
+  }
+
+  /**
+   * Counts a chat turn in (MAX_TURNS_IN_FLIGHT per process): beyond it the request gets a 503 with
+   * Retry-After at once instead of waiting behind every turn already queued for the database.
+   * Returns what to call when the turn is over.
+   */
+  admit(): () => void {
+    const limit = this.dependencies.config.maxTurnsInFlight;
+    if (limit > 0 && this.turnsInFlight >= limit) {
+      throw new ServiceUnavailableError(`This server is answering ${limit} turns at once, its limit; retry in a moment.`, {
+        headers: { 'retry-after': '1' },
+        extra: { limit, retry_after: 1 },
+      });
+    }
+    this.turnsInFlight += 1;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.turnsInFlight -= 1;
+    };
   }
 
   get isClosing(): boolean {
