@@ -503,9 +503,11 @@ export class ChatService {
     // The messages go first: a conversation gone from the database (deleted through another replica
     // whose news has not arrived, a restored database) fails there, before anything is settled, and
     // the turn is written once more into the conversation the place has now.
+    // The rows as stored (the insert returns the history's columns): what the conversation cache keeps.
+    let stored: HistoryRow[] = [];
     const write = () =>
       db.transaction(async (executor) => {
-        if (rows.length > 0) await store.insertTurnMessages(executor, turn.conversation.id, rows);
+        stored = rows.length > 0 ? await store.insertTurnMessages(executor, turn.conversation.id, rows) : [];
         await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd }, { executor });
       });
     try {
@@ -518,7 +520,7 @@ export class ChatService {
       for (const row of rows) row.conversationId = turn.conversation.id;
       await write();
     }
-    if (rows.length > 0) await this.conversations.added(turn.conversation.id, rows.map(historyRow));
+    if (stored.length > 0) await this.conversations.added(turn.conversation.id, stored);
     const assistantMessageId: string | null = assistantMessage?.id ?? null;
     if (status === 'complete' && assistantMessageId && turn.userMessageId && memory) {
       try {
@@ -803,19 +805,6 @@ export function countTokensOnce(text: string): number {
 /** The cache key of a character's conversation at a place. */
 function conversationKey(characterId: string, place: store.Place): string {
   return `${characterId}|${store.placeKey(place)}`;
-}
-
-function historyRow(message: MessageInsert & { id: string }): HistoryRow {
-  return {
-    id: message.id,
-    role: message.role,
-    content: message.content,
-    speakerUserId: message.speakerUserId ?? null,
-    speakerName: message.speakerName ?? null,
-    tokenCount: message.tokenCount ?? countTokensOnce(message.content),
-    status: message.status ?? 'complete',
-    createdAt: message.createdAt ?? new Date(),
-  };
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
