@@ -94,4 +94,55 @@ describe('the embedded database thread', () => {
     const { rows: slow } = await rows(sql`SELECT note FROM thread_probe WHERE id = 8`);
     expect(slow[0]!.note).toBe('slow');
   });
+
+  it('runs a repeated statement by name (prepared once), with the same rows, parameters and errors as an unnamed one', async () => {
+    await database.db.execute(sql`CREATE TABLE prepared_probe (id int PRIMARY KEY, tags text[] NOT NULL, doc jsonb NOT NULL, at timestamptz NOT NULL, note text)`);
+    const insert = (id: number, note: string | null) =>
+      database.db.execute(sql`INSERT INTO prepared_probe (id, tags, doc, at, note) VALUES (${id}, ${sql.param(['a', `tag ${id}`])}, ${JSON.stringify({ id, nested: { ok: true } })}::jsonb, ${new Date(Date.UTC(2026, 0, id)).toISOString()}::timestamptz, ${note})`);
+    for (let id = 1; id <= 4; id += 1) await insert(id, id % 2 === 0 ? null : `note ${id}`);
+    const read = (id: number) => rows(sql`SELECT id, tags, doc, note, at FROM prepared_probe WHERE id = ${id}`);
+    const answers = [];
+    for (let id = 1; id <= 4; id += 1) answers.push((await read(id)).rows[0]);
+    expect(answers.map((row) => [row!.id, row!.tags, row!.doc, row!.note])).toEqual([
+      [1, ['a', 'tag 1'], { id: 1, nested: { ok: true } }, 'note 1'],
+      [2, ['a', 'tag 2'], { id: 2, nested: { ok: true } }, null],
+      [3, ['a', 'tag 3'], { id: 3, nested: { ok: true } }, 'note 3'],
+      [4, ['a', 'tag 4'], { id: 4, nested: { ok: true } }, null],
+    ]);
+    expect(typeof answers[3]!.at).toBe('string');
+    // Both statements were seen more than once: they are now PostgreSQL prepared statements.
+    const { rows: prepared } = await rows(sql`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'anima_%'`);
+    const texts = prepared.map((row) => String(row.statement));
+    expect(texts.some((text) => text.startsWith('INSERT INTO prepared_probe'))).toBe(true);
+    expect(texts.some((text) => text.startsWith('SELECT id, tags, doc, note, at FROM prepared_probe'))).toBe(true);
+    // A named statement's error keeps PostgreSQL's fields, outside and inside a transaction.
+    const duplicate = await insert(1, 'again').catch((error: unknown) => error);
+    const cause = (duplicate as { cause?: Record<string, unknown> }).cause ?? (duplicate as Record<string, unknown>);
+    expect(cause.code).toBe('23505');
+    expect(cause.constraint).toBe('prepared_probe_pkey');
+    const rolledBack = await database.db
+      .transaction(async (tx) => {
+        await tx.execute(sql`INSERT INTO prepared_probe (id, tags, doc, at, note) VALUES (${9}, ${sql.param(['t'])}, ${'{}'}::jsonb, ${new Date().toISOString()}::timestamptz, ${null})`);
+        await tx.execute(sql`INSERT INTO prepared_probe (id, tags, doc, at, note) VALUES (${2}, ${sql.param(['t'])}, ${'{}'}::jsonb, ${new Date().toISOString()}::timestamptz, ${null})`);
+      })
+      .catch((error: unknown) => error);
+    expect(((rolledBack as { cause?: Record<string, unknown> }).cause ?? (rolledBack as Record<string, unknown>)).code).toBe('23505');
+    expect((await rows(sql`SELECT count(*)::int AS n FROM prepared_probe`)).rows[0]!.n).toBe(4);
+    // A named statement inside a transaction that commits.
+    await database.db.transaction(async (tx) => {
+      for (const id of [5, 6]) await tx.execute(sql`INSERT INTO prepared_probe (id, tags, doc, at, note) VALUES (${id}, ${sql.param(['t'])}, ${'{}'}::jsonb, ${new Date().toISOString()}::timestamptz, ${null})`);
+    });
+    expect((await rows(sql`SELECT count(*)::int AS n FROM prepared_probe`)).rows[0]!.n).toBe(6);
+  });
+
+  it('prepares a named statement again when a migration changed what it returns', async () => {
+    await database.db.execute(sql`CREATE TABLE reshaped_probe (id int PRIMARY KEY)`);
+    await database.db.execute(sql`INSERT INTO reshaped_probe VALUES (1)`);
+    const read = () => rows(sql`SELECT * FROM reshaped_probe WHERE id = ${1}`);
+    await read();
+    expect((await read()).rows[0]).toEqual({ id: 1 });
+    await database.db.execute(sql`ALTER TABLE reshaped_probe ADD COLUMN label text NOT NULL DEFAULT 'new'`);
+    expect((await read()).rows[0]).toEqual({ id: 1, label: 'new' });
+    expect((await read()).rows[0]).toEqual({ id: 1, label: 'new' });
+  });
 });

@@ -9,6 +9,7 @@ import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import type { ThreadReply, ThreadRequest } from './pglite-protocol.js';
 import { serializeError } from './pglite-protocol.js';
+import { PglitePreparedStatements } from './pglite-prepared.js';
 
 const port = parentPort;
 if (!port) throw new Error('pglite-thread.ts runs as a worker thread');
@@ -18,6 +19,8 @@ const { dataDir } = workerData as { dataDir: string };
 const transactions = new Map<number, { tx: Transaction; end: (commit: boolean) => void; finished: Promise<void> }>();
 
 const ready = PGlite.create({ dataDir, extensions: { vector } });
+/** Statements a turn repeats run by name (parsed and planned once); see pglite-prepared.ts. */
+const prepared = ready.then((db) => new PglitePreparedStatements(db));
 
 function reply(message: ThreadReply): void {
   port!.postMessage(message);
@@ -39,12 +42,13 @@ async function handle(request: ThreadRequest): Promise<void> {
       reply({ id: request.id, ok: true, value: null });
       return;
     case 'query': {
-      const target = request.tx === undefined ? db : transactions.get(request.tx)?.tx;
-      if (!target) throw new Error(`transaction ${request.tx} is not open`);
-      const result = await target.query(request.sql, request.params, {
+      const tx = request.tx === undefined ? undefined : transactions.get(request.tx)?.tx;
+      if (request.tx !== undefined && !tx) throw new Error(`transaction ${request.tx} is not open`);
+      const options = {
         ...(request.rowMode ? { rowMode: request.rowMode } : {}),
         ...(request.identityParsers ? { parsers: parsersFor(request.identityParsers) } : {}),
-      });
+      };
+      const result = await (await prepared).query(request.sql, request.params, options, tx ? (sql, params, queryOptions) => tx.query(sql, params, queryOptions) : undefined);
       reply({ id: request.id, ok: true, value: { rows: result.rows, fields: result.fields, affectedRows: result.affectedRows, command: result.command, rowCount: result.rowCount } });
       return;
     }
