@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { AppError } from '../../infra/http/errors.js';
 import type { Authorization, AuthorizationRequest, BillingPort, MeteredUsage, SettleOptions } from '../gateway/billing-port.js';
@@ -98,6 +99,28 @@ export class MeteredBilling implements BillingPort {
         const charge = priceMicro(plan, used, request.service === 'image' ? imageCreditWeight(request.provider, usage.model ?? request.model) : 1);
         if (credits) return { creditsMicro: await service.settle(credits, user.id, charge, options?.executor) };
         return { creditsMicro: await service.chargeWithoutHold(user.id, charge, callId, `${request.service}:${request.provider}`, options?.executor) };
+      },
+      settleParts: (usage: MeteredUsage & { costUsd: number }) => {
+        if (ended) return undefined;
+        const used = usedQuantities(request.service, usage);
+        let charge: { ctes: SQL[]; chargedMicro: SQL } | undefined = { ctes: [], chargedMicro: sql`0` };
+        if (request.paidBy === 'platform' && !alreadySettled) {
+          const chargedMicro = priceMicro(plan, used, request.service === 'image' ? imageCreditWeight(request.provider, usage.model ?? request.model) : 1);
+          // A charge with nothing held (chargeWithoutHold) or above the hold takes more than CTEs: settle instead.
+          charge = credits ? service.settleCtes(credits, chargedMicro) : chargedMicro > 0 ? undefined : charge;
+        }
+        if (!charge) return undefined;
+        return {
+          ctes: charge.ctes,
+          creditsMicro: charge.chargedMicro,
+          settled: async (creditsMicro: number) => {
+            if (ended) return { creditsMicro: 0 };
+            ended = true;
+            const results = await Promise.allSettled(holds.map((hold) => hold.settle(used)));
+            for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
+            return { creditsMicro };
+          },
+        };
       },
       release: async (reason: string) => {
         if (ended) return;

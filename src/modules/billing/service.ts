@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { LocalCache, type Events } from '../../infra/cache/index.js';
@@ -267,6 +268,17 @@ export class BillingService {
       if (extra.entry && !extra.duplicate) total += -extra.entry.amountMicro;
     }
     return total;
+  }
+
+  /**
+   * `settle` as CTEs of the caller's one statement (see StatementParts), for a charge within the
+   * hold; undefined when the charge is above it (the excess is a second ledger entry: use `settle`).
+   */
+  settleCtes(held: HeldCredits, chargedMicro: number): { ctes: SQL[]; chargedMicro: SQL } | undefined {
+    const charge = Math.max(0, Math.round(chargedMicro));
+    if (charge > held.amountMicro) return undefined;
+    const ending = store.endReservationCtes(held.reservationId, { kind: 'settle', chargedMicro: charge }, 'settle_');
+    return { ctes: ending.ctes, chargedMicro: sql`COALESCE(${ending.chargedMicro}, 0)` };
   }
 
   /** Charges a platform-paid call that had nothing to hold (its estimate was zero): at most the balance. */

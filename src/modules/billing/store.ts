@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor } from '../../infra/db/database.js';
 import { plans } from '../../infra/db/schema.js';
 import { creditLedger, creditReservations, wallets, type LedgerKind, type LedgerRow, type ReservationRow, type WalletRow } from './tables.js';
@@ -133,29 +133,53 @@ export async function endReservation(
   reservationId: string,
   outcome: { kind: 'settle' | 'release'; chargedMicro: number; reason?: string | undefined },
 ): Promise<{ ended: boolean; chargedMicro: number }> {
+  const ending = endReservationCtes(reservationId, outcome, '');
+  const result = await db.execute(sql`WITH ${sql.join(ending.ctes, sql`, `)} SELECT ${ending.chargedMicro} AS charged_micro WHERE EXISTS (SELECT 1 FROM entry)`);
+  const row = rowsOf<{ charged_micro: string | number }>(result)[0];
+  return row ? { ended: true, chargedMicro: Number(row.charged_micro) } : { ended: false, chargedMicro: 0 };
+}
+
+/**
+ * Ending a held reservation as data-modifying CTEs (`<prefix>ended`, `<prefix>credit`,
+ * `<prefix>entry`): the reservation is marked settled (charging at most its amount) or released,
+ * the wallet gets back what was not charged, and the ledger records it — all only while the
+ * reservation is still held (the stale-reservation job may have released it). `chargedMicro` is
+ * the amount charged, as an expression (NULL when nothing was ended).
+ */
+export function endReservationCtes(
+  reservationId: string,
+  outcome: { kind: 'settle' | 'release'; chargedMicro: number; reason?: string | undefined },
+  prefix: '' | 'settle_',
+): { ctes: SQL[]; chargedMicro: SQL } {
   const status = outcome.kind === 'settle' ? 'settled' : 'released';
   const charged = outcome.kind === 'settle' ? Math.max(0, Math.round(outcome.chargedMicro)) : 0;
-  const result = await db.execute(sql`
-    WITH ended AS (
+  const ended = sql.raw(`${prefix}ended`);
+  const credit = sql.raw(`${prefix}credit`);
+  const entry = sql.raw(`${prefix}entry`);
+  return {
+    ctes: [
+      sql`${ended} AS (
       UPDATE credit_reservations
       SET status = ${status}::text, charged_micro = LEAST(amount_micro, ${charged}::bigint), ended_at = now(),
           idempotency_key = CASE WHEN ${status}::text = 'released' THEN NULL ELSE idempotency_key END
       WHERE id = ${reservationId}::uuid AND status = 'held'
       RETURNING user_id, amount_micro, charged_micro
-    ), credit AS (
-      UPDATE wallets SET balance_micro = wallets.balance_micro + ended.amount_micro - ended.charged_micro,
-        reserved_micro = wallets.reserved_micro - ended.amount_micro,
-        daily_micro = GREATEST(wallets.daily_micro - ended.charged_micro, 0), updated_at = now()
-      FROM ended WHERE wallets.user_id = ended.user_id
+    )`,
+      sql`${credit} AS (
+      UPDATE wallets SET balance_micro = wallets.balance_micro + ${ended}.amount_micro - ${ended}.charged_micro,
+        reserved_micro = wallets.reserved_micro - ${ended}.amount_micro,
+        daily_micro = GREATEST(wallets.daily_micro - ${ended}.charged_micro, 0), updated_at = now()
+      FROM ${ended} WHERE wallets.user_id = ${ended}.user_id
       RETURNING wallets.balance_micro
-    ), entry AS (
+    )`,
+      sql`${entry} AS (
       INSERT INTO credit_ledger (user_id, kind, amount_micro, balance_after_micro, idempotency_key, reservation_id, reason)
-      SELECT ended.user_id, ${outcome.kind}::text, ended.amount_micro - ended.charged_micro, credit.balance_micro, ${`${outcome.kind}:${reservationId}`}::text, ${reservationId}::uuid, ${outcome.reason?.slice(0, 500) ?? null}::text
-      FROM ended, credit RETURNING id
-    )
-    SELECT ended.charged_micro FROM ended, entry`);
-  const row = rowsOf<{ charged_micro: string | number }>(result)[0];
-  return row ? { ended: true, chargedMicro: Number(row.charged_micro) } : { ended: false, chargedMicro: 0 };
+      SELECT ${ended}.user_id, ${outcome.kind}::text, ${ended}.amount_micro - ${ended}.charged_micro, ${credit}.balance_micro, ${`${outcome.kind}:${reservationId}`}::text, ${reservationId}::uuid, ${outcome.reason?.slice(0, 500) ?? null}::text
+      FROM ${ended}, ${credit} RETURNING id
+    )`,
+    ],
+    chargedMicro: sql`(SELECT ${ended}.charged_micro FROM ${ended})`,
+  };
 }
 
 export async function findReservationByKey(db: Executor, userId: string, idempotencyKey: string): Promise<ReservationRow | undefined> {

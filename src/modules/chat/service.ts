@@ -473,9 +473,9 @@ export class ChatService {
     // The stored answer's token count, made once; it is also the metered count when the provider gave none.
     const answerTokens = countTokens(text);
     const usage: ChatUsage = result.usage ?? { promptTokens: turn.prompt.estimatedTokens, completionTokens: text === result.text ? answerTokens : countTokens(result.text) };
-    // The turn's writes in one transaction (one commit): what was delivered is charged (a cut or
-    // abandoned stream included), usage recorded once by the gateway, and the answer stored. Nothing
-    // inside may use another connection (the embedded database has one, held by the transaction).
+    // The turn's writes commit together (one statement, else one transaction): what was delivered is
+    // charged (a cut or abandoned stream included), usage recorded once by the gateway, and the answer
+    // stored. Nothing inside the transaction may use another connection (the embedded database has one).
     const answered = !(text === '' && !result.toolCalls && status === 'partial');
     const userMessage = turn.userMessage;
     const assistantMessage: (MessageInsert & { id: string }) | undefined = answered
@@ -505,11 +505,33 @@ export class ChatService {
     // the turn is written once more into the conversation the place has now.
     // The rows as stored (the insert returns the history's columns): what the conversation cache keeps.
     let stored: HistoryRow[] = [];
-    const write = () =>
+    const metered = { model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd };
+    const inTransaction = () =>
       db.transaction(async (executor) => {
         stored = rows.length > 0 ? await store.insertTurnMessages(executor, turn.conversation.id, rows) : [];
-        await turn.lease.settle({ model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd }, { executor });
+        await turn.lease.settle(metered, { executor });
       });
+    // Usually one statement (messages, charge and usage row as CTEs); where the settle needs more
+    // (a charge above the reservation) or that statement fails for another reason than a conversation
+    // gone, the same writes in a transaction, where a metering failure is logged instead of failing the turn.
+    const write = async () => {
+      const parts = turn.lease.settleParts(metered, db);
+      if (parts) {
+        let written: Awaited<ReturnType<typeof store.writeTurn>> | undefined;
+        try {
+          written = await store.writeTurn(db, turn.conversation.id, rows, parts);
+        } catch (error) {
+          if (rows.length > 0 && store.isForeignKeyViolation(error, store.MESSAGE_CONVERSATION_FOREIGN_KEY)) throw error;
+          logger.warn({ err: error, conversationId: turn.conversation.id }, "the turn's one-statement write failed; writing it in a transaction");
+        }
+        if (written) {
+          stored = written.stored;
+          await parts.settled(written.creditsMicro);
+          return;
+        }
+      }
+      await inTransaction();
+    };
     try {
       await write();
     } catch (writeError) {

@@ -1,4 +1,4 @@
-import { and, desc, eq, exists, gt, inArray, isNotNull, isNull, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, exists, gt, inArray, isNotNull, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 
@@ -132,6 +132,41 @@ export async function insertTurnMessages(db: Executor, conversationId: string, v
   // One statement: the conversation's update rides along as a data-modifying CTE.
   const touched = db.$with('touched').as(db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, conversationId)).returning({ id: conversations.id }));
   return db.with(touched).insert(messages).values(values).returning(HISTORY_COLUMNS);
+}
+
+/**
+ * The turn's whole write as ONE statement: the conversation touched, its messages inserted and the
+ * other modules' CTEs (`parts`: the charge and the usage row, see StatementParts) — atomic without
+ * BEGIN and COMMIT, one round trip. A conversation gone from the database fails the messages'
+ * foreign key and, with it, the whole statement: nothing is charged.
+ */
+export async function writeTurn(
+  db: Executor,
+  conversationId: string,
+  values: MessageInsert[],
+  parts: { ctes: SQL[]; creditsMicro: SQL },
+): Promise<{ stored: HistoryRow[]; creditsMicro: number }> {
+  const ctes = values.length > 0
+    ? [
+        sql`touched AS (${db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, conversationId)).returning({ id: conversations.id }).getSQL()})`,
+        sql`inserted AS (${db.insert(messages).values(values).returning({ id: messages.id }).getSQL()})`,
+        ...parts.ctes,
+      ]
+    : parts.ctes;
+  const result = await db.execute(sql`WITH ${sql.join(ctes, sql`, `)} SELECT ${parts.creditsMicro} AS credits_micro`);
+  const [row] = (result as { rows: Array<{ credits_micro: string | number | null }> }).rows;
+  // The rows as written (every column the history keeps was set here, none by the database).
+  const stored = values.map((value) => ({
+    id: value.id!,
+    role: value.role,
+    content: value.content,
+    speakerUserId: value.speakerUserId ?? null,
+    speakerName: value.speakerName ?? null,
+    tokenCount: value.tokenCount ?? 0,
+    status: value.status ?? 'complete',
+    createdAt: value.createdAt!,
+  }));
+  return { stored, creditsMicro: Number(row?.credits_micro ?? 0) };
 }
 
 async function touchConversation(db: Executor, conversationId: string): Promise<void> {

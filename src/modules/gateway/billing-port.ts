@@ -1,4 +1,5 @@
 import type { ProviderName } from '../../config.js';
+import type { SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import type { UserRow } from '../identity/store.js';
 
@@ -58,6 +59,28 @@ export interface Authorization {
   settle(usage: MeteredUsage & { costUsd: number }, options?: SettleOptions): Promise<{ creditsMicro: number }>;
   /** Gives the whole reservation back (the call failed or delivered nothing). */
   release(reason: string): Promise<void>;
+  /**
+   * The settle as parts of the caller's one statement (see StatementParts), where it can be one:
+   * undefined when it needs more than one statement (e.g. a charge above the reservation), and then
+   * the caller uses `settle` with its transaction.
+   */
+  settleParts?(usage: MeteredUsage & { costUsd: number }): StatementParts | undefined;
+}
+
+/**
+ * Data-modifying CTEs another module's statement carries, so that a turn's whole write (its
+ * messages, the charge, the usage row) is one statement: one round trip, atomic without BEGIN and
+ * COMMIT. The caller puts `ctes` after its WITH and selects `creditsMicro`; once the statement has
+ * committed it calls `settled` with what it selected. If the statement fails nothing was written and
+ * the caller falls back to `settle` in a transaction.
+ */
+export interface StatementParts {
+  /** `name AS (…)` entries; their names start with the owning module's prefix (settle_, usage_). */
+  ctes: SQL[];
+  /** Micro-credits charged, as an expression over `ctes` (0 when nothing was charged). */
+  creditsMicro: SQL;
+  /** After the commit: ends the call (limits adjusted); returns the credits charged. */
+  settled(creditsMicro: number): Promise<{ creditsMicro: number }>;
 }
 
 export interface SettleOptions {

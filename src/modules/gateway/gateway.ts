@@ -4,8 +4,9 @@ import { AppError } from '../../infra/http/errors.js';
 import { ProviderCallError } from '../../providers/chat/provider-error.js';
 import { rejectedKeyError, type ProviderKeyResolver, type ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { UserRow } from '../identity/store.js';
-import type { UsageRecorder } from '../usage/usage-recorder.js';
-import type { Authorization, BillingPort, CostEstimate, MeteredService, MeteredUsage, PlanFeature, SettleOptions } from './billing-port.js';
+import type { UsageRecord, UsageRecorder } from '../usage/usage-recorder.js';
+import type { Executor } from '../../infra/db/database.js';
+import type { Authorization, BillingPort, CostEstimate, MeteredService, MeteredUsage, PlanFeature, SettleOptions, StatementParts } from './billing-port.js';
 import type { Modality, ProviderAdapters, ProviderRegistry } from './registry.js';
 
 /** One provider call as the gateway sees it: who, what, through whom, at most how much. */
@@ -43,6 +44,13 @@ export interface Lease<M extends Modality = Modality> {
    * charge and the usage row are written in the caller's transaction.
    */
   settle(usage: MeteredUsage, options?: SettleOptions): Promise<{ creditsMicro: number }>;
+  /**
+   * `settle` as CTEs of the caller's one statement (the charge and the usage row; see
+   * StatementParts), built with `db`; undefined where that takes more than one statement (then
+   * call `settle` in a transaction). Only `settled` ends the lease: if the statement failed,
+   * `settle` or `fail` still can.
+   */
+  settleParts(usage: MeteredUsage, db: Executor): StatementParts | undefined;
   /**
    * The call failed: the reservation is released, a key the vendor rejected is reported (a user
    * key is marked invalid), and the error to throw is returned (a rejected user key becomes 402).
@@ -108,6 +116,20 @@ export class ProviderGateway {
   private lease<M extends Modality>(call: GatewayCall<M>, key: ResolvedProviderKey, adapter: ProviderAdapters[M], authorization: Authorization): Lease<M> {
     const { usage, keys, config, logger } = this.dependencies;
     let ended = false;
+    const usageRecord = (used: MeteredUsage): UsageRecord => ({
+      userId: call.user?.id,
+      characterId: call.characterId,
+      service: call.service,
+      key,
+      model: used.model ?? call.model,
+      promptTokens: used.promptTokens,
+      completionTokens: used.completionTokens,
+      characters: used.characters,
+      seconds: used.seconds,
+      images: used.images,
+      providerCostUsd: used.providerCostUsd,
+      requestId: call.requestId,
+    });
     return {
       key,
       adapter,
@@ -119,23 +141,23 @@ export class ProviderGateway {
         try {
           ({ creditsMicro } = await authorization.settle({ ...used, costUsd }, options));
         } finally {
-          await usage.record({
-            userId: call.user?.id,
-            characterId: call.characterId,
-            service: call.service,
-            key,
-            model: used.model ?? call.model,
-            promptTokens: used.promptTokens,
-            completionTokens: used.completionTokens,
-            characters: used.characters,
-            seconds: used.seconds,
-            images: used.images,
-            providerCostUsd: used.providerCostUsd,
-            creditsMicro,
-            requestId: call.requestId,
-          }, options?.executor);
+          await usage.record({ ...usageRecord(used), creditsMicro }, options?.executor);
         }
         return { creditsMicro };
+      },
+      settleParts: (used, db) => {
+        if (ended) return undefined;
+        const charge = authorization.settleParts?.({ ...used, costUsd: usage.costOf(key.provider, call.service, used) });
+        if (!charge) return undefined;
+        return {
+          ctes: [...charge.ctes, ...usage.recordCtes(db, usageRecord(used), charge.creditsMicro)],
+          creditsMicro: charge.creditsMicro,
+          settled: async (creditsMicro) => {
+            if (ended) return { creditsMicro: 0 };
+            ended = true;
+            return charge.settled(creditsMicro);
+          },
+        };
       },
       fail: async (error) => {
         if (ended) return error;

@@ -1,7 +1,8 @@
+import { sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Executor } from '../../infra/db/database.js';
-import { usageEvents } from '../../infra/db/schema.js';
-import { rollUp } from './usage-report.js';
+import { usageDaily, usageEvents } from '../../infra/db/schema.js';
+import { rollUpParts } from './usage-report.js';
 import type { ResolvedProviderKey } from '../identity/key-resolution.js';
 import { priceOf } from './price-table.js';
 
@@ -55,40 +56,58 @@ export class UsageRecorder {
    * written inside it, under a savepoint, so a metering failure still never fails the caller.
    */
   async record(record: UsageRecord, executor?: Executor): Promise<void> {
-    const promptTokens = record.promptTokens ?? 0;
-    const completionTokens = record.completionTokens ?? 0;
-    const { costUsd, costSource } = this.priced(record);
     try {
       await (executor ?? this.dependencies.db).transaction(async (transaction) => {
-        const event = transaction.insert(usageEvents).values({
-          userId: record.userId ?? null,
-          characterId: record.characterId ?? null,
-          service: record.service,
-          provider: record.key.provider,
-          model: record.model ?? null,
-          promptTokens,
-          completionTokens,
-          characters: record.characters ?? 0,
-          seconds: record.seconds ?? 0,
-          images: record.images ?? 0,
-          creditsMicro: record.creditsMicro ?? 0,
-          costUsd,
-          costSource,
-          paidBy: record.key.source,
-          providerKeyId: record.key.providerKeyId,
-          requestId: record.requestId ?? null,
-        });
-        if (!record.userId) {
+        const { event, daily } = this.statements(transaction, record, record.creditsMicro ?? 0);
+        if (!daily) {
           await event;
           return;
         }
         // The event and its user's daily row in one statement (the event as a data-modifying CTE).
         const written = transaction.$with('usage_event').as(event.returning({ id: usageEvents.id }));
-        await rollUp(transaction.with(written), { ...record, userId: record.userId, paidBy: record.key.source, promptTokens, completionTokens, costUsd });
+        await transaction.with(written).insert(usageDaily).values(daily.values).onConflictDoUpdate(daily.upsert);
       });
     } catch (error) {
       // Metering must not fail a turn the user already received; the log keeps the evidence.
       this.dependencies.logger.error({ err: error, usage: { ...record, key: undefined, provider: record.key.provider } }, 'could not record usage');
     }
+  }
+
+  /**
+   * The usage row and the daily rollup as data-modifying CTEs (`usage_event`, `usage_day`) of a
+   * caller's one statement, with the credits charged as an expression over its other CTEs. Unlike
+   * `record`, a failure here fails that statement (its caller then records through `record`).
+   */
+  recordCtes(db: Executor, record: UsageRecord, creditsMicro: SQL): SQL[] {
+    const { event, daily } = this.statements(db, record, creditsMicro);
+    const ctes = [sql`usage_event AS (${event.returning({ id: usageEvents.id }).getSQL()})`];
+    if (daily) ctes.push(sql`usage_day AS (${db.insert(usageDaily).values(daily.values).onConflictDoUpdate(daily.upsert).returning({ userId: usageDaily.userId }).getSQL()})`);
+    return ctes;
+  }
+
+  private statements(db: Executor, record: UsageRecord, creditsMicro: number | SQL) {
+    const promptTokens = record.promptTokens ?? 0;
+    const completionTokens = record.completionTokens ?? 0;
+    const { costUsd, costSource } = this.priced(record);
+    const event = db.insert(usageEvents).values({
+      userId: record.userId ?? null,
+      characterId: record.characterId ?? null,
+      service: record.service,
+      provider: record.key.provider,
+      model: record.model ?? null,
+      promptTokens,
+      completionTokens,
+      characters: record.characters ?? 0,
+      seconds: record.seconds ?? 0,
+      images: record.images ?? 0,
+      creditsMicro,
+      costUsd,
+      costSource,
+      paidBy: record.key.source,
+      providerKeyId: record.key.providerKeyId,
+      requestId: record.requestId ?? null,
+    });
+    const daily = record.userId ? rollUpParts({ ...record, userId: record.userId, paidBy: record.key.source, promptTokens, completionTokens, costUsd, creditsMicro }) : undefined;
+    return { event, daily };
   }
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { usageDaily } from './tables.js';
 import type { UsageRecord } from './usage-recorder.js';
@@ -6,12 +6,27 @@ import type { UsageRecord } from './usage-recorder.js';
 export const USAGE_SERVICES = ['chat', 'embedding', 'speech', 'transcription', 'image', 'vision', 'memory'] as const;
 export type UsageServiceName = (typeof USAGE_SERVICES)[number];
 
-/** Adds one usage event to its user's daily row (UTC day, service, payer): an upsert in the event's transaction. */
-export async function rollUp(
-  db: Pick<Executor, 'insert'>,
-  record: Pick<UsageRecord, 'service' | 'characters' | 'seconds' | 'images' | 'creditsMicro'> & { userId: string; paidBy: 'user' | 'platform'; promptTokens: number; completionTokens: number; costUsd: number },
-): Promise<void> {
+export type RollUpRecord = Pick<UsageRecord, 'service' | 'characters' | 'seconds' | 'images'> & {
+  userId: string;
+  paidBy: 'user' | 'platform';
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+  /** A number, or an expression over the statement's other CTEs (the charge settled in the same statement). */
+  creditsMicro?: number | SQL | undefined;
+};
+
+/**
+ * One usage event's addition to its user's daily row (UTC day, service, payer): the insert values
+ * and the upsert, written by the usage recorder in the same statement as the event.
+ */
+export function rollUpParts(record: RollUpRecord) {
   const values = {
+    userId: record.userId,
+    day: sql`(now() AT TIME ZONE 'UTC')::date`,
+    service: record.service,
+    paidBy: record.paidBy,
+    requests: 1,
     promptTokens: record.promptTokens,
     completionTokens: record.completionTokens,
     characters: record.characters ?? 0,
@@ -20,29 +35,20 @@ export async function rollUp(
     creditsMicro: record.creditsMicro ?? 0,
     costUsd: record.costUsd,
   };
-  await db
-    .insert(usageDaily)
-    .values({
-      userId: record.userId,
-      day: sql`(now() AT TIME ZONE 'UTC')::date`,
-      service: record.service,
-      paidBy: record.paidBy,
-      requests: 1,
-      ...values,
-    })
-    .onConflictDoUpdate({
-      target: [usageDaily.userId, usageDaily.day, usageDaily.service, usageDaily.paidBy],
-      set: {
-        requests: sql`${usageDaily.requests} + 1`,
-        promptTokens: sql`${usageDaily.promptTokens} + ${values.promptTokens}`,
-        completionTokens: sql`${usageDaily.completionTokens} + ${values.completionTokens}`,
-        characters: sql`${usageDaily.characters} + ${values.characters}`,
-        seconds: sql`${usageDaily.seconds} + ${values.seconds}`,
-        images: sql`${usageDaily.images} + ${values.images}`,
-        creditsMicro: sql`${usageDaily.creditsMicro} + ${values.creditsMicro}`,
-        costUsd: sql`${usageDaily.costUsd} + ${values.costUsd}`,
-      },
-    });
+  const upsert = {
+    target: [usageDaily.userId, usageDaily.day, usageDaily.service, usageDaily.paidBy],
+    set: {
+      requests: sql`${usageDaily.requests} + 1`,
+      promptTokens: sql`${usageDaily.promptTokens} + excluded.prompt_tokens`,
+      completionTokens: sql`${usageDaily.completionTokens} + excluded.completion_tokens`,
+      characters: sql`${usageDaily.characters} + excluded.characters`,
+      seconds: sql`${usageDaily.seconds} + excluded.seconds`,
+      images: sql`${usageDaily.images} + excluded.images`,
+      creditsMicro: sql`${usageDaily.creditsMicro} + excluded.credits_micro`,
+      costUsd: sql`${usageDaily.costUsd} + excluded.cost_usd`,
+    },
+  };
+  return { values, upsert };
 }
 
 export interface UsageFigures {
