@@ -7,6 +7,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
+import { NamedStatementClient } from './pg-named-client.js';
 import { migrate as migratePostgres } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -56,7 +57,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 }
 
 async function openPostgres(databaseUrl: string): Promise<DatabaseHandle> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // Statements a request repeats run as named prepared statements (see pg-named-client.ts).
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, Client: NamedStatementClient });
   // Pool clients that die in the background must not crash the process.
   pool.on('error', () => undefined);
   const db = drizzlePostgres(pool, { schema }) as unknown as Database;

@@ -1,0 +1,92 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../../src/infra/db/database.js';
+import { StatementBook } from '../../src/infra/db/prepared-statements.js';
+import { createLogger } from '../../src/infra/logging/logger.js';
+import { createScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
+
+/** Which statements get a name: data statements seen twice, never DDL, never past the book's capacity. */
+describe('the statement book', () => {
+  it('names a data statement on its second sight and keeps the name; never names DDL or transaction control', () => {
+    const book = new StatementBook('s', 2);
+    expect(book.nameFor('SELECT 1')).toBeUndefined();
+    expect(book.nameFor('SELECT 1')).toBe('s1');
+    expect(book.nameFor('SELECT 1')).toBe('s1');
+    for (const text of ['CREATE TABLE t (id int)', 'begin', 'savepoint sp1', 'ALTER TABLE t ADD COLUMN x int']) {
+      expect(book.nameFor(text)).toBeUndefined();
+      expect(book.nameFor(text)).toBeUndefined();
+    }
+    expect([book.nameFor(' with x as (select 1) select * from x'), book.nameFor(' with x as (select 1) select * from x')]).toEqual([undefined, 's2']);
+    book.forget('SELECT 1');
+    expect([book.nameFor('SELECT 1'), book.nameFor('SELECT 1')]).toEqual([undefined, 's3']);
+    // Full: later texts run unnamed; named ones keep their names.
+    expect([book.nameFor('SELECT 2'), book.nameFor('SELECT 2')]).toEqual([undefined, undefined]);
+    expect(book.nameFor('SELECT 1')).toBe('s3');
+  });
+});
+
+/**
+ * node-postgres with named prepared statements (NamedStatementClient): a repeated statement is
+ * prepared on its connection, and answers exactly as an unnamed one — rows, parameter types, errors
+ * with PostgreSQL's fields — and a statement whose result type a migration changed is prepared anew.
+ */
+describe.skipIf(!process.env.TEST_DATABASE_URL)('named prepared statements on PostgreSQL', () => {
+  let scratch: ScratchDatabase;
+  let database: DatabaseHandle;
+
+  beforeAll(async () => {
+    scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'anima_prep');
+    database = await openDatabase({ databaseUrl: scratch.url, dataDir: '/nonexistent', logger: createLogger('silent'), migrate: false });
+    await database.db.execute(sql`CREATE TABLE prepared_probe (id int PRIMARY KEY, tags text[] NOT NULL, doc jsonb NOT NULL, at timestamptz NOT NULL, note text)`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await database?.close();
+    await scratch?.drop();
+  });
+
+  const rows = async (query: ReturnType<typeof sql>): Promise<Array<Record<string, unknown>>> => ((await database.db.execute(query)) as unknown as { rows: Array<Record<string, unknown>> }).rows;
+  const insert = (id: number, note: string | null) =>
+    sql`INSERT INTO prepared_probe (id, tags, doc, at, note) VALUES (${id}, ${sql.param(['a', `tag ${id}`])}, ${JSON.stringify({ id })}::jsonb, ${new Date(Date.UTC(2026, 0, id)).toISOString()}::timestamptz, ${note})`;
+
+  it('answers a repeated statement by name, with the same rows and parameter types', async () => {
+    // One connection (a transaction), so its own prepared statements can be listed.
+    const listed = await database.db.transaction(async (tx) => {
+      for (let id = 1; id <= 4; id += 1) await tx.execute(insert(id, id % 2 === 0 ? null : `note ${id}`));
+      const found = [];
+      for (let id = 1; id <= 4; id += 1) found.push(((await tx.execute(sql`SELECT id, tags, doc, note FROM prepared_probe WHERE id = ${id}`)) as unknown as { rows: Array<Record<string, unknown>> }).rows[0]);
+      const prepared = ((await tx.execute(sql`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'anima_%'`)) as unknown as { rows: Array<{ statement: string }> }).rows;
+      return { found, prepared: prepared.map((row) => row.statement) };
+    });
+    expect(listed.found).toEqual([
+      { id: 1, tags: ['a', 'tag 1'], doc: { id: 1 }, note: 'note 1' },
+      { id: 2, tags: ['a', 'tag 2'], doc: { id: 2 }, note: null },
+      { id: 3, tags: ['a', 'tag 3'], doc: { id: 3 }, note: 'note 3' },
+      { id: 4, tags: ['a', 'tag 4'], doc: { id: 4 }, note: null },
+    ]);
+    expect(listed.prepared.some((text) => text.startsWith('INSERT INTO prepared_probe'))).toBe(true);
+    expect(listed.prepared.some((text) => text.startsWith('SELECT id, tags, doc, note FROM prepared_probe'))).toBe(true);
+  });
+
+  it('keeps PostgreSQL error fields on a named statement, on every pooled connection', async () => {
+    const failures = await Promise.all(Array.from({ length: 12 }, () => database.db.execute(insert(1, 'again')).catch((error: unknown) => error)));
+    for (const failure of failures) {
+      const cause = (failure as { cause?: Record<string, unknown> }).cause ?? (failure as Record<string, unknown>);
+      expect(cause.code).toBe('23505');
+      expect(cause.constraint).toBe('prepared_probe_pkey');
+    }
+    expect((await rows(sql`SELECT count(*)::int AS n FROM prepared_probe`))[0]!.n).toBe(4);
+  });
+
+  it('prepares a statement again when a migration changed what it returns', async () => {
+    await database.db.execute(sql`CREATE TABLE reshaped_probe (id int PRIMARY KEY)`);
+    await database.db.execute(sql`INSERT INTO reshaped_probe VALUES (1)`);
+    const read = () => rows(sql`SELECT * FROM reshaped_probe WHERE id = ${1}`);
+    // Prepared on several connections at once.
+    await Promise.all(Array.from({ length: 8 }, read));
+    await Promise.all(Array.from({ length: 8 }, read));
+    await database.db.execute(sql`ALTER TABLE reshaped_probe ADD COLUMN label text NOT NULL DEFAULT 'new'`);
+    for (const answer of await Promise.all(Array.from({ length: 8 }, read))) expect(answer[0]).toEqual({ id: 1, label: 'new' });
+    for (const answer of await Promise.all(Array.from({ length: 8 }, read))) expect(answer[0]).toEqual({ id: 1, label: 'new' });
+  });
+});
