@@ -45,6 +45,7 @@ function frames(...parts: Array<() => Uint8Array>): Uint8Array {
 export class PglitePreparedStatements {
   private readonly book = new StatementBook('anima_');
   private readonly statements = new Map<string, Statement>();
+  private readonly mergedParsers = new WeakMap<object, PgliteInternals['parsers']>();
   private readonly db: PgliteInternals;
 
   constructor(private readonly pglite: PGlite) {
@@ -104,12 +105,27 @@ export class PglitePreparedStatements {
         { syncToFs: false },
       );
       if (!inTransaction) await db.syncToFs();
-      return parse.parseResults(messages, db.parsers, options)[0]!;
+      // PGlite would merge its whole parser table with the query's parsers on every call; merged once here.
+      const { parsers, ...rest } = options ?? {};
+      return parse.parseResults(messages, parsers ? this.merged(parsers) : db.parsers, rest)[0]!;
     } catch (error) {
       // As PGlite's query does: the statement and its parameters travel with the error.
       if (error instanceof Error) Object.assign(error, { query: sql, params, queryOptions: options });
       throw error;
     }
+  }
+
+  /**
+   * PGlite's parsers with the query's own on top, kept per parsers object (the thread passes the
+   * same object for the same types). PGlite fills its table once, when it opens.
+   */
+  private merged(parsers: NonNullable<QueryOptions['parsers']>): PgliteInternals['parsers'] {
+    let table = this.mergedParsers.get(parsers);
+    if (!table) {
+      table = { ...this.db.parsers, ...parsers };
+      this.mergedParsers.set(parsers, table);
+    }
+    return table;
   }
 
   private async deallocate(sql: string): Promise<void> {

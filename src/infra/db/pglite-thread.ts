@@ -32,8 +32,16 @@ function reply(message: ThreadReply): void {
  */
 function parsersFor(typeIds: number[] | undefined): Record<number, (value: string) => string> | undefined {
   if (!typeIds) return undefined;
-  return Object.fromEntries(typeIds.map((id) => [id, (value: string) => value]));
+  const key = typeIds.join(',');
+  let parsers = identityParsers.get(key);
+  if (!parsers) {
+    parsers = Object.fromEntries(typeIds.map((id) => [id, (value: string) => value]));
+    identityParsers.set(key, parsers);
+  }
+  return parsers;
 }
+/** The same object for the same type ids (Drizzle always asks for the same few), so merged parser tables can be kept. */
+const identityParsers = new Map<string, Record<number, (value: string) => string>>();
 
 async function handle(request: ThreadRequest): Promise<void> {
   const db = await ready;
