@@ -4,11 +4,12 @@ import { CallDeadline } from './call-deadline.js';
 import type { ChatModelProvider, ChatRequest, ChatResult, ChatStreamEvent, ChatToolCall, ChatToolCallDelta, ChatUsage } from './chat-model.js';
 import { ProviderCallError, kindForStatus, parseRetryAfter } from './provider-error.js';
 import { readServerSentEvents } from './server-sent-events.js';
+import { postUpstream, type UpstreamResponse } from './upstream-request.js';
 
 /**
  * One adapter for the OpenAI-compatible chat APIs: OpenRouter, OpenAI and xAI (provider-apis §1).
  *
- * Plain fetch + our own SSE reader rather than the `openai` SDK: the SDK retries on its own
+ * Plain HTTP (undici's request; see upstream-request.ts) + our own SSE reader rather than the `openai` SDK: the SDK retries on its own
  * (we must retry only before the first byte reached our client, and try fallback models), throws
  * a generic APIError for OpenRouter's "200 with an error body" and mid-stream error events, and
  * hides the `: OPENROUTER PROCESSING` keep-alives that let us re-arm an idle timeout. The wire
@@ -45,11 +46,7 @@ interface WireResponse {
 }
 
 export class OpenAiCompatibleChatProvider implements ChatModelProvider {
-  private readonly fetchImplementation: typeof fetch;
-
-  constructor(private readonly options: OpenAiCompatibleOptions) {
-    this.fetchImplementation = options.fetch ?? fetch;
-  }
+  constructor(private readonly options: OpenAiCompatibleOptions) {}
 
   async complete(request: ChatRequest, key: ResolvedProviderKey): Promise<ChatResult> {
     const deadline = new CallDeadline(this.options.timeoutMs, request.signal);
@@ -89,7 +86,7 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
       let usage: ChatUsage | undefined;
       let sawDone = false;
       try {
-        for await (const data of readServerSentEvents(rearmOnChunk(response.body as unknown as AsyncIterable<Uint8Array>, deadline))) {
+        for await (const data of readServerSentEvents(rearmOnChunk(response.body, deadline))) {
           if (data === '[DONE]') {
             sawDone = true;
             break;
@@ -130,7 +127,7 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
     }
   }
 
-  private async send(request: ChatRequest, key: ResolvedProviderKey, stream: boolean, deadline: CallDeadline): Promise<Response> {
+  private async send(request: ChatRequest, key: ResolvedProviderKey, stream: boolean, deadline: CallDeadline): Promise<UpstreamResponse> {
     const { provider, baseUrl } = this.options;
     const headers: Record<string, string> = {
       authorization: `Bearer ${key.apiKey}`,
@@ -148,14 +145,9 @@ export class OpenAiCompatibleChatProvider implements ChatModelProvider {
     // A no-op at OpenRouter (usage always comes); OpenAI and xAI stream usage only when asked.
     if (stream) body.stream_options = { include_usage: true };
 
-    let response: Response;
+    let response: UpstreamResponse;
     try {
-      response = await this.fetchImplementation(`${baseUrl}/chat/completions`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-        signal: deadline.signal,
-      });
+      response = await postUpstream(`${baseUrl}/chat/completions`, { headers, body: JSON.stringify(body), signal: deadline.signal }, this.options.fetch);
     } catch (error) {
       throw this.transportError(error, deadline);
     }
