@@ -51,7 +51,7 @@ describe.each(backends())("a chat turn's write (%s)", (backend) => {
     } finally {
       counter.restore();
     }
-    const writes = statements.filter((statement) => /insert into "messages"/i.test(statement));
+    const writes = statements.filter((statement) => /insert into "?messages"?/i.test(statement));
     expect(writes).toHaveLength(1);
     expect(statements.some((statement) => /^(begin|savepoint)/i.test(statement.trim()))).toBe(false);
 

@@ -515,7 +515,7 @@ export class ChatService {
     // (a charge above the reservation) or that statement fails for another reason than a conversation
     // gone, the same writes in a transaction, where a metering failure is logged instead of failing the turn.
     const write = async () => {
-      const parts = turn.lease.settleParts(metered, db);
+      const parts = turn.lease.settleParts(metered);
       if (parts) {
         let written: Awaited<ReturnType<typeof store.writeTurn>> | undefined;
         try {

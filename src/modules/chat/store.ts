@@ -146,10 +146,19 @@ export async function writeTurn(
   values: MessageInsert[],
   parts: { ctes: SQL[]; creditsMicro: SQL },
 ): Promise<{ stored: HistoryRow[]; creditsMicro: number }> {
+  // Plain SQL rather than Drizzle's builders: built on every turn, where the builders cost ≈ 6× more.
+  const rows = values.map(
+    (value) =>
+      sql`(${value.id}::uuid, ${conversationId}::uuid, ${value.role}::text, ${value.speakerUserId ?? null}::uuid, ${value.speakerName ?? null}::text, ${value.content}::text,
+        ${value.tokenCount ?? 0}::int, ${value.status ?? 'complete'}::text, ${JSON.stringify(value.metadata ?? {})}::jsonb, ${(value.createdAt ?? new Date()).toISOString()}::timestamptz)`,
+  );
   const ctes = values.length > 0
     ? [
-        sql`touched AS (${db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, conversationId)).returning({ id: conversations.id }).getSQL()})`,
-        sql`inserted AS (${db.insert(messages).values(values).returning({ id: messages.id }).getSQL()})`,
+        sql`touched AS (UPDATE conversations SET updated_at = ${new Date().toISOString()}::timestamptz WHERE id = ${conversationId}::uuid RETURNING id)`,
+        sql`inserted AS (
+          INSERT INTO messages (id, conversation_id, role, speaker_user_id, speaker_name, content, token_count, status, metadata, created_at)
+          VALUES ${sql.join(rows, sql`, `)} RETURNING id
+        )`,
         ...parts.ctes,
       ]
     : parts.ctes;

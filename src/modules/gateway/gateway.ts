@@ -5,7 +5,6 @@ import { ProviderCallError } from '../../providers/chat/provider-error.js';
 import { rejectedKeyError, type ProviderKeyResolver, type ResolvedProviderKey } from '../identity/key-resolution.js';
 import type { UserRow } from '../identity/store.js';
 import type { UsageRecord, UsageRecorder } from '../usage/usage-recorder.js';
-import type { Executor } from '../../infra/db/database.js';
 import type { Authorization, BillingPort, CostEstimate, MeteredService, MeteredUsage, PlanFeature, SettleOptions, StatementParts } from './billing-port.js';
 import type { Modality, ProviderAdapters, ProviderRegistry } from './registry.js';
 
@@ -46,11 +45,11 @@ export interface Lease<M extends Modality = Modality> {
   settle(usage: MeteredUsage, options?: SettleOptions): Promise<{ creditsMicro: number }>;
   /**
    * `settle` as CTEs of the caller's one statement (the charge and the usage row; see
-   * StatementParts), built with `db`; undefined where that takes more than one statement (then
+   * StatementParts); undefined where that takes more than one statement (then
    * call `settle` in a transaction). Only `settled` ends the lease: if the statement failed,
    * `settle` or `fail` still can.
    */
-  settleParts(usage: MeteredUsage, db: Executor): StatementParts | undefined;
+  settleParts(usage: MeteredUsage): StatementParts | undefined;
   /**
    * The call failed: the reservation is released, a key the vendor rejected is reported (a user
    * key is marked invalid), and the error to throw is returned (a rejected user key becomes 402).
@@ -145,12 +144,12 @@ export class ProviderGateway {
         }
         return { creditsMicro };
       },
-      settleParts: (used, db) => {
+      settleParts: (used) => {
         if (ended) return undefined;
         const charge = authorization.settleParts?.({ ...used, costUsd: usage.costOf(key.provider, call.service, used) });
         if (!charge) return undefined;
         return {
-          ctes: [...charge.ctes, ...usage.recordCtes(db, usageRecord(used), charge.creditsMicro)],
+          ctes: [...charge.ctes, ...usage.recordCtes(usageRecord(used), charge.creditsMicro)],
           creditsMicro: charge.creditsMicro,
           settled: async (creditsMicro) => {
             if (ended) return { creditsMicro: 0 };

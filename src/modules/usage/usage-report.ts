@@ -17,38 +17,26 @@ export type RollUpRecord = Pick<UsageRecord, 'service' | 'characters' | 'seconds
 };
 
 /**
- * One usage event's addition to its user's daily row (UTC day, service, payer): the insert values
- * and the upsert, written by the usage recorder in the same statement as the event.
+ * One usage event's addition to its user's daily row (UTC day, service, payer), as the data-modifying
+ * CTE `usage_day` of the usage recorder's statement (the event's own CTE is beside it). Plain SQL
+ * rather than Drizzle's builders: it is built on every chat turn, and the builders cost ≈ 6× more.
  */
-export function rollUpParts(record: RollUpRecord) {
-  const values = {
-    userId: record.userId,
-    day: sql`(now() AT TIME ZONE 'UTC')::date`,
-    service: record.service,
-    paidBy: record.paidBy,
-    requests: 1,
-    promptTokens: record.promptTokens,
-    completionTokens: record.completionTokens,
-    characters: record.characters ?? 0,
-    seconds: record.seconds ?? 0,
-    images: record.images ?? 0,
-    creditsMicro: record.creditsMicro ?? 0,
-    costUsd: record.costUsd,
-  };
-  const upsert = {
-    target: [usageDaily.userId, usageDaily.day, usageDaily.service, usageDaily.paidBy],
-    set: {
-      requests: sql`${usageDaily.requests} + 1`,
-      promptTokens: sql`${usageDaily.promptTokens} + excluded.prompt_tokens`,
-      completionTokens: sql`${usageDaily.completionTokens} + excluded.completion_tokens`,
-      characters: sql`${usageDaily.characters} + excluded.characters`,
-      seconds: sql`${usageDaily.seconds} + excluded.seconds`,
-      images: sql`${usageDaily.images} + excluded.images`,
-      creditsMicro: sql`${usageDaily.creditsMicro} + excluded.credits_micro`,
-      costUsd: sql`${usageDaily.costUsd} + excluded.cost_usd`,
-    },
-  };
-  return { values, upsert };
+export function rollUpCte(record: RollUpRecord): SQL {
+  return sql`usage_day AS (
+      INSERT INTO usage_daily (user_id, day, service, paid_by, requests, prompt_tokens, completion_tokens, characters, seconds, images, credits_micro, cost_usd)
+      VALUES (${record.userId}::uuid, (now() AT TIME ZONE 'UTC')::date, ${record.service}::text, ${record.paidBy}::text, 1, ${record.promptTokens}::bigint, ${record.completionTokens}::bigint,
+        ${record.characters ?? 0}::bigint, ${record.seconds ?? 0}::float8, ${record.images ?? 0}::int, ${record.creditsMicro ?? 0}::bigint, ${record.costUsd}::float8)
+      ON CONFLICT (user_id, day, service, paid_by) DO UPDATE SET
+        requests = usage_daily.requests + 1,
+        prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens,
+        characters = usage_daily.characters + excluded.characters,
+        seconds = usage_daily.seconds + excluded.seconds,
+        images = usage_daily.images + excluded.images,
+        credits_micro = usage_daily.credits_micro + excluded.credits_micro,
+        cost_usd = usage_daily.cost_usd + excluded.cost_usd
+      RETURNING user_id
+    )`;
 }
 
 export interface UsageFigures {
