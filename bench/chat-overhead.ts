@@ -12,7 +12,7 @@
  */
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
-import { buildAnima, closedLoop, closedLoopOptions } from './harness.js';
+import { buildAnima, closedLoop, closedLoopOptions, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
 const { latencyMs, concurrency, requestCount, warmupCount, databaseUrl } = closedLoopOptions({ latency: '20', concurrency: '8', requests: '400', warmup: '40' });
@@ -62,7 +62,7 @@ const format = (value: number) => value.toFixed(1);
 
 async function main(): Promise<void> {
   buildAnima();
-  const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.' });
+  const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.', keepAliveMs: VENDOR_KEEP_ALIVE_MS });
   fake.faults.delay(latencyMs, { route: '/chat/completions' });
   const { server, adminKey, internalKey, stop } = await startBenchAnima('chat', {
     OPENROUTER_BASE_URL: fake.url,

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import type { ChatRequest } from '../src/providers/chat/chat-model.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { startTestServer, type Backend } from '../test/helpers/test-server.js';
+import { VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
 const { values } = parseArgs({
@@ -37,7 +38,7 @@ interface Row {
 }
 
 async function measure(backend: Backend): Promise<Row> {
-  const openrouter = await startOpenRouterFake({ validKeys: ['platform-key'], reply: 'A short answer.' });
+  const openrouter = await startOpenRouterFake({ validKeys: ['platform-key'], reply: 'A short answer.', keepAliveMs: VENDOR_KEEP_ALIVE_MS });
   if (backend === 'postgres') process.env.TEST_DATABASE_URL = databaseUrl;
   const server = await startTestServer(backend, {
     OPENROUTER_BASE_URL: openrouter.url,

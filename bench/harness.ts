@@ -7,6 +7,13 @@ import { parseArgs } from 'node:util';
 import { projectFile } from '../src/infra/project-files.js';
 
 /**
+ * Idle keep-alive of the benchmarks' upstream fakes. Vendors keep idle connections open for tens of
+ * seconds; the fakes' test default (1 s) makes undici-based clients (Node's fetch, Portkey, Anima)
+ * open a new connection per request, which measured connection set-up instead of the gateways.
+ */
+export const VENDOR_KEEP_ALIVE_MS = 60_000;
+
+/**
  * Builds dist/ (scripts/build.mjs, esbuild, a few seconds): test/helpers/child-server.ts starts
  * `dist/src/<entry>.js`, so a benchmark measures the sources as they are, not an older bundle.
  */

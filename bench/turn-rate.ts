@@ -30,7 +30,7 @@ import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scr
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { projectFile } from '../src/infra/project-files.js';
 import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
-import { buildAnima, commandLine, freePort, machineLine, ownCpuMs, treeCpuMs } from './harness.js';
+import { buildAnima, commandLine, freePort, machineLine, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
 const OPTIONAL_TARGETS = ['portkey', 'embedded', 'postgres'] as const;
@@ -312,7 +312,7 @@ async function main(): Promise<void> {
   const runStarted = performance.now();
   const machine = machineLine();
   buildAnima();
-  const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.' });
+  const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.', keepAliveMs: VENDOR_KEEP_ALIVE_MS });
   const cleanups: Array<() => Promise<void>> = [() => fake.close()];
   let scratch: ScratchDatabase | undefined;
   try {

@@ -115,6 +115,12 @@ export interface FakeServerOptions {
   errorBody: (status: number) => unknown;
   /** Headers every answer carries (e.g. a trace id). */
   commonHeaders?: () => Record<string, string>;
+  /**
+   * How long an idle keep-alive connection stays open (default 1 s, so test servers close quickly).
+   * Clients built on undici (Node's fetch included) treat an announced timeout of 1 s as none and
+   * open a new connection per request; benchmarks set what vendors use (tens of seconds).
+   */
+  keepAliveMs?: number;
 }
 
 export interface FakeServer {
@@ -364,7 +370,7 @@ export async function startFakeServer(handler: FakeHandler, options: FakeServerO
   // deliberate hang is the client's timeout to handle, not Node's.
   server.requestTimeout = 0;
   server.headersTimeout = 0;
-  server.keepAliveTimeout = 1000;
+  server.keepAliveTimeout = options.keepAliveMs ?? 1000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -82,6 +82,8 @@ const defaultToolCalls = (body: ChatRequestBody): Array<{ name: string; argument
 
 export interface OpenAiCompatibleFakeOptions extends Partial<OpenAiCompatibleSettings> {
   flavor?: ChatFlavor;
+  /** See FakeServerOptions.keepAliveMs. */
+  keepAliveMs?: number;
 }
 
 export interface OpenAiCompatibleFake extends FakeServer {
@@ -165,7 +167,7 @@ function maskKey(key: string): string {
 }
 
 export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions = {}): Promise<OpenAiCompatibleFake> {
-  const { flavor = 'openrouter', ...overrides } = options;
+  const { flavor = 'openrouter', keepAliveMs, ...overrides } = options;
   const settings: OpenAiCompatibleSettings = {
     validKeys: ['test-key'],
     reply: defaultReply,
@@ -488,7 +490,7 @@ export async function startOpenRouterFake(options: OpenAiCompatibleFakeOptions =
       }
       await context.json(404, flavor === 'openrouter' ? openRouterErrorBody(404) : openAiErrorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error'));
     },
-    { errorBody },
+    { errorBody, ...(keepAliveMs === undefined ? {} : { keepAliveMs }) },
   );
   return { ...server, flavor, settings, errorBody };
 }
