@@ -283,7 +283,9 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
   if (request.vector) {
     const { space, query } = request.vector;
     const dims = dimensionsLiteral(space.dimensions);
-    const queryVector = () => sql`${vectorLiteral(query)}::vector(${dims})`;
+    // The literal is built once (100+ numbers as text) and sent wherever the statement compares with it.
+    const literal = vectorLiteral(query);
+    const queryVector = () => sql`${literal}::vector(${dims})`;
     const where = sql`${scopeCondition(filter)} AND m.embedding_dimensions = ${dims} AND m.embedding_model = ${space.model}`;
     const cap = Math.max(request.exactScanMaxRows, request.candidates) + 1;
     const exactMax = request.exactScanMaxRows;
