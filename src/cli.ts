@@ -92,7 +92,7 @@ const commands: Record<string, CommandHandler> = {
   },
 
   async migrate(config) {
-    const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: createLogger('warn'), thread: config.embeddedDatabaseThread });
+    const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: createLogger('warn'), thread: config.embeddedDatabaseThread, preparedStatements: config.databasePreparedStatements });
     await database.close();
     console.log(`Migrations applied (${database.kind} database).`);
     return 0;

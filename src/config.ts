@@ -62,6 +62,8 @@ const environmentSchema = z.object({
   MAX_TURNS_IN_FLIGHT: z.coerce.number().int().min(0).default(512),
   /** The embedded database (PGlite) in its own worker thread, so its work runs beside the HTTP server's; off = on the main thread. */
   EMBEDDED_DATABASE_THREAD: booleanFlag.default(true),
+  /** Repeated statements run as named prepared statements (parsed and planned once per connection); off for poolers that cannot keep them. */
+  DATABASE_PREPARED_STATEMENTS: booleanFlag.default(true),
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
   REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional()),
   /** Namespace for every Redis key and BullMQ queue, so several installations can share one Redis. */
@@ -235,6 +237,7 @@ export interface Config {
   oidc: { issuer: string; audience: string; jwksUrl: string | undefined; jwksCooldownMs: number } | undefined;
   runWorkersInProcess: boolean;
   embeddedDatabaseThread: boolean;
+  databasePreparedStatements: boolean;
   maxTurnsInFlight: number;
   /** The in-process queue's budget for background jobs (see BACKGROUND_JOB_*). */
   backgroundJobs: { concurrency: number; busyUtilization: number; maxDeferMs: number };
@@ -352,6 +355,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Readon
         : undefined,
     runWorkersInProcess: env.RUN_WORKERS_IN_PROCESS ?? !env.REDIS_URL,
     embeddedDatabaseThread: env.EMBEDDED_DATABASE_THREAD,
+    databasePreparedStatements: env.DATABASE_PREPARED_STATEMENTS,
     maxTurnsInFlight: env.MAX_TURNS_IN_FLIGHT,
     backgroundJobs: { concurrency: env.BACKGROUND_JOB_CONCURRENCY, busyUtilization: env.BACKGROUND_JOB_BUSY_UTILIZATION, maxDeferMs: env.BACKGROUND_JOB_MAX_DEFER_MS },
     allowPrivateFetch: env.ALLOW_PRIVATE_FETCH,

@@ -56,7 +56,7 @@ export interface Container extends Infrastructure {
 }
 
 export async function buildContainer(config: Readonly<Config>, logger: Logger): Promise<Container> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, thread: config.embeddedDatabaseThread });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, thread: config.embeddedDatabaseThread, preparedStatements: config.databasePreparedStatements });
   let keyValue: KeyValueBackend | undefined;
   let queue: JobQueue | undefined;
   try {

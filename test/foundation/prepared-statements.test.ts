@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/infra/db/database.js';
 import { StatementBook } from '../../src/infra/db/prepared-statements.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
+import { embeddedDataDir } from '../helpers/embedded-template.js';
 import { createScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
 
 /** Which statements get a name: data statements seen twice, never DDL, never past the book's capacity. */
@@ -88,5 +89,35 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('named prepared statements on Po
     await database.db.execute(sql`ALTER TABLE reshaped_probe ADD COLUMN label text NOT NULL DEFAULT 'new'`);
     for (const answer of await Promise.all(Array.from({ length: 8 }, read))) expect(answer[0]).toEqual({ id: 1, label: 'new' });
     for (const answer of await Promise.all(Array.from({ length: 8 }, read))) expect(answer[0]).toEqual({ id: 1, label: 'new' });
+  });
+});
+
+/** DATABASE_PREPARED_STATEMENTS=false (a pooler that cannot keep prepared statements): nothing is named, on either backend. */
+describe('with prepared statements turned off', () => {
+  const repeatAndList = async (database: DatabaseHandle): Promise<string[]> =>
+    database.db.transaction(async (tx) => {
+      for (let round = 0; round < 3; round += 1) await tx.execute(sql`SELECT ${round}::int AS n, 'unnamed' AS label`);
+      const listed = (await tx.execute(sql`SELECT name FROM pg_prepared_statements`)) as unknown as { rows: Array<{ name: string }> };
+      return listed.rows.map((row) => row.name);
+    });
+
+  it('runs every statement unnamed on the embedded database thread', async () => {
+    const database = await openDatabase({ databaseUrl: undefined, dataDir: await embeddedDataDir(), logger: createLogger('silent'), thread: true, preparedStatements: false });
+    try {
+      expect(await repeatAndList(database)).toEqual([]);
+    } finally {
+      await database.close();
+    }
+  }, 120_000);
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)('runs every statement unnamed on PostgreSQL', async () => {
+    const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'anima_prep');
+    const database = await openDatabase({ databaseUrl: scratch.url, dataDir: '/nonexistent', logger: createLogger('silent'), migrate: false, preparedStatements: false });
+    try {
+      expect(await repeatAndList(database)).toEqual([]);
+    } finally {
+      await database.close();
+      await scratch.drop();
+    }
   });
 });

@@ -39,12 +39,14 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
   /** The embedded database in its own worker thread (EMBEDDED_DATABASE_THREAD; default on). */
   thread?: boolean;
+  /** Named prepared statements for repeated statements (DATABASE_PREPARED_STATEMENTS; default on). */
+  preparedStatements?: boolean;
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   const handle = options.databaseUrl
-    ? await openPostgres(options.databaseUrl)
-    : await openEmbedded(options.dataDir, options.logger, options.thread ?? true);
+    ? await openPostgres(options.databaseUrl, options.preparedStatements ?? true)
+    : await openEmbedded(options.dataDir, options.logger, options.thread ?? true, options.preparedStatements ?? true);
   if (options.migrate !== false) {
     try {
       await applyMigrations(handle);
@@ -56,9 +58,9 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   return handle;
 }
 
-async function openPostgres(databaseUrl: string): Promise<DatabaseHandle> {
+async function openPostgres(databaseUrl: string, preparedStatements: boolean): Promise<DatabaseHandle> {
   // Statements a request repeats run as named prepared statements (see pg-named-client.ts).
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, Client: NamedStatementClient });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, ...(preparedStatements ? { Client: NamedStatementClient } : {}) });
   // Pool clients that die in the background must not crash the process.
   pool.on('error', () => undefined);
   const db = drizzlePostgres(pool, { schema }) as unknown as Database;
@@ -74,7 +76,7 @@ async function openPostgres(databaseUrl: string): Promise<DatabaseHandle> {
   };
 }
 
-async function openEmbedded(dataDir: string, logger: Logger, thread: boolean): Promise<DatabaseHandle> {
+async function openEmbedded(dataDir: string, logger: Logger, thread: boolean, preparedStatements: boolean): Promise<DatabaseHandle> {
   const databaseDir = path.resolve(dataDir, 'pglite');
   mkdirSync(databaseDir, { recursive: true });
   // PGlite is single-process: a second opener would corrupt the files, so refuse clearly instead.
@@ -86,7 +88,7 @@ async function openEmbedded(dataDir: string, logger: Logger, thread: boolean): P
   }
   let client: PGlite | ThreadedPglite;
   try {
-    client = thread ? await ThreadedPglite.create(databaseDir) : await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
+    client = thread ? await ThreadedPglite.create(databaseDir, { preparedStatements }) : await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
   } catch (error) {
     await lock.release();
     throw error;

@@ -42,8 +42,8 @@ export class ThreadedPglite implements PgliteLike {
   private exited: Error | undefined;
   closed = false;
 
-  private constructor(dataDir: string) {
-    this.worker = startThread({ dataDir });
+  private constructor(dataDir: string, options: { preparedStatements: boolean }) {
+    this.worker = startThread({ dataDir, preparedStatements: options.preparedStatements });
     this.worker.on('message', (reply: ThreadReply) => {
       const pending = this.waiting.get(reply.id);
       if (!pending) return;
@@ -61,8 +61,8 @@ export class ThreadedPglite implements PgliteLike {
   }
 
   /** Starts the thread and opens the database there (a first start runs initdb). */
-  static async create(dataDir: string): Promise<ThreadedPglite> {
-    const client = new ThreadedPglite(dataDir);
+  static async create(dataDir: string, options: { preparedStatements: boolean } = { preparedStatements: true }): Promise<ThreadedPglite> {
+    const client = new ThreadedPglite(dataDir, options);
     try {
       await client.send({ op: 'open' });
     } catch (error) {

@@ -14,13 +14,13 @@ import { PglitePreparedStatements } from './pglite-prepared.js';
 const port = parentPort;
 if (!port) throw new Error('pglite-thread.ts runs as a worker thread');
 
-const { dataDir } = workerData as { dataDir: string };
+const { dataDir, preparedStatements } = workerData as { dataDir: string; preparedStatements?: boolean };
 /** Open transactions by id: each waits in PGlite's own `transaction()` until the main thread ends it. */
 const transactions = new Map<number, { tx: Transaction; end: (commit: boolean) => void; finished: Promise<void> }>();
 
 const ready = PGlite.create({ dataDir, extensions: { vector } });
 /** Statements a turn repeats run by name (parsed and planned once); see pglite-prepared.ts. */
-const prepared = ready.then((db) => new PglitePreparedStatements(db));
+const prepared = ready.then((db) => (preparedStatements === false ? undefined : new PglitePreparedStatements(db)));
 
 function reply(message: ThreadReply): void {
   port!.postMessage(message);
@@ -56,7 +56,10 @@ async function handle(request: ThreadRequest): Promise<void> {
         ...(request.rowMode ? { rowMode: request.rowMode } : {}),
         ...(request.identityParsers ? { parsers: parsersFor(request.identityParsers) } : {}),
       };
-      const result = await (await prepared).query(request.sql, request.params, options, tx ? (sql, params, queryOptions) => tx.query(sql, params, queryOptions) : undefined);
+      const named = await prepared;
+      const result = named
+        ? await named.query(request.sql, request.params, options, tx ? (sql, params, queryOptions) => tx.query(sql, params, queryOptions) : undefined)
+        : await (tx ?? db).query(request.sql, request.params, options);
       reply({ id: request.id, ok: true, value: { rows: result.rows, fields: result.fields, affectedRows: result.affectedRows, command: result.command, rowCount: result.rowCount } });
       return;
     }
