@@ -57,10 +57,10 @@ export class UsageRecorder {
    */
   async record(record: UsageRecord, executor?: Executor): Promise<void> {
     try {
-      const ctes = this.ctes(record, record.creditsMicro ?? 0);
-      await (executor ?? this.dependencies.db).transaction(async (transaction) => {
-        await transaction.execute(sql`WITH ${sql.join(ctes, sql`, `)} SELECT 1`);
-      });
+      const statement = sql`WITH ${sql.join(this.ctes(record, record.creditsMicro ?? 0), sql`, `)} SELECT 1`;
+      // Alone, one statement is atomic; inside the caller's transaction, a savepoint keeps its failure from aborting it.
+      if (executor) await executor.transaction((savepoint) => savepoint.execute(statement));
+      else await this.dependencies.db.execute(statement);
     } catch (error) {
       // Metering must not fail a turn the user already received; the log keeps the evidence.
       this.dependencies.logger.error({ err: error, usage: { ...record, key: undefined, provider: record.key.provider } }, 'could not record usage');
