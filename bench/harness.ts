@@ -58,6 +58,28 @@ export function treeCpuMs(rootPid: number): number {
   return (total * 1000) / ticks;
 }
 
+/**
+ * CPU time (ms) of every process whose command name is one of `names` (e.g. the PostgreSQL server and
+ * its backends, `postgres`; Redis, `redis-server`), from /proc: services a target uses on this machine.
+ */
+export function namedCpuMs(names: readonly string[]): number {
+  if (names.length === 0) return 0;
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!names.includes(name)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return (total * 1000) / 100;
+}
+
 /** CPU time (ms, user + system) this process has used so far. */
 export function ownCpuMs(): number {
   const usage = process.cpuUsage();

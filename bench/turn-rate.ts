@@ -30,7 +30,7 @@ import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scr
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { projectFile } from '../src/infra/project-files.js';
 import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
-import { buildAnima, commandLine, freePort, machineLine, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
+import { buildAnima, commandLine, freePort, machineLine, namedCpuMs, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
 const OPTIONAL_TARGETS = ['portkey', 'embedded', 'postgres'] as const;
@@ -78,6 +78,8 @@ interface Target {
   url: string;
   /** Process whose tree's CPU is measured (undefined: the fake, in this process). */
   pid: number | undefined;
+  /** Services it uses on this machine whose CPU counts as its own (by process name): PostgreSQL's, Redis's. */
+  services?: readonly string[];
   headers: (index: number) => Record<string, string>;
   model: string;
   direct?: boolean;
@@ -156,7 +158,8 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
   let stopped: string | undefined;
   const pending = new Map<number, number>(); // index → scheduled time, oldest first
   const stop = new AbortController();
-  const cpuBefore = target.pid ? treeCpuMs(target.pid) : 0;
+  const targetCpu = () => (target.pid ? treeCpuMs(target.pid) + namedCpuMs(target.services ?? []) : 0);
+  const cpuBefore = targetCpu();
   const benchCpuBefore = ownCpuMs();
   const started = performance.now();
   const inFlight: Array<Promise<void>> = [];
@@ -204,7 +207,7 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
   }
   await Promise.all(inFlight);
   const wallMs = performance.now() - started;
-  const cpuAfter = target.pid ? treeCpuMs(target.pid) : 0;
+  const cpuAfter = targetCpu();
   return {
     rate,
     sent,
@@ -284,7 +287,7 @@ async function startPortkey(): Promise<{ url: string; process: ChildProcess; sto
   };
 }
 
-async function startAnima(name: string, fakeUrl: string, extra: Record<string, string>): Promise<{ target: Target; cleanup: () => Promise<void> }> {
+async function startAnima(name: string, fakeUrl: string, extra: Record<string, string>, services: readonly string[] = []): Promise<{ target: Target; cleanup: () => Promise<void> }> {
   const anima = await startBenchAnima('rate', { OPENROUTER_BASE_URL: fakeUrl, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...extra });
   try {
     await benchCharacter(anima.server, anima.adminKey);
@@ -298,6 +301,7 @@ async function startAnima(name: string, fakeUrl: string, extra: Record<string, s
       name,
       url: `${anima.server.url}/v1/chat/completions`,
       pid: anima.server.process.pid,
+      services,
       // Requests spread over the bench users (each one's conversation grows as a real one would).
       headers: (index) => ({ authorization: `Bearer ${anima.internalKey}`, 'x-user-id': `bench-user-${index % userCount}` }),
       model: 'character/bench',
@@ -341,7 +345,7 @@ async function main(): Promise<void> {
         DATABASE_URL: scratch.url,
         REDIS_URL: values['redis-url'],
         REDIS_KEY_PREFIX: `bench${randomBytes(4).toString('hex')}`,
-      });
+      }, ['postgres', 'redis-server']);
       cleanups.push(postgres.cleanup);
       targets.push(postgres.target);
     }
@@ -461,7 +465,7 @@ async function main(): Promise<void> {
         `Anima: full turns (auth, character, key, history, memory recall, storage, metering; bench users on the enterprise plan, limits on), own process, LOG_LEVEL=info (one log line per request). ` +
         `Portkey: own process, headless, x-portkey-provider openai with x-portkey-custom-host pointed at the fake. ` +
         `Achieved: answers per second over the series' wall time, from the first send to the last answer. ` +
-        `CPU: target = the target's process tree, from /proc; bench = this process (load generator and fake), from process.cpuUsage; both per request sent. All share the machine's cores.`,
+        `CPU: target = the target's process tree, from /proc (for PostgreSQL + Redis, with the database server's and Redis's processes); bench = this process (load generator and fake), from process.cpuUsage; both per request sent. All share the machine's cores.`,
     );
     console.log('');
     console.log('| rate (req/s) | target | p50 (ms) | p99 (ms) | added p50 | added p99 | errors | achieved (req/s) | target CPU ms / request | bench CPU ms / request |');
