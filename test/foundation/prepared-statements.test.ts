@@ -6,6 +6,11 @@ import { createLogger } from '../../src/infra/logging/logger.js';
 import { embeddedDataDir } from '../helpers/embedded-template.js';
 import { createScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
 
+/** The rows of a driver result (both drivers answer `{ rows }`). */
+function rowsOf(result: unknown): Array<Record<string, unknown>> {
+  return (result as { rows: Array<Record<string, unknown>> }).rows;
+}
+
 /** Which statements get a name: data statements seen twice, never DDL, never past the book's capacity. */
 describe('the statement book', () => {
   it('names a data statement on its second sight and keeps the name; never names DDL or transaction control', () => {
@@ -46,7 +51,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('named prepared statements on Po
     await scratch?.drop();
   });
 
-  const rows = async (query: ReturnType<typeof sql>): Promise<Array<Record<string, unknown>>> => ((await database.db.execute(query)) as unknown as { rows: Array<Record<string, unknown>> }).rows;
+  const rows = async (query: ReturnType<typeof sql>): Promise<Array<Record<string, unknown>>> => rowsOf(await database.db.execute(query));
   const insert = (id: number, note: string | null) =>
     sql`INSERT INTO prepared_probe (id, tags, doc, at, note) VALUES (${id}, ${sql.param(['a', `tag ${id}`])}, ${JSON.stringify({ id })}::jsonb, ${new Date(Date.UTC(2026, 0, id)).toISOString()}::timestamptz, ${note})`;
 
@@ -55,9 +60,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('named prepared statements on Po
     const listed = await database.db.transaction(async (tx) => {
       for (let id = 1; id <= 4; id += 1) await tx.execute(insert(id, id % 2 === 0 ? null : `note ${id}`));
       const found = [];
-      for (let id = 1; id <= 4; id += 1) found.push(((await tx.execute(sql`SELECT id, tags, doc, note FROM prepared_probe WHERE id = ${id}`)) as unknown as { rows: Array<Record<string, unknown>> }).rows[0]);
-      const prepared = ((await tx.execute(sql`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'anima_%'`)) as unknown as { rows: Array<{ statement: string }> }).rows;
-      return { found, prepared: prepared.map((row) => row.statement) };
+      for (let id = 1; id <= 4; id += 1) found.push(rowsOf(await tx.execute(sql`SELECT id, tags, doc, note FROM prepared_probe WHERE id = ${id}`))[0]);
+      const prepared = rowsOf(await tx.execute(sql`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'anima_%'`));
+      return { found, prepared: prepared.map((row) => String(row.statement)) };
     });
     expect(listed.found).toEqual([
       { id: 1, tags: ['a', 'tag 1'], doc: { id: 1 }, note: 'note 1' },
@@ -97,8 +102,8 @@ describe('with prepared statements turned off', () => {
   const repeatAndList = async (database: DatabaseHandle): Promise<string[]> =>
     database.db.transaction(async (tx) => {
       for (let round = 0; round < 3; round += 1) await tx.execute(sql`SELECT ${round}::int AS n, 'unnamed' AS label`);
-      const listed = (await tx.execute(sql`SELECT name FROM pg_prepared_statements`)) as unknown as { rows: Array<{ name: string }> };
-      return listed.rows.map((row) => row.name);
+      const listed = rowsOf(await tx.execute(sql`SELECT name FROM pg_prepared_statements`));
+      return listed.map((row) => String(row.name));
     });
 
   it('runs every statement unnamed on the embedded database thread', async () => {
