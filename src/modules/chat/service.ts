@@ -503,7 +503,7 @@ export class ChatService {
     // The messages go first: a conversation gone from the database (deleted through another replica
     // whose news has not arrived, a restored database) fails there, before anything is settled, and
     // the turn is written once more into the conversation the place has now.
-    // The rows as stored (the insert returns the history's columns): what the conversation cache keeps.
+    // The rows as stored: what the conversation cache keeps.
     let stored: HistoryRow[] = [];
     const metered = { model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd };
     const inTransaction = () =>
