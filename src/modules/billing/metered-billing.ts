@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { AppError } from '../../infra/http/errors.js';
 import type { Authorization, AuthorizationRequest, BillingPort, MeteredUsage, SettleOptions } from '../gateway/billing-port.js';
@@ -88,27 +88,30 @@ export class MeteredBilling implements BillingPort {
 
     let ended = false;
     const callId = randomUUID();
+    /** What the platform charges for what was used (undefined: nothing to charge — the user's key paid, or a settled retry). */
+    const chargeFor = (usage: MeteredUsage, used: Quantities): number | undefined =>
+      request.paidBy !== 'platform' || alreadySettled ? undefined : priceMicro(plan, used, request.service === 'image' ? imageCreditWeight(request.provider, usage.model ?? request.model) : 1);
+    const settleHolds = async (used: Quantities) => {
+      const results = await Promise.allSettled(holds.map((hold) => hold.settle(used)));
+      for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
+    };
     return {
       settle: async (usage: MeteredUsage & { costUsd: number }, options?: SettleOptions) => {
         if (ended) return { creditsMicro: 0 };
         ended = true;
         const used = usedQuantities(request.service, usage);
-        const results = await Promise.allSettled(holds.map((hold) => hold.settle(used)));
-        for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
-        if (request.paidBy !== 'platform' || alreadySettled) return { creditsMicro: 0 };
-        const charge = priceMicro(plan, used, request.service === 'image' ? imageCreditWeight(request.provider, usage.model ?? request.model) : 1);
+        await settleHolds(used);
+        const charge = chargeFor(usage, used);
+        if (charge === undefined) return { creditsMicro: 0 };
         if (credits) return { creditsMicro: await service.settle(credits, user.id, charge, options?.executor) };
         return { creditsMicro: await service.chargeWithoutHold(user.id, charge, callId, `${request.service}:${request.provider}`, options?.executor) };
       },
       settleParts: (usage: MeteredUsage & { costUsd: number }) => {
         if (ended) return undefined;
         const used = usedQuantities(request.service, usage);
-        let charge: { ctes: SQL[]; chargedMicro: SQL } | undefined = { ctes: [], chargedMicro: sql`0` };
-        if (request.paidBy === 'platform' && !alreadySettled) {
-          const chargedMicro = priceMicro(plan, used, request.service === 'image' ? imageCreditWeight(request.provider, usage.model ?? request.model) : 1);
-          // A charge with nothing held (chargeWithoutHold) or above the hold takes more than CTEs: settle instead.
-          charge = credits ? service.settleCtes(credits, chargedMicro) : chargedMicro > 0 ? undefined : charge;
-        }
+        const chargedMicro = chargeFor(usage, used);
+        // A charge above the hold, or one with nothing held (chargeWithoutHold), takes more than CTEs: `settle` then.
+        const charge = chargedMicro === undefined || (!credits && chargedMicro === 0) ? { ctes: [], chargedMicro: sql`0` } : credits ? service.settleCtes(credits, chargedMicro) : undefined;
         if (!charge) return undefined;
         return {
           ctes: charge.ctes,
@@ -116,8 +119,7 @@ export class MeteredBilling implements BillingPort {
           settled: async (creditsMicro: number) => {
             if (ended) return { creditsMicro: 0 };
             ended = true;
-            const results = await Promise.allSettled(holds.map((hold) => hold.settle(used)));
-            for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
+            await settleHolds(used);
             return { creditsMicro };
           },
         };

@@ -508,7 +508,7 @@ export class ChatService {
     const metered = { model: result.model, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, providerCostUsd: usage.costUsd };
     const inTransaction = () =>
       db.transaction(async (executor) => {
-        stored = rows.length > 0 ? await store.insertTurnMessages(executor, turn.conversation.id, rows) : [];
+        if (rows.length > 0) stored = (await store.writeTurn(executor, turn.conversation.id, rows)).stored;
         await turn.lease.settle(metered, { executor });
       });
     // Usually one statement (messages, charge and usage row as CTEs); where the settle needs more

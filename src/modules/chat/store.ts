@@ -127,24 +127,18 @@ export async function insertMessage(db: Executor, values: MessageInsert, options
   return row!;
 }
 
-/** A turn's messages (the user's and the answer) in one statement, and the conversation moved up in listings. */
-export async function insertTurnMessages(db: Executor, conversationId: string, values: MessageInsert[]): Promise<HistoryRow[]> {
-  // One statement: the conversation's update rides along as a data-modifying CTE.
-  const touched = db.$with('touched').as(db.update(conversations).set({ updatedAt: new Date() }).where(eq(conversations.id, conversationId)).returning({ id: conversations.id }));
-  return db.with(touched).insert(messages).values(values).returning(HISTORY_COLUMNS);
-}
-
 /**
- * The turn's whole write as ONE statement: the conversation touched, its messages inserted and the
- * other modules' CTEs (`parts`: the charge and the usage row, see StatementParts) — atomic without
- * BEGIN and COMMIT, one round trip. A conversation gone from the database fails the messages'
- * foreign key and, with it, the whole statement: nothing is charged.
+ * The turn's write as ONE statement: the conversation touched, its messages inserted and the other
+ * modules' CTEs (`parts`: the charge and the usage row, see StatementParts; none when the caller
+ * settles in its own transaction) — atomic without BEGIN and COMMIT, one round trip. A conversation
+ * gone from the database fails the messages' foreign key and, with it, the whole statement: nothing
+ * is charged.
  */
 export async function writeTurn(
   db: Executor,
   conversationId: string,
   values: MessageInsert[],
-  parts: { ctes: SQL[]; creditsMicro: SQL },
+  parts: { ctes: SQL[]; creditsMicro: SQL } = { ctes: [], creditsMicro: sql`0` },
 ): Promise<{ stored: HistoryRow[]; creditsMicro: number }> {
   // Plain SQL rather than Drizzle's builders: built on every turn, where the builders cost ≈ 6× more.
   const rows = values.map(

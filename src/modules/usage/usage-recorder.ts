@@ -57,7 +57,7 @@ export class UsageRecorder {
    */
   async record(record: UsageRecord, executor?: Executor): Promise<void> {
     try {
-      const statement = sql`WITH ${sql.join(this.ctes(record, record.creditsMicro ?? 0), sql`, `)} SELECT 1`;
+      const statement = sql`WITH ${sql.join(this.recordCtes(record, record.creditsMicro ?? 0), sql`, `)} SELECT 1`;
       // Alone, one statement is atomic; inside the caller's transaction, a savepoint keeps its failure from aborting it.
       if (executor) await executor.transaction((savepoint) => savepoint.execute(statement));
       else await this.dependencies.db.execute(statement);
@@ -68,16 +68,13 @@ export class UsageRecorder {
   }
 
   /**
-   * The usage row and the daily rollup as data-modifying CTEs (`usage_event`, `usage_day`) of a
-   * caller's one statement, with the credits charged as an expression over its other CTEs. Unlike
-   * `record`, a failure here fails that statement (its caller then records through `record`).
+   * The usage row and the daily rollup as data-modifying CTEs (`usage_event`, `usage_day`), with the
+   * credits charged as a number or as an expression over the statement's other CTEs. `record` runs
+   * them as their own statement; a chat turn carries them in its one write, where a failure fails
+   * that statement (the turn then records through `record`). Plain SQL rather than Drizzle's
+   * builders: built on every chat turn, where the builders cost ≈ 6× more.
    */
-  recordCtes(record: UsageRecord, creditsMicro: SQL): SQL[] {
-    return this.ctes(record, creditsMicro);
-  }
-
-  /** Plain SQL rather than Drizzle's builders: built on every chat turn, where the builders cost ≈ 6× more. */
-  private ctes(record: UsageRecord, creditsMicro: number | SQL): SQL[] {
+  recordCtes(record: UsageRecord, creditsMicro: number | SQL): SQL[] {
     const promptTokens = record.promptTokens ?? 0;
     const completionTokens = record.completionTokens ?? 0;
     const { costUsd, costSource } = this.priced(record);
