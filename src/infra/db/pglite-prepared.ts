@@ -134,8 +134,4 @@ export class PglitePreparedStatements {
     this.book.forget(sql);
     if (statement) await this.db.execProtocolStream(frames(() => serialize.close({ type: 'S', name: statement.name }), () => serialize.sync()), { syncToFs: false });
   }
-
-  get size(): number {
-    return this.statements.size;
-  }
 }

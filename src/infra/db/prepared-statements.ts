@@ -38,10 +38,6 @@ export class StatementBook {
   forget(text: string): void {
     this.names.delete(text);
   }
-
-  get size(): number {
-    return this.names.size;
-  }
 }
 
 /** Data statements (not DDL, not transaction control): the ones a request repeats. */
