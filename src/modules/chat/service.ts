@@ -109,7 +109,7 @@ export type PreparedTurn =
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
       /**
-       * The user's message, stored with the answer in the turn's one transaction (or alone, marked
+       * The user's message, stored with the answer in the turn's one write (or alone, marked
        * `failed`, when no answer comes). Null for a tool continuation (no new user message).
        */
       userMessage: (MessageInsert & { id: string; createdAt: Date }) | null;
@@ -242,7 +242,7 @@ export class ChatService {
       concurrent: request.stream === true,
     });
     keySources[settings.provider] = lease.key.source;
-    // Written with the answer, in the turn's one transaction; its time is now, so it sorts before the answer.
+    // Written with the answer, in the turn's one write; its time is now, so it sorts before the answer.
     const userMessage = request.toolContinuation ? null : {
       id: randomUUID(),
       createdAt: new Date(),
