@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Character } from '../characters/index.js';
 import { countTokens } from '../characters/token-counter.js';
 import { sampleCharacter } from '../../../test/helpers/character-fixture.js';
-import { buildPrompt, type HistoryMessage, type PromptInput } from './prompt-builder.js';
+import { buildPrompt, draftPrompt, type HistoryMessage, type PromptInput } from './prompt-builder.js';
 
 const character = (overrides: Partial<Character> = {}) => sampleCharacter({ description: 'A Victorian mathematician.', ...overrides });
 
@@ -106,5 +106,38 @@ describe('buildPrompt', () => {
     ]);
     const described = buildPrompt(input({ newMessage: { text: 'What is this?', imageParts: [], imageDescriptions: ['A red bicycle.'] } }));
     expect(described.messages.at(-1)!.content).toBe('What is this?\n\n[The user shared an image. It shows: A red bicycle.]');
+  });
+
+  it('drafts the prompt before its memories: the same prompt once completed, its estimate within a few tokens of counting the whole', () => {
+    const long = sampleCharacter({ description: Array.from({ length: 60 }, (_, index) => `Ada keeps notebook ${index} of engine designs and poems.`).join(' ') });
+    const memorySection = 'Things you remember from earlier conversations:\n- (about Grace) Grace likes tea\n- (about Grace) Grace has a cat named Byron';
+    const whole = input({ character: long, memorySection, clientSystemMessages: ['Answer in English.'], history: [turn('user', 'Hello'), turn('assistant', 'Good day.')] });
+    const { memorySection: _memory, ...rest } = whole;
+    void _memory;
+    const draft = draftPrompt(rest);
+    const completed = draft.complete({ text: memorySection });
+    expect(completed.messages).toEqual(buildPrompt(whole).messages);
+    expect(completed.estimatedTokens).toBeGreaterThan(draft.estimatedTokens);
+    // The estimate counts section by section; the joined system message, counted whole, differs by a token a separator at most.
+    const system = completed.messages[0]!.content as string;
+    const counted = countTokens(system) + countTokens('Hello') + countTokens('Good day.') + countTokens('Hello');
+    expect(Math.abs(completed.estimatedTokens - counted)).toBeLessThanOrEqual(4);
+    expect(draft.complete({ text: '' }).estimatedTokens).toBe(draft.estimatedTokens);
+  });
+
+  it('never counts the memory section when its count is given, nor the joined system message: the character card is counted as the same text every turn', () => {
+    const long = sampleCharacter({ description: Array.from({ length: 60 }, (_, index) => `Ada keeps notebook ${index} of engine designs.`).join(' ') });
+    const counted: string[] = [];
+    const counting = (text: string) => (counted.push(text), countTokens(text));
+    const build = (memory: string) => buildPrompt({ ...input({ character: long, countTokens: counting, memorySection: memory }), memorySectionTokens: 17 });
+    const first = build('Memories:\n- Grace likes tea');
+    const firstCounted = [...counted];
+    counted.length = 0;
+    const second = build('Memories:\n- Grace has a cat');
+    // Both turns count exactly the same texts (a memo answers them after the first turn); no memory text, no whole system message.
+    expect(counted).toEqual(firstCounted);
+    expect(counted.some((text) => text.includes('Grace likes tea') || text.includes('Grace has a cat'))).toBe(false);
+    expect(counted).not.toContain(first.messages[0]!.content);
+    expect(second.estimatedTokens).toBe(first.estimatedTokens);
   });
 });

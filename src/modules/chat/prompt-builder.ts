@@ -51,7 +51,30 @@ export interface BuiltPrompt {
   estimatedTokens: number;
 }
 
-export function buildPrompt(input: PromptInput): BuiltPrompt {
+/** The memory section and, when its maker counted it (the memory service does), its token count. */
+export interface MemorySection {
+  text: string;
+  tokens?: number | undefined;
+}
+
+/**
+ * A turn's prompt before its memories are known: everything else is fitted, so the turn can reserve
+ * credits on `estimatedTokens` plus the memory budget while recall still runs, then `complete` it.
+ */
+export interface PromptDraft {
+  /** Our estimate of the prompt without a memory section. */
+  estimatedTokens: number;
+  complete(memory: MemorySection): BuiltPrompt;
+}
+
+/** Tokens a section separator ("\n\n" between system sections) is counted as. */
+const SEPARATOR_TOKENS = 1;
+
+export function buildPrompt(input: PromptInput & { memorySectionTokens?: number }): BuiltPrompt {
+  return draftPrompt(input).complete({ text: input.memorySection, tokens: input.memorySectionTokens });
+}
+
+export function draftPrompt(input: Omit<PromptInput, 'memorySection'>): PromptDraft {
   const { character, countTokens } = input;
   const names = { char: character.name, user: input.userName };
   const macros = (text: string) => substituteMacros(text, names);
@@ -69,31 +92,44 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
     { tokenBudget: input.lorebookTokenBudget, countTokens },
   );
 
-  const systemSections = [
+  const present = (sections: string[]) => sections.filter((section) => Boolean(section && section.trim()));
+  const leading = present([
     lorebook.beforeCharText && macros(lorebook.beforeCharText),
     buildSystemPrompt(character, { user: input.userName }),
     lorebook.afterCharText && macros(lorebook.afterCharText),
     input.group ? `This is a group conversation in a server channel; user messages start with the speaker's name where it is known.` : '',
-    input.memorySection && macros(input.memorySection),
-    ...input.clientSystemMessages,
-  ].filter((section): section is string => Boolean(section && section.trim()));
+  ]);
+  const trailing = present(input.clientSystemMessages);
+  const postHistory = character.postHistoryInstructions?.trim() ? macros(character.postHistoryInstructions) : undefined;
+  // Tokenizing is the costly part of building a prompt: every section is counted on its own (the
+  // character's sections are the same text turn after turn, so the counter's memo answers), history
+  // counts were stored with the messages, and the memory service counts its own section. Counting
+  // the joined system message instead re-tokenized the whole character card every turn.
+  const sectionTokens = (sections: string[]) => sections.reduce((sum, section) => sum + countTokens(section) + SEPARATOR_TOKENS, 0);
+  const withoutMemory =
+    sectionTokens(leading) + sectionTokens(trailing) + historyTokens + countTokens(userText) + (character.postHistoryInstructions ? countTokens(character.postHistoryInstructions) : 0);
 
-  const messages: ChatMessage[] = [{ role: 'system', content: systemSections.join('\n\n') }, ...earlier];
-  if (character.postHistoryInstructions?.trim()) messages.push({ role: 'system', content: macros(character.postHistoryInstructions) });
-  const speakerPrefix = input.group && input.speakerName ? `${input.speakerName}: ` : '';
-  if (input.newMessage) {
-    messages.push({
-      role: 'user',
-      content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,
-    });
-  }
-  // Tokenizing is the costly part of building a prompt: history counts were stored with the messages.
-  const estimatedTokens =
-    countTokens(systemSections.join('\n\n')) + historyTokens + countTokens(userText) + (character.postHistoryInstructions ? countTokens(character.postHistoryInstructions) : 0);
-  return { messages, lorebook, historyMessages: earlier.length, estimatedTokens };
+  return {
+    estimatedTokens: withoutMemory,
+    complete(memory: MemorySection): BuiltPrompt {
+      const memoryText = memory.text.trim() ? macros(memory.text) : '';
+      const systemSections = memoryText ? [...leading, memoryText, ...trailing] : [...leading, ...trailing];
+      const messages: ChatMessage[] = [{ role: 'system', content: systemSections.join('\n\n') }, ...earlier];
+      if (postHistory) messages.push({ role: 'system', content: postHistory });
+      const speakerPrefix = input.group && input.speakerName ? `${input.speakerName}: ` : '';
+      if (input.newMessage) {
+        messages.push({
+          role: 'user',
+          content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,
+        });
+      }
+      const memoryTokens = memoryText ? (memory.tokens ?? countTokens(memoryText)) + SEPARATOR_TOKENS : 0;
+      return { messages, lorebook, historyMessages: earlier.length, estimatedTokens: withoutMemory + memoryTokens };
+    },
+  };
 }
 
-function composeUserText(input: PromptInput): string {
+function composeUserText(input: Pick<PromptInput, 'newMessage'>): string {
   if (!input.newMessage) return '';
   const descriptions = input.newMessage.imageDescriptions.map((description) => `[The user shared an image. It shows: ${description}]`);
   return [input.newMessage.text, ...descriptions].filter(Boolean).join('\n\n');

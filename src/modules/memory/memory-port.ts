@@ -25,6 +25,8 @@ export interface RecallResult {
   memories: RecalledMemory[];
   /** Ready-to-insert prompt text, each memory labelled by its source, within the token budget. */
   promptSection: string;
+  /** promptSection's token count (never above the budget asked for), so the turn need not count it again. */
+  promptTokens: number;
 }
 
 export interface FinishedExchange extends MemoryPlace {

@@ -77,12 +77,12 @@ export const SCOPE_LABELS: Record<MemoryScope, string> = {
   group: '[about this server]',
 };
 
-/** The prompt section: a header and one labelled line per memory, best first, within the token budget. */
+/** The prompt section: a header and one labelled line per memory, best first, within the token budget; `tokens` is its count (header, lines and line breaks). */
 export function buildPromptSection<T extends { scope: MemoryScope; content: string }>(
   memories: T[],
   tokenBudget: number,
   countTokens: (text: string) => number,
-): { text: string; included: T[] } {
+): { text: string; included: T[]; tokens: number } {
   const header = 'Things you remember from earlier conversations:';
   let used = countTokens(header) + 1;
   const lines: string[] = [];
@@ -95,5 +95,5 @@ export function buildPromptSection<T extends { scope: MemoryScope; content: stri
     included.push(memory);
     used += cost;
   }
-  return lines.length > 0 ? { text: `${header}\n${lines.join('\n')}`, included } : { text: '', included: [] };
+  return lines.length > 0 ? { text: `${header}\n${lines.join('\n')}`, included, tokens: used } : { text: '', included: [], tokens: 0 };
 }

@@ -158,6 +158,7 @@ export class MemoryService implements ConversationMemory {
     return {
       memories: included.map((memory) => ({ id: memory.id, scope: memory.scope, content: memory.content, score: memory.score })),
       promptSection: section.text,
+      promptTokens: section.tokens,
     };
   }
 
