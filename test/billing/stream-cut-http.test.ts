@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { creditLedger, messages } from '../../src/infra/db/schema.js';
+import { creditLedger, messages, usageEvents } from '../../src/infra/db/schema.js';
 import { countTokens } from '../../src/modules/characters/token-counter.js';
 import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -13,8 +13,8 @@ const MICRO_PER_TOKEN = 100;
 /**
  * Done-when: a streamed turn cut mid-way settles only what was delivered — over HTTP, through the
  * chat route, the real chat adapter and the OpenRouter fake whose stream dies after a few events.
- * The turn reserved (prompt + max_tokens) × price; it is charged (prompt + the tokens of the
- * partial answer it stored) × price, and the rest goes back.
+ * The turn reserved (its prompt estimate with the memory budget + max_tokens) × price; it is charged
+ * (the prompt it sent + the tokens of the partial answer it stored) × price, and the rest goes back.
  */
 describe.each(backends())('a streamed chat turn cut mid-way over HTTP (%s)', (backend) => {
   let server: TestServer;
@@ -54,11 +54,18 @@ describe.each(backends())('a streamed chat turn cut mid-way over HTTP (%s)', (ba
     const entries = await server.container.db.select().from(creditLedger).where(eq(creditLedger.userId, user.id)).orderBy(creditLedger.id);
     expect(entries.map((entry) => entry.kind)).toEqual(['daily_refresh', 'reserve', 'settle']);
     const reserved = -entries[1]!.amountMicro;
-    const promptTokens = reserved / MICRO_PER_TOKEN - MAX_TOKENS;
+    // The cut stream reported no usage: the turn meters its own estimate of the prompt it sent, and
+    // the tokens of what it delivered (recorded on the usage row).
+    const [usage] = await server.container.db.select().from(usageEvents).where(eq(usageEvents.userId, user.id));
+    const promptTokens = usage!.promptTokens;
     expect(Number.isInteger(promptTokens) && promptTokens > 0).toBe(true);
+    expect(usage!.completionTokens).toBe(countTokens(delivered));
+    // The reservation held at least that prompt and the whole max_tokens.
+    expect(reserved).toBeGreaterThanOrEqual((promptTokens + MAX_TOKENS) * MICRO_PER_TOKEN);
     const charged = reserved - entries[2]!.amountMicro;
     expect(charged).toBe((promptTokens + countTokens(delivered)) * MICRO_PER_TOKEN);
     expect(charged).toBeLessThan((promptTokens + countTokens(LONG_REPLY)) * MICRO_PER_TOKEN);
+    expect(usage!.creditsMicro).toBe(charged);
     expect((await server.container.billing.service.wallet(user)).wallet).toMatchObject({ balanceMicro: 10_000_000 - charged, reservedMicro: 0 });
     expect((await server.container.billing.service.checkLedger()).mismatches).toEqual([]);
   });

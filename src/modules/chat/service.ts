@@ -17,7 +17,7 @@ import type { ConversationMemory, MemoryPlace } from '../memory/memory-port.js';
 import type { ModerationService } from '../moderation/index.js';
 import { usageReport, usageSummaryText } from '../usage/usage-report.js';
 import { HELP_TEXT, parseCommand, parseImagine, type ChatCommand } from './commands.js';
-import { buildPrompt, type BuiltPrompt } from './prompt-builder.js';
+import { draftPrompt, type BuiltPrompt } from './prompt-builder.js';
 import { backoffDelay, warrantsFallback } from './retry-policy.js';
 import { ConversationCache } from './conversation-cache.js';
 import * as store from './store.js';
@@ -209,18 +209,21 @@ export class ChatService {
 
     const { imageParts, imageDescriptions } = await this.prepareImages(request, character, settings, keySources);
     const place = this.memoryPlace(character, request);
-    // Memory recall and the history are independent: both asked at once (on PostgreSQL they run side by side).
-    const [recalled, newestFirst] = await Promise.all([this.recall(place, request.text), this.recentHistory(character.id, request, conversation)]);
+    // Recall runs while the rest is prepared: the history (cached, or read side by side with the
+    // recall on PostgreSQL), the prompt without its memories, and the gateway's lease, whose credit
+    // reservation counts the memory section at its budget (an upper bound; the settle charges what
+    // the provider reports). The memory section goes into the prompt once recall answers.
+    const recalling = this.recall(place, request.text);
+    const newestFirst = await this.recentHistory(character.id, request, conversation);
     const history = [...newestFirst].reverse();
     // Speaker names go into the prompt only where more than one person talks in this conversation.
     const humans = new Set([request.user.id, ...history.flatMap((message) => (message.role === 'user' && message.speakerUserId ? [message.speakerUserId] : []))]);
-    const prompt = buildPrompt({
+    const draft = draftPrompt({
       character,
       userName: request.user.username ?? 'User',
       speakerName: request.user.username,
       history: history.map((message) => ({ role: message.role, content: message.content, speakerName: message.speakerName, tokenCount: message.tokenCount })),
       group: conversation.userId === null && humans.size > 1,
-      memorySection: recalled.promptSection,
       clientSystemMessages: request.clientSystemMessages,
       clientHistory: request.clientHistory,
       newMessage: request.toolContinuation ? null : { text: request.text, imageParts, imageDescriptions },
@@ -228,19 +231,28 @@ export class ChatService {
       lorebookTokenBudget: LOREBOOK_TOKEN_BUDGET,
       countTokens: countTokensOnce,
     });
+    const memoryBudget = this.dependencies.memory ? this.dependencies.config.memory.tokenBudget + 1 : 0;
     // One lease for the whole turn (retries and fallback models included): the key, billing's
     // authorization and, when the platform pays, a reservation for the prompt plus the answer's cap.
-    const lease = await gateway.begin({
-      modality: 'chat',
-      provider: settings.provider,
-      service: 'chat',
-      user: request.user,
-      model: settings.model,
-      estimate: { promptTokens: prompt.estimatedTokens, maxCompletionTokens: settings.maxTokens },
-      characterId: character.id,
-      requestId: request.requestId,
-      concurrent: request.stream === true,
-    });
+    const [recalled, leased] = await Promise.allSettled([
+      recalling,
+      gateway.begin({
+        modality: 'chat',
+        provider: settings.provider,
+        service: 'chat',
+        user: request.user,
+        model: settings.model,
+        estimate: { promptTokens: draft.estimatedTokens + memoryBudget, maxCompletionTokens: settings.maxTokens },
+        characterId: character.id,
+        requestId: request.requestId,
+        concurrent: request.stream === true,
+      }),
+    ]);
+    if (leased.status === 'rejected') throw leased.reason;
+    const lease = leased.value;
+    // recall() answers without memories on a memory fault; anything else ends the turn (and its lease) before the call.
+    if (recalled.status === 'rejected') throw await lease.fail(recalled.reason);
+    const prompt = draft.complete({ text: recalled.value.promptSection, tokens: recalled.value.promptTokens });
     keySources[settings.provider] = lease.key.source;
     // Written with the answer, in the turn's one write; its time is now, so it sorts before the answer.
     const userMessage = request.toolContinuation ? null : {
@@ -271,8 +283,8 @@ export class ChatService {
       prompt,
       userMessage,
       userMessageId: userMessage?.id ?? null,
-      memoriesUsed: recalled.memories.length,
-      memoryIds: recalled.memories.map((memory) => memory.id),
+      memoriesUsed: recalled.value.memories.length,
+      memoryIds: recalled.value.memories.map((memory) => memory.id),
       keySources,
     };
   }
@@ -563,13 +575,13 @@ export class ChatService {
   }
 
   /** Memories for the prompt; a failing memory store (e.g. an embedding provider down) costs the turn its memories, not the answer. */
-  private async recall(place: MemoryPlace, text: string): Promise<{ memories: Array<{ id: string }>; promptSection: string }> {
-    if (!this.dependencies.memory) return { memories: [], promptSection: '' };
+  private async recall(place: MemoryPlace, text: string): Promise<{ memories: Array<{ id: string }>; promptSection: string; promptTokens: number }> {
+    if (!this.dependencies.memory) return { memories: [], promptSection: '', promptTokens: 0 };
     try {
       return await this.dependencies.memory.recall(place, text, { tokenBudget: this.dependencies.config.memory.tokenBudget });
     } catch (error) {
       this.dependencies.logger.warn({ err: error, characterId: place.characterId }, 'memory recall failed; answering without memories');
-      return { memories: [], promptSection: '' };
+      return { memories: [], promptSection: '', promptTokens: 0 };
     }
   }
 
