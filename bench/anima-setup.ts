@@ -23,11 +23,26 @@ export async function enterpriseUsers(server: BenchServer, keys: { internalKey: 
 }
 
 /** The `bench` character the chat benchmarks talk to (409: an earlier run on the same PostgreSQL database made it). */
-export async function benchCharacter(server: BenchServer, adminKey: string): Promise<void> {
+/**
+ * The bench's character: by default a one-line description; `card: 'long'` gives it a card the size
+ * of a real Character Card V2 (≈ 1,600 tokens of description, personality and scenario), whose
+ * system prompt a turn sends, and must not re-count, every time.
+ */
+export async function benchCharacter(server: BenchServer, adminKey: string, options: { card?: 'short' | 'long' } = {}): Promise<void> {
+  const long = options.card === 'long';
+  const paragraph = (topic: string, index: number) =>
+    `Bench keeps observation log ${index} about ${topic}: she notes the seeing, the hour, the instrument and what surprised her, and answers questions about it patiently, in plain words.`;
+  const card = long
+    ? {
+        description: Array.from({ length: 36 }, (_, index) => paragraph('the moon and the planets', index)).join(' '),
+        personality: Array.from({ length: 8 }, (_, index) => paragraph('her own habits', index)).join(' '),
+        scenario: Array.from({ length: 6 }, (_, index) => paragraph('the observatory', index)).join(' '),
+      }
+    : { description: 'A calm astronomer who answers briefly.' };
   const created = await fetch(`${server.url}/v1/characters`, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Bench', slug: 'bench', description: 'A calm astronomer who answers briefly.' }),
+    body: JSON.stringify({ name: 'Bench', slug: 'bench', ...card }),
   });
   if (created.status !== 201 && created.status !== 409) throw new Error(`could not create the character: ${await created.text()}`);
 }

@@ -5,7 +5,7 @@
  *   (b) POST /v1/chat/completions on the real server (embedded storage, its own process),
  * non-streamed (whole request) and streamed (time to first token). Overhead = (b) − (a).
  *
- *   npx tsx bench/chat-overhead.ts [--latency 20] [--concurrency 8] [--requests 400] [--warmup 40] [--database-url postgres://…]
+ *   npx tsx bench/chat-overhead.ts [--latency 20] [--concurrency 8] [--requests 400] [--warmup 40] [--database-url postgres://…] [--card short|long]
  *
  * Memory formation is deferred (MEMORY_FORMATION_DELAY_MS) so background jobs do not share the
  * measured window; recall, history loading, tokenization, moderation, storage and metering are in.
@@ -15,7 +15,7 @@ import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.
 import { buildAnima, closedLoop, closedLoopOptions, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
-const { latencyMs, concurrency, requestCount, warmupCount, databaseUrl } = closedLoopOptions({ latency: '20', concurrency: '8', requests: '400', warmup: '40' });
+const { latencyMs, concurrency, requestCount, warmupCount, databaseUrl, card } = closedLoopOptions({ latency: '20', concurrency: '8', requests: '400', warmup: '40' });
 
 interface Target {
   url: string;
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   });
   try {
-    await benchCharacter(server, adminKey);
+    await benchCharacter(server, adminKey, { card });
 
     // Turns stay metered and limited (credits reserved and settled, requests counted): each bench user is
     // on the enterprise plan, whose per-minute limit and daily credits this run stays within.
@@ -114,14 +114,14 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `Upstream: OpenRouter fake with ${latencyMs} ms latency before the first byte. ${requestCount} requests per series after ${warmupCount} warm-up, concurrency ${concurrency}. ` +
-        `Server: its own process, ${databaseUrl ? 'PostgreSQL' : 'embedded storage (PGlite)'}, in-process queue, LOG_LEVEL=info. Direct = the same request shape sent straight to the fake.`,
+        `Server: its own process, ${databaseUrl ? 'PostgreSQL' : 'embedded storage (PGlite)'}, in-process queue, LOG_LEVEL=info. Character card: ${card === 'long' ? 'long (≈ 1,600 tokens, the size of a real Character Card)' : 'short (one line)'}. Direct = the same request shape sent straight to the fake.`,
     );
     console.log('');
     console.log('| series | statistic | direct | through Anima | overhead (ms) | ratio |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: |');
     for (const row of rows) console.log(row);
     console.log('');
-    console.log(`Command: \`npx tsx bench/chat-overhead.ts${databaseUrl ? ' --database-url <postgres>' : ''}\``);
+    console.log(`Command: \`npx tsx bench/chat-overhead.ts${databaseUrl ? ' --database-url <postgres>' : ''}${card === 'long' ? ' --card long' : ''}\``);
   } finally {
     await stop();
     await fake.close();

@@ -106,9 +106,10 @@ export interface ClosedLoopOptions {
   requestCount: number;
   warmupCount: number;
   databaseUrl: string | undefined;
+  card: 'short' | 'long';
 }
 
-/** The options of the closed-loop benchmarks (chat-overhead, tts-first-byte): fake latency, workers, requests, warm-up, and a PostgreSQL database instead of the embedded default. */
+/** The options of the closed-loop benchmarks (chat-overhead, tts-first-byte): fake latency, workers, requests, warm-up, a PostgreSQL database instead of the embedded default, and the character's card size. */
 export function closedLoopOptions(defaults: { latency: string; concurrency: string; requests: string; warmup: string }): ClosedLoopOptions {
   const { values } = parseArgs({
     options: {
@@ -118,14 +119,18 @@ export function closedLoopOptions(defaults: { latency: string; concurrency: stri
       warmup: { type: 'string', default: defaults.warmup },
       /** Run the server on this PostgreSQL database instead of the embedded default. */
       'database-url': { type: 'string' },
+      /** The bench character's card: short (one line) or long (the size of a real Character Card, ≈ 1,600 tokens). */
+      card: { type: 'string', default: 'short' },
     },
   });
+  if (values.card !== 'short' && values.card !== 'long') throw new Error('--card takes short or long');
   return {
     latencyMs: Number(values.latency),
     concurrency: Number(values.concurrency),
     requestCount: Number(values.requests),
     warmupCount: Number(values.warmup),
     databaseUrl: values['database-url'],
+    card: values.card,
   };
 }
 

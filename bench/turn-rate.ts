@@ -14,7 +14,7 @@
  *
  *   npx tsx bench/turn-rate.ts [--rates 100,200,500] [--seconds 4] [--search 100,200,300,500,750,1000,1500,2000,3000]
  *                              [--only portkey,embedded,postgres] [--no-postgres] [--max-minutes 10] [--portkey-as-shipped]
- *                              [--users 64] [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379]
+ *                              [--users 64] [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379] [--card short|long]
  *
  * Anima's turns are full turns: auth, character, key, history, memory recall, storage and metering
  * (bench users on the enterprise plan: limits on, but not reached). Memory formation is deferred.
@@ -50,8 +50,12 @@ const { values } = parseArgs({
     /** The search stops taking new steps once the run has lasted this long. */
     'max-minutes': { type: 'string', default: '10' },
     'portkey-as-shipped': { type: 'boolean', default: false },
+    /** The bench character's card: short (one line) or long (the size of a real Character Card, ≈ 1,600 tokens). */
+    card: { type: 'string', default: 'short' },
   },
 });
+if (values.card !== 'short' && values.card !== 'long') throw new Error('--card takes short or long');
+const card = values.card;
 const numbers = (list: string) => list.split(',').filter(Boolean).map(Number);
 const rates = numbers(values.rates);
 const searchRates = numbers(values.search).sort((a, b) => a - b);
@@ -290,7 +294,7 @@ async function startPortkey(): Promise<{ url: string; process: ChildProcess; sto
 async function startAnima(name: string, fakeUrl: string, extra: Record<string, string>, services: readonly string[] = []): Promise<{ target: Target; cleanup: () => Promise<void> }> {
   const anima = await startBenchAnima('rate', { OPENROUTER_BASE_URL: fakeUrl, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...extra });
   try {
-    await benchCharacter(anima.server, anima.adminKey);
+    await benchCharacter(anima.server, anima.adminKey, { card });
     await enterpriseUsers(anima.server, anima, Array.from({ length: userCount }, (_, user) => `bench-user-${user}`));
   } catch (error) {
     await anima.stop();
@@ -453,7 +457,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `Settings: rates ${rates.join(', ')} req/s; ${seconds} s per series; search steps ${searchRates.join(', ')} req/s (no new step after ${values['max-minutes']} min); targets: ${targetNames}` +
-        (runs('embedded') || runs('postgres') ? `; Anima's turns spread over ${userCount} bench users` : '') +
+        (runs('embedded') || runs('postgres') ? `; Anima's turns spread over ${userCount} bench users, character card ${card === 'long' ? 'long (≈ 1,600 tokens)' : 'short (one line)'}` : '') +
         (portkeyTarget
           ? `; Portkey: @portkey-ai/gateway ${portkeyVersion}${values['portkey-as-shipped'] ? ' as shipped' : ' with bench/portkey-preload.mjs (its streamed answers otherwise fail on Node: TypeError immutable, Portkey-AI/gateway#1389)'}`
           : '') +
