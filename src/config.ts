@@ -99,11 +99,11 @@ const environmentSchema = z.object({
   OIDC_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
   /** Run BullMQ consumers inside the server process even when Redis is set. */
   RUN_WORKERS_IN_PROCESS: booleanFlag.optional(),
-  /** In-process queue (no Redis): background jobs (memory formation, summaries) running at once. */
+  /** Jobs run inside the server (no Redis, or RUN_WORKERS_IN_PROCESS): background jobs (memory formation, summaries) running at once. */
   BACKGROUND_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
-  /** In-process queue: event-loop utilisation (0–1) from which waiting background jobs are held back. */
+  /** Inside the server: event-loop utilisation (0–1) from which waiting background jobs are held back. */
   BACKGROUND_JOB_BUSY_UTILIZATION: z.coerce.number().min(0).max(1).default(0.9),
-  /** In-process queue: the longest a ready background job is held back while busy (0 = never held back). */
+  /** Inside the server: the longest a ready background job is held back while busy (0 = never held back). */
   BACKGROUND_JOB_MAX_DEFER_MS: z.coerce.number().int().min(0).default(2000),
   /** SSRF guard: allow fetching attachments from loopback/private addresses (tests, trusted LANs). */
   ALLOW_PRIVATE_FETCH: booleanFlag.default(false),
@@ -239,7 +239,7 @@ export interface Config {
   embeddedDatabaseThread: boolean;
   databasePreparedStatements: boolean;
   maxTurnsInFlight: number;
-  /** The in-process queue's budget for background jobs (see BACKGROUND_JOB_*). */
+  /** The budget for background jobs run inside the server, on either queue (see BACKGROUND_JOB_*). */
   backgroundJobs: { concurrency: number; busyUtilization: number; maxDeferMs: number };
   allowPrivateFetch: boolean;
   moderationPolicyPath: string;

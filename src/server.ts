@@ -21,7 +21,8 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
   let app: AppInstance;
   try {
     app = await buildApp(container);
-    if (config.runWorkersInProcess) await container.queue.startConsuming(container.jobHandlers);
+    // Jobs run beside requests here: background jobs (memory formation, summaries) within BACKGROUND_JOB_*.
+    if (config.runWorkersInProcess) await container.queue.startConsuming(container.jobHandlers, { background: 'budgeted' });
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     await container.close();

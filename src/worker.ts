@@ -21,7 +21,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const container = await buildContainer(config, logger);
-  await container.queue.startConsuming(container.jobHandlers);
+  // Running jobs is all this process does: background jobs too at the normal concurrency, never held back.
+  await container.queue.startConsuming(container.jobHandlers, { background: 'unbudgeted' });
   logger.info({ jobs: Object.keys(container.jobHandlers) }, 'worker consuming jobs');
   stopOnSignals(logger, () => container.close());
 }

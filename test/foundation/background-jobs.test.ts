@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/infra/logging/logger.js';
+import { createBullmqQueue } from '../../src/infra/queue/bullmq-queue.js';
 import { createMemoryQueue, eventLoopBusyProbe, type BusyProbe } from '../../src/infra/queue/memory-queue.js';
-import type { JobHandlers, JobQueue } from '../../src/infra/queue/index.js';
+import { openJobQueue, type JobHandlers, type JobQueue } from '../../src/infra/queue/index.js';
 
 declare module '../../src/infra/queue/queue.js' {
   interface JobPayloads {
@@ -12,7 +15,8 @@ declare module '../../src/infra/queue/queue.js' {
 }
 
 /**
- * The in-process queue's budget for background jobs (memory formation, summaries): at most
+ * The budget for background jobs (memory formation, summaries) run inside the server, on the
+ * in-process queue and on BullMQ (when the server consumes with Redis): at most
  * BACKGROUND_JOB_CONCURRENCY at once, held back while the process is busy but never for longer
  * than BACKGROUND_JOB_MAX_DEFER_MS, and never in the way of other jobs. No timing assertions: every
  * job is held open by a promise the test releases.
@@ -33,13 +37,17 @@ interface Recorder {
   running: Set<string>;
   maxBackgroundAtOnce: number;
   release(name: string): void;
+  /** Lets every job finish, now and later (so a failed test can still close its queue). */
+  releaseAll(): void;
   handlers: JobHandlers;
 }
 
 function recorder(): Recorder {
   const gates = new Map<string, ReturnType<typeof gate>>();
+  let allReleased = false;
   const gateOf = (name: string) => {
     if (!gates.has(name)) gates.set(name, gate());
+    if (allReleased) gates.get(name)!.open();
     return gates.get(name)!;
   };
   const state: Recorder = {
@@ -47,6 +55,10 @@ function recorder(): Recorder {
     running: new Set(),
     maxBackgroundAtOnce: 0,
     release: (name) => gateOf(name).open(),
+    releaseAll: () => {
+      allReleased = true;
+      for (const each of gates.values()) each.open();
+    },
     handlers: {},
   };
   const handler = (background: boolean) => async ({ name }: { name: string }) => {
@@ -62,7 +74,7 @@ function recorder(): Recorder {
 }
 
 async function start(queue: JobQueue, jobs: Recorder): Promise<void> {
-  await queue.startConsuming(jobs.handlers, { concurrency: 4 });
+  await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
 }
 
 describe('background job budget (in-process queue)', () => {
@@ -182,5 +194,164 @@ describe('background job budget (in-process queue)', () => {
     // Utilisation is booked when a loop iteration ends.
     await nextIteration();
     expect(probe.isBusy()).toBe(true);
+  });
+});
+
+/** A probe that counts its questions; `busy` is what it answers. */
+function scriptedProbe(busy: boolean): BusyProbe & { busy: boolean; asked: number } {
+  const probe = {
+    busy,
+    asked: 0,
+    windowMs: 5,
+    isBusy: () => {
+      probe.asked += 1;
+      return probe.busy;
+    },
+  };
+  return probe;
+}
+
+const redisUrl = process.env.TEST_REDIS_URL;
+
+describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the server)', () => {
+  // BullMQ picks jobs up over Redis: polls get more than their default second on a loaded machine.
+  const within = { timeout: 10_000 };
+  const opened: Array<{ close(): Promise<void> }> = [];
+  const recorders: Recorder[] = [];
+  const prefix = () => `t${randomBytes(4).toString('hex')}`;
+  const track = <Closable extends { close(): Promise<void> }>(closable: Closable): Closable => (opened.push(closable), closable);
+  const record = () => {
+    const jobs = recorder();
+    recorders.push(jobs);
+    return jobs;
+  };
+  afterEach(async () => {
+    for (const jobs of recorders.splice(0)) jobs.releaseAll();
+    for (const closable of opened.splice(0).reverse()) await closable.close();
+  });
+  const running = (jobs: Recorder) => [...jobs.running].sort();
+
+  it('with background concurrency 1, two background jobs never overlap while an interactive job runs alongside', async () => {
+    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, maxDeferMs: 0 } }));
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
+    await queue.enqueue('test.background', { name: 'bg-2' }, { background: true });
+    await queue.enqueue('test.interactive', { name: 'image' });
+    await expect.poll(() => running(jobs), within).toEqual(['bg-1', 'image']);
+    // bg-2 waits in the background queue; stats() and whenIdle() see it there.
+    expect(await queue.stats()).toMatchObject({ waiting: 1, active: 2 });
+    jobs.release('image');
+    await expect.poll(async () => (await queue.stats()).active, within).toBe(1);
+    expect(running(jobs)).toEqual(['bg-1']);
+    await expect(queue.whenIdle(200)).rejects.toThrow('idle');
+    jobs.release('bg-1');
+    await expect.poll(() => running(jobs), within).toEqual(['bg-2']);
+    jobs.release('bg-2');
+    await queue.whenIdle(10_000);
+    expect([...jobs.started].sort()).toEqual(['bg-1', 'bg-2', 'image']);
+    expect(jobs.maxBackgroundAtOnce).toBe(1);
+    expect(await queue.stats()).toMatchObject({ waiting: 0, active: 0, completed: 3, failed: 0 });
+  });
+
+  it('openJobQueue hands BullMQ the budget: with BACKGROUND_JOB_CONCURRENCY 2, two run at once and a third waits', async () => {
+    const queue = track(openJobQueue(redisUrl, silent, prefix(), { concurrency: 2, busyUtilization: 1, maxDeferMs: 0 }));
+    expect(queue.kind).toBe('bullmq');
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    for (const name of ['bg-1', 'bg-2', 'bg-3']) await queue.enqueue('test.background', { name }, { background: true });
+    await expect.poll(() => jobs.running.size, within).toBe(2);
+    expect(await queue.stats()).toMatchObject({ waiting: 1, active: 2 });
+    for (const name of ['bg-1', 'bg-2', 'bg-3']) jobs.release(name);
+    await queue.whenIdle(10_000);
+    expect(jobs.started).toHaveLength(3);
+    expect(jobs.maxBackgroundAtOnce).toBe(2);
+  });
+
+  it('holds a background job back while the process is busy and runs it when it is not', async () => {
+    const probe = scriptedProbe(true);
+    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 } }));
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
+    await queue.enqueue('test.interactive', { name: 'image' });
+    // The image runs at once; the background job, picked up (active), waits through several busy answers.
+    await expect.poll(() => jobs.started, within).toEqual(['image']);
+    await expect.poll(() => probe.asked, within).toBeGreaterThanOrEqual(3);
+    expect(jobs.started).toEqual(['image']);
+    expect(await queue.stats()).toMatchObject({ waiting: 0, active: 2 });
+    probe.busy = false;
+    await expect.poll(() => jobs.started, within).toEqual(['image', 'bg-1']);
+    jobs.release('image');
+    jobs.release('bg-1');
+    await queue.whenIdle(10_000);
+  });
+
+  it('never holds a background job back longer than the bound', async () => {
+    const probe = scriptedProbe(true);
+    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, busy: probe, maxDeferMs: 50 } }));
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
+    await expect.poll(() => jobs.started, within).toEqual(['bg-1']);
+    // It was held back (the probe was asked and said busy every time), then ran anyway.
+    expect(probe.asked).toBeGreaterThan(0);
+    jobs.release('bg-1');
+    await queue.whenIdle(10_000);
+  });
+
+  it('a background job waiting longer than the lock duration keeps its lock and runs once', async () => {
+    const lockDuration = 1000;
+    const probe = scriptedProbe(true);
+    const queue = track(
+      createBullmqQueue(redisUrl!, silent, prefix(), {
+        background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 },
+        // Stalled jobs (lock expired) are looked for twice a lock duration: a lost lock shows within the wait.
+        worker: { lockDuration, stalledInterval: lockDuration / 2 },
+      }),
+    );
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
+    await expect.poll(() => probe.asked, within).toBeGreaterThan(0);
+    const heldSince = Date.now();
+    await expect.poll(() => Date.now() - heldSince, { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(3 * lockDuration);
+    expect(jobs.started).toEqual([]);
+    probe.busy = false;
+    await expect.poll(() => jobs.started, within).toEqual(['bg-1']);
+    jobs.release('bg-1');
+    await queue.whenIdle(10_000);
+    // A lost lock would have put the job back to be run a second time (or failed it as stalled).
+    expect(jobs.started).toEqual(['bg-1']);
+    expect(await queue.stats()).toMatchObject({ completed: 1, failed: 0 });
+  });
+
+  it('without the budget (the worker process) background jobs run at the normal concurrency, never held back', async () => {
+    // Budget 1 and a probe that is always busy with no bound: budgeted, nothing would run.
+    const probe = scriptedProbe(true);
+    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 } }));
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 2, background: 'unbudgeted' });
+    for (const name of ['bg-1', 'bg-2', 'bg-3']) await queue.enqueue('test.background', { name }, { background: true });
+    await expect.poll(() => jobs.running.size, within).toBe(2);
+    expect(await queue.stats()).toMatchObject({ waiting: 1, active: 2 });
+    for (const name of ['bg-1', 'bg-2', 'bg-3']) jobs.release(name);
+    await queue.whenIdle(10_000);
+    expect(jobs.started).toHaveLength(3);
+    expect(jobs.maxBackgroundAtOnce).toBe(2);
+    expect(probe.asked).toBe(0);
+  });
+
+  it('still runs background jobs enqueued to anima-jobs before they had a queue of their own', async () => {
+    const keyPrefix = prefix();
+    const url = new URL(redisUrl!);
+    const before = track(new Queue('anima-jobs', { connection: { host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0) }, prefix: keyPrefix }));
+    await before.add('test.background', { name: 'bg-old' });
+    const queue = track(createBullmqQueue(redisUrl!, silent, keyPrefix, { background: { concurrency: 1, maxDeferMs: 0 } }));
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    await expect.poll(() => jobs.started, within).toEqual(['bg-old']);
+    jobs.release('bg-old');
+    await queue.whenIdle(10_000);
   });
 });

@@ -176,6 +176,7 @@ export function createMemoryQueue(logger: Logger, options: MemoryQueueOptions = 
       pendingIds.add(id);
       schedule({ id, name, payload, attempt: 1, maxAttempts: enqueueOptions.attempts ?? 3, background: enqueueOptions.background === true }, enqueueOptions.delayMs ?? 0);
     },
+    // `consumeOptions.background` is not asked: this queue only ever runs inside the server, always budgeted.
     async startConsuming(newHandlers, consumeOptions) {
       handlers = { ...handlers, ...newHandlers };
       concurrency = consumeOptions?.concurrency ?? concurrency;
