@@ -47,6 +47,32 @@ export async function benchCharacter(server: BenchServer, adminKey: string, opti
   if (created.status !== 201 && created.status !== 409) throw new Error(`could not create the character: ${await created.text()}`);
 }
 
+/**
+ * Gives every bench user `perUser` memories of their own and the character `perUser / 2` core ones
+ * (through POST …/memories/import), so a turn's recall finds and sends a memory section, as it does
+ * once a character has talked for a while. Memory words overlap the bench's questions on purpose.
+ */
+export async function benchMemories(server: BenchServer, keys: { internalKey: string; adminKey: string }, externalIds: string[], perUser: number): Promise<void> {
+  if (perUser <= 0) return;
+  const topics = ['the moon', 'Saturn\'s rings', 'a comet', 'the telescope', 'tea at night', 'a cat named Kepler', 'the Pleiades', 'eclipses', 'meteor showers', 'the Andromeda galaxy'];
+  const fact = (who: string, index: number) =>
+    `${who} asked about ${topics[index % topics.length]} on night ${index}; they like it when the answer names what the moon is made of, and keep a notebook ${index}.`;
+  const post = async (body: unknown, headers: Record<string, string>) => {
+    const response = await fetch(`${server.url}/v1/characters/bench/memories/import`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`could not import bench memories: ${response.status} ${await response.text()}`);
+  };
+  const core = Array.from({ length: Math.max(1, Math.floor(perUser / 2)) }, (_, index) => ({ scope: 'core', content: fact('A visitor', index), importance: 0.5, external_id: `core-${index}` }));
+  await post({ memories: core }, { authorization: `Bearer ${keys.adminKey}` });
+  for (const externalId of externalIds) {
+    const own = Array.from({ length: perUser }, (_, index) => ({ scope: 'user', content: fact(externalId, index), importance: 0.3 + (index % 7) / 10, external_id: `own-${index}` }));
+    await post({ memories: own, user_id: externalId }, { authorization: `Bearer ${keys.internalKey}` });
+  }
+}
+
 export interface BenchAnima {
   server: ChildServer;
   adminKey: string;

@@ -5,17 +5,17 @@
  *   (b) POST /v1/chat/completions on the real server (embedded storage, its own process),
  * non-streamed (whole request) and streamed (time to first token). Overhead = (b) − (a).
  *
- *   npx tsx bench/chat-overhead.ts [--latency 20] [--concurrency 8] [--requests 400] [--warmup 40] [--database-url postgres://…] [--card short|long]
+ *   npx tsx bench/chat-overhead.ts [--latency 20] [--concurrency 8] [--requests 400] [--warmup 40] [--database-url postgres://…] [--card short|long] [--memories 0]
  *
  * Memory formation is deferred (MEMORY_FORMATION_DELAY_MS) so background jobs do not share the
  * measured window; recall, history loading, tokenization, moderation, storage and metering are in.
  */
 import { startOpenRouterFake } from '../test/fakes/index.js';
-import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
+import { benchCharacter, benchMemories, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, closedLoop, closedLoopOptions, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
-const { latencyMs, concurrency, requestCount, warmupCount, databaseUrl, card } = closedLoopOptions({ latency: '20', concurrency: '8', requests: '400', warmup: '40' });
+const { latencyMs, concurrency, requestCount, warmupCount, databaseUrl, card, memories } = closedLoopOptions({ latency: '20', concurrency: '8', requests: '400', warmup: '40' });
 
 interface Target {
   url: string;
@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     // Turns stay metered and limited (credits reserved and settled, requests counted): each bench user is
     // on the enterprise plan, whose per-minute limit and daily credits this run stays within.
     await enterpriseUsers(server, { internalKey, adminKey }, Array.from({ length: concurrency }, (_, worker) => `bench-user-${worker}`));
+    await benchMemories(server, { internalKey, adminKey }, Array.from({ length: concurrency }, (_, worker) => `bench-user-${worker}`), memories);
 
     const question = (index: number) => `Question ${index}: what is the moon made of?`;
     const direct: Target = {
@@ -114,14 +115,14 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `Upstream: OpenRouter fake with ${latencyMs} ms latency before the first byte. ${requestCount} requests per series after ${warmupCount} warm-up, concurrency ${concurrency}. ` +
-        `Server: its own process, ${databaseUrl ? 'PostgreSQL' : 'embedded storage (PGlite)'}, in-process queue, LOG_LEVEL=info. Character card: ${card === 'long' ? 'long (≈ 1,600 tokens, the size of a real Character Card)' : 'short (one line)'}. Direct = the same request shape sent straight to the fake.`,
+        `Server: its own process, ${databaseUrl ? 'PostgreSQL' : 'embedded storage (PGlite)'}, in-process queue, LOG_LEVEL=info. Character card: ${card === 'long' ? 'long (≈ 1,600 tokens, the size of a real Character Card)' : 'short (one line)'}; ${memories > 0 ? `${memories} memories per user and ${Math.max(1, Math.floor(memories / 2))} core ones` : 'no memories'}. Direct = the same request shape sent straight to the fake.`,
     );
     console.log('');
     console.log('| series | statistic | direct | through Anima | overhead (ms) | ratio |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: |');
     for (const row of rows) console.log(row);
     console.log('');
-    console.log(`Command: \`npx tsx bench/chat-overhead.ts${databaseUrl ? ' --database-url <postgres>' : ''}${card === 'long' ? ' --card long' : ''}\``);
+    console.log(`Command: \`npx tsx bench/chat-overhead.ts${databaseUrl ? ' --database-url <postgres>' : ''}${card === 'long' ? ' --card long' : ''}${memories > 0 ? ` --memories ${memories}` : ''}\``);
   } finally {
     await stop();
     await fake.close();

@@ -107,9 +107,10 @@ export interface ClosedLoopOptions {
   warmupCount: number;
   databaseUrl: string | undefined;
   card: 'short' | 'long';
+  memories: number;
 }
 
-/** The options of the closed-loop benchmarks (chat-overhead, tts-first-byte): fake latency, workers, requests, warm-up, a PostgreSQL database instead of the embedded default, and the character's card size. */
+/** The options of the closed-loop benchmarks (chat-overhead, tts-first-byte): fake latency, workers, requests, warm-up, a PostgreSQL database instead of the embedded default, the character's card size and the memories per user. */
 export function closedLoopOptions(defaults: { latency: string; concurrency: string; requests: string; warmup: string }): ClosedLoopOptions {
   const { values } = parseArgs({
     options: {
@@ -121,6 +122,8 @@ export function closedLoopOptions(defaults: { latency: string; concurrency: stri
       'database-url': { type: 'string' },
       /** The bench character's card: short (one line) or long (the size of a real Character Card, ≈ 1,600 tokens). */
       card: { type: 'string', default: 'short' },
+      /** Memories imported for every bench user (and half as many core memories) before the run; 0: none. */
+      memories: { type: 'string', default: '0' },
     },
   });
   if (values.card !== 'short' && values.card !== 'long') throw new Error('--card takes short or long');
@@ -131,6 +134,7 @@ export function closedLoopOptions(defaults: { latency: string; concurrency: stri
     warmupCount: Number(values.warmup),
     databaseUrl: values['database-url'],
     card: values.card,
+    memories: Number(values.memories),
   };
 }
 

@@ -14,7 +14,7 @@
  *
  *   npx tsx bench/turn-rate.ts [--rates 100,200,500] [--seconds 4] [--search 100,200,300,500,750,1000,1500,2000,3000]
  *                              [--only portkey,embedded,postgres] [--no-postgres] [--max-minutes 10] [--portkey-as-shipped]
- *                              [--users 64] [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379] [--card short|long]
+ *                              [--users 64] [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379] [--card short|long] [--memories 0]
  *
  * Anima's turns are full turns: auth, character, key, history, memory recall, storage and metering
  * (bench users on the enterprise plan: limits on, but not reached). Memory formation is deferred.
@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { projectFile } from '../src/infra/project-files.js';
-import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
+import { benchCharacter, benchMemories, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, commandLine, freePort, machineLine, namedCpuMs, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -52,10 +52,13 @@ const { values } = parseArgs({
     'portkey-as-shipped': { type: 'boolean', default: false },
     /** The bench character's card: short (one line) or long (the size of a real Character Card, ≈ 1,600 tokens). */
     card: { type: 'string', default: 'short' },
+    /** Memories imported for every bench user (and half as many core memories) before the run; 0: none. */
+    memories: { type: 'string', default: '0' },
   },
 });
 if (values.card !== 'short' && values.card !== 'long') throw new Error('--card takes short or long');
 const card = values.card;
+const memoriesPerUser = Number(values.memories);
 const numbers = (list: string) => list.split(',').filter(Boolean).map(Number);
 const rates = numbers(values.rates);
 const searchRates = numbers(values.search).sort((a, b) => a - b);
@@ -68,7 +71,7 @@ for (const name of selected) {
 }
 if (values['no-postgres']) selected.delete('postgres');
 const runs = (name: OptionalTarget) => selected.has(name);
-if ([...rates, ...searchRates, seconds, userCount, maxMs].some((value) => !Number.isFinite(value) || value <= 0) || rates.length === 0) {
+if ([...rates, ...searchRates, seconds, userCount, maxMs].some((value) => !Number.isFinite(value) || value <= 0) || rates.length === 0 || !(memoriesPerUser >= 0)) {
   throw new Error('--rates, --search, --seconds, --users and --max-minutes take positive numbers');
 }
 
@@ -296,6 +299,7 @@ async function startAnima(name: string, fakeUrl: string, extra: Record<string, s
   try {
     await benchCharacter(anima.server, anima.adminKey, { card });
     await enterpriseUsers(anima.server, anima, Array.from({ length: userCount }, (_, user) => `bench-user-${user}`));
+    await benchMemories(anima.server, anima, Array.from({ length: userCount }, (_, user) => `bench-user-${user}`), memoriesPerUser);
   } catch (error) {
     await anima.stop();
     throw error;
@@ -457,7 +461,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `Settings: rates ${rates.join(', ')} req/s; ${seconds} s per series; search steps ${searchRates.join(', ')} req/s (no new step after ${values['max-minutes']} min); targets: ${targetNames}` +
-        (runs('embedded') || runs('postgres') ? `; Anima's turns spread over ${userCount} bench users, character card ${card === 'long' ? 'long (≈ 1,600 tokens)' : 'short (one line)'}` : '') +
+        (runs('embedded') || runs('postgres') ? `; Anima's turns spread over ${userCount} bench users, character card ${card === 'long' ? 'long (≈ 1,600 tokens)' : 'short (one line)'}, ${memoriesPerUser > 0 ? `${memoriesPerUser} memories per user and ${Math.max(1, Math.floor(memoriesPerUser / 2))} core ones` : 'no memories'}` : '') +
         (portkeyTarget
           ? `; Portkey: @portkey-ai/gateway ${portkeyVersion}${values['portkey-as-shipped'] ? ' as shipped' : ' with bench/portkey-preload.mjs (its streamed answers otherwise fail on Node: TypeError immutable, Portkey-AI/gateway#1389)'}`
           : '') +
