@@ -254,11 +254,8 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
     expect(await queue.stats()).toMatchObject({ waiting: 0, active: 0, completed: 3, failed: 0 });
   });
 
-  it('openJobQueue hands BullMQ the budget: with BACKGROUND_JOB_CONCURRENCY 2, two run at once and a third waits', async () => {
-    const queue = track(openJobQueue(redisUrl, silent, prefix(), { concurrency: 2, busyUtilization: 1, maxDeferMs: 0 }));
-    expect(queue.kind).toBe('bullmq');
-    const jobs = record();
-    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+  /** Three background jobs: two run at once, the third waits until they are released. */
+  async function twoOfThreeAtOnce(queue: JobQueue, jobs: ReturnType<typeof record>): Promise<void> {
     for (const name of ['bg-1', 'bg-2', 'bg-3']) await queue.enqueue('test.background', { name }, { background: true });
     await expect.poll(() => jobs.running.size, within).toBe(2);
     expect(await queue.stats()).toMatchObject({ waiting: 1, active: 2 });
@@ -266,6 +263,14 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
     await queue.whenIdle(10_000);
     expect(jobs.started).toHaveLength(3);
     expect(jobs.maxBackgroundAtOnce).toBe(2);
+  }
+
+  it('openJobQueue hands BullMQ the budget: with BACKGROUND_JOB_CONCURRENCY 2, two run at once and a third waits', async () => {
+    const queue = track(openJobQueue(redisUrl, silent, prefix(), { concurrency: 2, busyUtilization: 1, maxDeferMs: 0 }));
+    expect(queue.kind).toBe('bullmq');
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    await twoOfThreeAtOnce(queue, jobs);
   });
 
   it('holds a background job back while the process is busy and runs it when it is not', async () => {
@@ -332,13 +337,7 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
     const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 } }));
     const jobs = record();
     await queue.startConsuming(jobs.handlers, { concurrency: 2, background: 'unbudgeted' });
-    for (const name of ['bg-1', 'bg-2', 'bg-3']) await queue.enqueue('test.background', { name }, { background: true });
-    await expect.poll(() => jobs.running.size, within).toBe(2);
-    expect(await queue.stats()).toMatchObject({ waiting: 1, active: 2 });
-    for (const name of ['bg-1', 'bg-2', 'bg-3']) jobs.release(name);
-    await queue.whenIdle(10_000);
-    expect(jobs.started).toHaveLength(3);
-    expect(jobs.maxBackgroundAtOnce).toBe(2);
+    await twoOfThreeAtOnce(queue, jobs);
     expect(probe.asked).toBe(0);
   });
 
