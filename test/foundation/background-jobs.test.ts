@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { createBullmqQueue } from '../../src/infra/queue/bullmq-queue.js';
 import { createMemoryQueue, eventLoopBusyProbe, type BusyProbe } from '../../src/infra/queue/memory-queue.js';
-import { openJobQueue, type JobHandlers, type JobQueue } from '../../src/infra/queue/index.js';
+import { openJobQueue, type ConsumeOptions, type JobHandlers, type JobQueue } from '../../src/infra/queue/index.js';
 
 declare module '../../src/infra/queue/queue.js' {
   interface JobPayloads {
@@ -230,11 +230,16 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
     for (const closable of opened.splice(0).reverse()) await closable.close();
   });
   const running = (jobs: Recorder) => [...jobs.running].sort();
+  /** A BullMQ queue with these options, consuming into a fresh recorder (budgeted, at concurrency 4, unless told). */
+  const consuming = async (options: Parameters<typeof createBullmqQueue>[3], consume: ConsumeOptions = { concurrency: 4, background: 'budgeted' }, keyPrefix = prefix()) => {
+    const queue = track(createBullmqQueue(redisUrl!, silent, keyPrefix, options));
+    const jobs = record();
+    await queue.startConsuming(jobs.handlers, consume);
+    return { queue, jobs };
+  };
 
   it('with background concurrency 1, two background jobs never overlap while an interactive job runs alongside', async () => {
-    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, maxDeferMs: 0 } }));
-    const jobs = record();
-    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    const { queue, jobs } = await consuming({ background: { concurrency: 1, maxDeferMs: 0 } });
     await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
     await queue.enqueue('test.background', { name: 'bg-2' }, { background: true });
     await queue.enqueue('test.interactive', { name: 'image' });
@@ -275,9 +280,7 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
 
   it('holds a background job back while the process is busy and runs it when it is not', async () => {
     const probe = scriptedProbe(true);
-    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 } }));
-    const jobs = record();
-    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    const { queue, jobs } = await consuming({ background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 } });
     await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
     await queue.enqueue('test.interactive', { name: 'image' });
     // The image runs at once; the background job, picked up (active), waits through several busy answers.
@@ -294,9 +297,7 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
 
   it('never holds a background job back longer than the bound', async () => {
     const probe = scriptedProbe(true);
-    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, busy: probe, maxDeferMs: 50 } }));
-    const jobs = record();
-    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    const { queue, jobs } = await consuming({ background: { concurrency: 1, busy: probe, maxDeferMs: 50 } });
     await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
     await expect.poll(() => jobs.started, within).toEqual(['bg-1']);
     // It was held back (the probe was asked and said busy every time), then ran anyway.
@@ -308,15 +309,11 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
   it('a background job waiting longer than the lock duration keeps its lock and runs once', async () => {
     const lockDuration = 1000;
     const probe = scriptedProbe(true);
-    const queue = track(
-      createBullmqQueue(redisUrl!, silent, prefix(), {
-        background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 },
-        // Stalled jobs (lock expired) are looked for twice a lock duration: a lost lock shows within the wait.
-        worker: { lockDuration, stalledInterval: lockDuration / 2 },
-      }),
-    );
-    const jobs = record();
-    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    const { queue, jobs } = await consuming({
+      background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 },
+      // Stalled jobs (lock expired) are looked for twice a lock duration: a lost lock shows within the wait.
+      worker: { lockDuration, stalledInterval: lockDuration / 2 },
+    });
     await queue.enqueue('test.background', { name: 'bg-1' }, { background: true });
     await expect.poll(() => probe.asked, within).toBeGreaterThan(0);
     const heldSince = Date.now();
@@ -334,9 +331,7 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
   it('without the budget (the worker process) background jobs run at the normal concurrency, never held back', async () => {
     // Budget 1 and a probe that is always busy with no bound: budgeted, nothing would run.
     const probe = scriptedProbe(true);
-    const queue = track(createBullmqQueue(redisUrl!, silent, prefix(), { background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 } }));
-    const jobs = record();
-    await queue.startConsuming(jobs.handlers, { concurrency: 2, background: 'unbudgeted' });
+    const { queue, jobs } = await consuming({ background: { concurrency: 1, busy: probe, maxDeferMs: 600_000 } }, { concurrency: 2, background: 'unbudgeted' });
     await twoOfThreeAtOnce(queue, jobs);
     expect(probe.asked).toBe(0);
   });
@@ -346,9 +341,7 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
     const url = new URL(redisUrl!);
     const before = track(new Queue('anima-jobs', { connection: { host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0) }, prefix: keyPrefix }));
     await before.add('test.background', { name: 'bg-old' });
-    const queue = track(createBullmqQueue(redisUrl!, silent, keyPrefix, { background: { concurrency: 1, maxDeferMs: 0 } }));
-    const jobs = record();
-    await queue.startConsuming(jobs.handlers, { concurrency: 4, background: 'budgeted' });
+    const { queue, jobs } = await consuming({ background: { concurrency: 1, maxDeferMs: 0 } }, { concurrency: 4, background: 'budgeted' }, keyPrefix);
     await expect.poll(() => jobs.started, within).toEqual(['bg-old']);
     jobs.release('bg-old');
     await queue.whenIdle(10_000);

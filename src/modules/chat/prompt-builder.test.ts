@@ -117,12 +117,12 @@ describe('buildPrompt', () => {
     const draft = draftPrompt(rest);
     const completed = draft.complete({ text: memorySection });
     expect(completed.messages).toEqual(buildPrompt(whole).messages);
-    expect(completed.estimatedTokens).toBeGreaterThan(draft.estimatedTokens);
+    expect(completed.estimatedTokens).toBeGreaterThan(draft.estimateWithMemory(0));
     // The estimate counts section by section; the joined system message, counted whole, differs by a token a separator at most.
     const system = completed.messages[0]!.content as string;
     const counted = countTokens(system) + countTokens('Hello') + countTokens('Good day.') + countTokens('Hello');
     expect(Math.abs(completed.estimatedTokens - counted)).toBeLessThanOrEqual(4);
-    expect(draft.complete({ text: '' }).estimatedTokens).toBe(draft.estimatedTokens);
+    expect(draft.complete({ text: '' }).estimatedTokens).toBe(draft.estimateWithMemory(0));
   });
 
   it('never counts the memory section when its count is given, nor the joined system message: the character card is counted as the same text every turn', () => {

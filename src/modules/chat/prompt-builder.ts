@@ -59,11 +59,11 @@ export interface MemorySection {
 
 /**
  * A turn's prompt before its memories are known: everything else is fitted, so the turn can reserve
- * credits on `estimatedTokens` plus the memory budget while recall still runs, then `complete` it.
+ * credits on `estimateWithMemory(budget)` while recall still runs, then `complete` it.
  */
 export interface PromptDraft {
-  /** Our estimate of the prompt without a memory section. */
-  estimatedTokens: number;
+  /** Our estimate with a memory section of `memoryTokens` (0: none) — with the budget, an upper bound. */
+  estimateWithMemory(memoryTokens: number): number;
   complete(memory: MemorySection): BuiltPrompt;
 }
 
@@ -109,8 +109,9 @@ export function draftPrompt(input: Omit<PromptInput, 'memorySection'>): PromptDr
   const withoutMemory =
     sectionTokens(leading) + sectionTokens(trailing) + historyTokens + countTokens(userText) + (character.postHistoryInstructions ? countTokens(character.postHistoryInstructions) : 0);
 
+  const estimateWithMemory = (memoryTokens: number) => withoutMemory + (memoryTokens > 0 ? memoryTokens + SEPARATOR_TOKENS : 0);
   return {
-    estimatedTokens: withoutMemory,
+    estimateWithMemory,
     complete(memory: MemorySection): BuiltPrompt {
       const memoryText = memory.text.trim() ? macros(memory.text) : '';
       const systemSections = memoryText ? [...leading, memoryText, ...trailing] : [...leading, ...trailing];
@@ -123,8 +124,8 @@ export function draftPrompt(input: Omit<PromptInput, 'memorySection'>): PromptDr
           content: input.newMessage.imageParts.length > 0 ? [{ type: 'text', text: speakerPrefix + userText }, ...input.newMessage.imageParts] : speakerPrefix + userText,
         });
       }
-      const memoryTokens = memoryText ? (memory.tokens ?? countTokens(memoryText)) + SEPARATOR_TOKENS : 0;
-      return { messages, lorebook, historyMessages: earlier.length, estimatedTokens: withoutMemory + memoryTokens };
+      const estimatedTokens = estimateWithMemory(memoryText ? (memory.tokens ?? countTokens(memoryText)) : 0);
+      return { messages, lorebook, historyMessages: earlier.length, estimatedTokens };
     },
   };
 }

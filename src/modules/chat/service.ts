@@ -231,7 +231,6 @@ export class ChatService {
       lorebookTokenBudget: LOREBOOK_TOKEN_BUDGET,
       countTokens: countTokensOnce,
     });
-    const memoryBudget = this.dependencies.memory ? this.dependencies.config.memory.tokenBudget + 1 : 0;
     // One lease for the whole turn (retries and fallback models included): the key, billing's
     // authorization and, when the platform pays, a reservation for the prompt plus the answer's cap.
     const [recalled, leased] = await Promise.allSettled([
@@ -242,7 +241,7 @@ export class ChatService {
         service: 'chat',
         user: request.user,
         model: settings.model,
-        estimate: { promptTokens: draft.estimatedTokens + memoryBudget, maxCompletionTokens: settings.maxTokens },
+        estimate: { promptTokens: draft.estimateWithMemory(this.dependencies.memory ? this.dependencies.config.memory.tokenBudget : 0), maxCompletionTokens: settings.maxTokens },
         characterId: character.id,
         requestId: request.requestId,
         concurrent: request.stream === true,
