@@ -28,6 +28,9 @@ export async function buildApp(container: Container): Promise<AppInstance> {
   const fastifyLogger: FastifyBaseLogger = logger;
   const app = Fastify({
     loggerInstance: fastifyLogger,
+    // One access line per request, written when it ends (see the onResponse hook below), instead of
+    // Fastify's two (one when it arrives, one when it ends): half the log writes on every chat turn.
+    disableRequestLogging: true,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     // Honour a caller's request id when it is sane; otherwise make one.
@@ -50,6 +53,13 @@ export async function buildApp(container: Container): Promise<AppInstance> {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info(
+      { req: { method: request.method, url: request.url, remoteAddress: request.ip }, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10 },
+      'request completed',
+    );
+    done();
   });
 
   await app.register(fastifyHelmet, {
