@@ -1,4 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq, sql } from 'drizzle-orm';
+import { memories } from '../../src/infra/db/schema.js';
+import { RECALLED_AT_RESOLUTION_MS } from '../../src/modules/memory/service.js';
+import { touchRecalled } from '../../src/modules/memory/store.js';
+import { countStatements } from '../helpers/statement-counter.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /**
@@ -72,6 +77,46 @@ describe.each(backends())('memory recall (%s)', (backend) => {
     await server.container.memory.service.flushRecalled();
     const row = await server.container.memory.service.find(id);
     expect(row?.lastRecalledAt).toBeInstanceOf(Date);
+  });
+
+  it('rewrites last_recalled_at at most once per resolution: a memory recalled again sooner keeps its row version', async () => {
+    const { db } = server.container;
+    const [memory] = await db.select({ id: memories.id }).from(memories).where(eq(memories.content, 'I was built in a lighthouse on the coast of Maine.'));
+    const id = memory!.id;
+    // xmin names the transaction that wrote the row version: a rewrite changes it.
+    const version = async () => {
+      const result: unknown = await db.execute(sql`SELECT xmin::text AS xmin, last_recalled_at FROM memories WHERE id = ${id}::uuid`);
+      const [row] = (result as { rows: Array<{ xmin: string; last_recalled_at: Date | string | null }> }).rows;
+      return { xmin: row!.xmin, at: row!.last_recalled_at === null ? null : new Date(row!.last_recalled_at).getTime() };
+    };
+    const first = new Date('2030-01-01T12:00:00Z');
+    await touchRecalled(db, [id], first, RECALLED_AT_RESOLUTION_MS);
+    const written = await version();
+    expect(written.at).toBe(first.getTime());
+    // Recalled again within the resolution: nothing is written.
+    await touchRecalled(db, [id], new Date(first.getTime() + RECALLED_AT_RESOLUTION_MS - 1000), RECALLED_AT_RESOLUTION_MS);
+    expect(await version()).toEqual(written);
+    // Once the recorded time is older than the resolution, the next recall is recorded.
+    const later = new Date(first.getTime() + RECALLED_AT_RESOLUTION_MS + 1000);
+    await touchRecalled(db, [id], later, RECALLED_AT_RESOLUTION_MS);
+    const rewritten = await version();
+    expect(rewritten.at).toBe(later.getTime());
+    expect(rewritten.xmin).not.toBe(written.xmin);
+  });
+
+  it('does not send a memory it recorded within the resolution again', async () => {
+    const { service } = server.container.memory;
+    const place = { characterId, userId: alice, guildId: undefined, channelId: undefined };
+    expect((await service.recall(place, 'Pixel')).memories.length).toBeGreaterThan(0);
+    await service.flushRecalled();
+    const counter = countStatements(server.container.db);
+    try {
+      expect((await service.recall(place, 'Pixel')).memories.length).toBeGreaterThan(0);
+      await service.flushRecalled();
+      expect(counter.statements.filter((statement) => statement.includes('last_recalled_at'))).toEqual([]);
+    } finally {
+      counter.restore();
+    }
   });
 
   it('forgetUser deletes only that user\'s memories with that character', async () => {

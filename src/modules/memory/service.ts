@@ -68,6 +68,10 @@ export interface SearchRequest {
 }
 
 const RECALL_FLUSH_MS = 5000;
+/** `last_recalled_at` is kept to within this: a memory recalled again sooner is not rewritten (see store.touchRecalled). */
+export const RECALLED_AT_RESOLUTION_MS = 10 * 60_000;
+/** Memories whose last recorded recall a process remembers (so it does not send them again within the resolution). */
+const RECORDED_RECALLS = 50_000;
 /** Token counts of recent prompt lines: the same memories come back turn after turn, and tokenising is not free. */
 const LINE_TOKEN_CACHE = 4096;
 /** Scopes known to be small enough for an exact scan (see search). */
@@ -81,6 +85,8 @@ export class MemoryService implements ConversationMemory {
   private former: MemoryFormer | undefined;
   private summaries: { maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> } | undefined;
   private readonly pendingRecalled = new Set<string>();
+  /** When this process last recorded each memory's recall (oldest first, at most RECORDED_RECALLS). */
+  private readonly recordedRecalls = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
   private readonly lineTokens = new Map<string, number>();
@@ -377,10 +383,18 @@ export class MemoryService implements ConversationMemory {
 
   async flushRecalled(): Promise<void> {
     if (this.pendingRecalled.size === 0) return;
-    const ids = [...this.pendingRecalled];
+    const now = this.now();
+    // What this process recorded within the resolution is not sent again (the statement would change nothing).
+    const ids = [...this.pendingRecalled].filter((id) => !((this.recordedRecalls.get(id) ?? -Infinity) > now.getTime() - RECALLED_AT_RESOLUTION_MS));
     this.pendingRecalled.clear();
+    if (ids.length === 0) return;
     try {
-      await store.touchRecalled(this.dependencies.db, ids, this.now());
+      await store.touchRecalled(this.dependencies.db, ids, now, RECALLED_AT_RESOLUTION_MS);
+      for (const id of ids) {
+        this.recordedRecalls.delete(id);
+        this.recordedRecalls.set(id, now.getTime());
+      }
+      while (this.recordedRecalls.size > RECORDED_RECALLS) this.recordedRecalls.delete(this.recordedRecalls.keys().next().value!);
     } catch (error) {
       this.dependencies.logger.warn({ err: error }, 'could not record when memories were recalled');
     }

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
 
@@ -530,9 +530,20 @@ export async function memoriesOfUser(db: Executor, userId: string): Promise<Memo
   return db.select().from(memories).where(eq(memories.userId, userId)).orderBy(desc(memories.createdAt));
 }
 
-export async function touchRecalled(db: Executor, ids: string[], at: Date): Promise<void> {
+/**
+ * Records that memories were recalled at `at`, to within `resolutionMs`: a row whose time is more
+ * recent than that is left as it is. Every rewrite of a memory writes a new row version and, off a
+ * full page, a new entry in each of the table's indexes (HNSW and full-text included); the same
+ * memories come back turn after turn, so without the resolution a busy scope rewrote them all every
+ * few seconds (on the embedded database, ≈ 75 ms of its one thread for a scope of 60).
+ */
+export async function touchRecalled(db: Executor, ids: string[], at: Date, resolutionMs: number): Promise<void> {
   if (ids.length === 0) return;
-  await db.update(memories).set({ lastRecalledAt: at }).where(inArray(memories.id, ids));
+  const staleBefore = new Date(at.getTime() - resolutionMs);
+  await db
+    .update(memories)
+    .set({ lastRecalledAt: at })
+    .where(and(inArray(memories.id, ids), or(isNull(memories.lastRecalledAt), lt(memories.lastRecalledAt, staleBefore))));
 }
 
 /** Rows whose vector was made by another embedder (or none): the re-embedding backlog. */
