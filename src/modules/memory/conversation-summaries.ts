@@ -75,8 +75,7 @@ export class ConversationSummaries {
     const row = found ? { since: found.since, count: Number(found.count) } : undefined;
     if (!row) return;
     if (row.count < everyMessages) {
-      if (this.untilThreshold.size >= UNTIL_THRESHOLD_ENTRIES) this.untilThreshold.delete(this.untilThreshold.keys().next().value!);
-      this.untilThreshold.set(exchange.conversationId, everyMessages - row.count);
+      this.remember(exchange.conversationId, everyMessages - row.count);
       return;
     }
     // One job per segment: the id names where the segment starts, so it coalesces while pending
@@ -87,6 +86,15 @@ export class ConversationSummaries {
       { conversationId: exchange.conversationId, payerUserId: exchange.userId, provider: exchange.provider, chatModel: exchange.chatModel },
       { jobId: `memory-summary.${exchange.conversationId}.${segmentStart}`, attempts: 3, background: true },
     );
+    // The segment's job is queued: the next check comes a whole segment later (by then the summary
+    // has moved the marker, or the same job is asked for once more). Checking again on every turn
+    // until the job ran cost a statement and a queue round trip per turn of a busy conversation.
+    this.remember(exchange.conversationId, everyMessages);
+  }
+
+  private remember(conversationId: string, messagesToGo: number): void {
+    if (this.untilThreshold.size >= UNTIL_THRESHOLD_ENTRIES) this.untilThreshold.delete(this.untilThreshold.keys().next().value!);
+    this.untilThreshold.set(conversationId, messagesToGo);
   }
 
   async handleJob(payload: { conversationId: string; payerUserId: string; provider: string | null; chatModel: string }): Promise<'success' | 'skipped'> {

@@ -70,6 +70,8 @@ export interface SearchRequest {
 const RECALL_FLUSH_MS = 5000;
 /** `last_recalled_at` is kept to within this: a memory recalled again sooner is not rewritten (see store.touchRecalled). */
 export const RECALLED_AT_RESOLUTION_MS = 10 * 60_000;
+/** Open formation windows a process remembers queueing a job for (each one conversation and speaker). */
+const QUEUED_FORMATIONS = 20_000;
 /** Memories whose last recorded recall a process remembers (so it does not send them again within the resolution). */
 const RECORDED_RECALLS = 50_000;
 /** Token counts of recent prompt lines: the same memories come back turn after turn, and tokenising is not free. */
@@ -85,6 +87,8 @@ export class MemoryService implements ConversationMemory {
   private former: MemoryFormer | undefined;
   private summaries: { maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> } | undefined;
   private readonly pendingRecalled = new Set<string>();
+  /** Formation jobs this process queued whose window is still open: job id → when the window closes (ms). */
+  private readonly queuedFormations = new Map<string, number>();
   /** When this process last recorded each memory's recall (oldest first, at most RECORDED_RECALLS). */
   private readonly recordedRecalls = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | undefined;
@@ -260,25 +264,42 @@ export class MemoryService implements ConversationMemory {
     const window = this.dependencies.settings.formationDelayMs;
     const now = Date.now();
     const bucket = window > 0 ? Math.floor(now / window) : undefined;
-    await this.dependencies.queue.enqueue(
-      'memory.form',
-      {
-        characterId: exchange.characterId,
-        userId: exchange.userId,
-        guildId: exchange.guildId ?? null,
-        channelId: exchange.channelId ?? null,
-        conversationId: exchange.conversationId,
-        provider: exchange.provider ?? null,
-        chatModel: exchange.chatModel,
-      },
-      {
-        jobId: `memory-form.${exchange.conversationId}.${exchange.userId}.${bucket ?? exchange.assistantMessageId}`,
-        delayMs: bucket !== undefined ? (bucket + 1) * window - now + 50 : 0,
-        attempts: 3,
-        background: true,
-      },
-    );
+    const jobId = `memory-form.${exchange.conversationId}.${exchange.userId}.${bucket ?? exchange.assistantMessageId}`;
+    // This process queued that window's job already: it runs once the window has closed and reads the
+    // whole conversation, this exchange included, so queueing it again would only be refused as a
+    // duplicate (on Redis: a script, a stream entry and a round trip per turn).
+    if (!this.queuedFormations.has(jobId)) {
+      await this.dependencies.queue.enqueue(
+        'memory.form',
+        {
+          characterId: exchange.characterId,
+          userId: exchange.userId,
+          guildId: exchange.guildId ?? null,
+          channelId: exchange.channelId ?? null,
+          conversationId: exchange.conversationId,
+          provider: exchange.provider ?? null,
+          chatModel: exchange.chatModel,
+        },
+        {
+          jobId,
+          delayMs: bucket !== undefined ? (bucket + 1) * window - now + 50 : 0,
+          attempts: 3,
+          background: true,
+        },
+      );
+      if (bucket !== undefined) this.rememberQueuedFormation(jobId, (bucket + 1) * window);
+    }
     await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.provider ?? null, chatModel: exchange.chatModel });
+  }
+
+  private rememberQueuedFormation(jobId: string, windowClosesAt: number): void {
+    const now = Date.now();
+    // Windows close in the order they were queued, so the oldest entries are the first to go.
+    for (const [id, closesAt] of this.queuedFormations) {
+      if (closesAt > now && this.queuedFormations.size < QUEUED_FORMATIONS) break;
+      this.queuedFormations.delete(id);
+    }
+    this.queuedFormations.set(jobId, windowClosesAt);
   }
 
   async consolidateNow(place: MemoryPlace & { conversationId: string; provider: string | undefined; chatModel: string }): Promise<number> {
