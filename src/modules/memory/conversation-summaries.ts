@@ -47,8 +47,8 @@ export interface ConversationSummariesDependencies {
 export class ConversationSummaries {
   /**
    * Per conversation, the messages this process still has to see before the count can reach the
-   * threshold (from the last check: `everyMessages` − what was counted). An exchange adds two, so
-   * most turns need no statement at all. Other replicas' turns only bring the threshold nearer,
+   * threshold (from the last check: `everyMessages` − what was counted; a whole segment after it
+   * queued a summary). An exchange adds two, so most turns need no statement at all. Other replicas' turns only bring the threshold nearer,
    * so with several replicas a summary can come later (up to once every replica's own count is
    * reached), never earlier or twice.
    */
