@@ -1,5 +1,6 @@
 import type { Channel, Client, Message, User } from 'discord.js';
 import type { Logger } from 'pino';
+import { BoundedMap } from '../infra/bounded-map.js';
 import type { BotConfig } from '../config.js';
 import type { Actor, AnimaClient, BindingView } from './anima-client.js';
 import type { PersonaPoster } from './personas.js';
@@ -36,18 +37,6 @@ export function actorOf(user: User, displayName: string | null | undefined, chan
   };
 }
 
-/** A small bounded map: the oldest entries go first. */
-export class BoundedMap<K, V> extends Map<K, V> {
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override set(key: K, value: V): this {
-    if (this.has(key)) this.delete(key);
-    super.set(key, value);
-    while (this.size > this.limit) this.delete(this.keys().next().value as K);
-    return this;
-  }
-}
 
 export interface SpokenMessage {
   characterId: string;

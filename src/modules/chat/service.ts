@@ -2,6 +2,7 @@ import { and, eq, isNull, or, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
+import { BoundedMap } from '../../infra/bounded-map.js';
 import type { Events } from '../../infra/cache/cache.js';
 import type { Database } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
@@ -823,14 +824,13 @@ function mergeToolCallDeltas(calls: ChatToolCall[], deltas: ChatToolCallDelta[])
  */
 const TOKEN_COUNT_MEMO_ENTRIES = 4_000;
 const TOKEN_COUNT_MEMO_MAX_CHARS = 32_000;
-const tokenCountMemo = new Map<string, number>();
+const tokenCountMemo = new BoundedMap<string, number>(TOKEN_COUNT_MEMO_ENTRIES);
 
 export function countTokensOnce(text: string): number {
   if (text.length > TOKEN_COUNT_MEMO_MAX_CHARS) return countTokens(text);
   const known = tokenCountMemo.get(text);
   if (known !== undefined) return known;
   const counted = countTokens(text);
-  if (tokenCountMemo.size >= TOKEN_COUNT_MEMO_ENTRIES) tokenCountMemo.delete(tokenCountMemo.keys().next().value!);
   tokenCountMemo.set(text, counted);
   return counted;
 }

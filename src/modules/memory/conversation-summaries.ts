@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
+import { BoundedMap } from '../../infra/bounded-map.js';
 import type { Database } from '../../infra/db/database.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 import type { JobQueue } from '../../infra/queue/index.js';
@@ -48,11 +49,11 @@ export class ConversationSummaries {
   /**
    * Per conversation, the messages this process still has to see before the count can reach the
    * threshold (from the last check: `everyMessages` − what was counted; a whole segment after it
-   * queued a summary). An exchange adds two, so most turns need no statement at all. Other replicas' turns only bring the threshold nearer,
-   * so with several replicas a summary can come later (up to once every replica's own count is
+   * queued a summary). An exchange adds two, so most turns need no statement at all. Other
+   * replicas' turns only bring the threshold nearer, so with several replicas a summary can come later (up to once every replica's own count is
    * reached), never earlier or twice.
    */
-  private readonly untilThreshold = new Map<string, number>();
+  private readonly untilThreshold = new BoundedMap<string, number>(UNTIL_THRESHOLD_ENTRIES);
 
   constructor(private readonly dependencies: ConversationSummariesDependencies) {}
 
@@ -75,7 +76,7 @@ export class ConversationSummaries {
     const row = found ? { since: found.since, count: Number(found.count) } : undefined;
     if (!row) return;
     if (row.count < everyMessages) {
-      this.remember(exchange.conversationId, everyMessages - row.count);
+      this.untilThreshold.set(exchange.conversationId, everyMessages - row.count);
       return;
     }
     // One job per segment: the id names where the segment starts, so it coalesces while pending
@@ -89,12 +90,7 @@ export class ConversationSummaries {
     // The segment's job is queued: the next check comes a whole segment later (by then the summary
     // has moved the marker, or the same job is asked for once more). Checking again on every turn
     // until the job ran cost a statement and a queue round trip per turn of a busy conversation.
-    this.remember(exchange.conversationId, everyMessages);
-  }
-
-  private remember(conversationId: string, messagesToGo: number): void {
-    if (this.untilThreshold.size >= UNTIL_THRESHOLD_ENTRIES) this.untilThreshold.delete(this.untilThreshold.keys().next().value!);
-    this.untilThreshold.set(conversationId, messagesToGo);
+    this.untilThreshold.set(exchange.conversationId, everyMessages);
   }
 
   async handleJob(payload: { conversationId: string; payerUserId: string; provider: string | null; chatModel: string }): Promise<'success' | 'skipped'> {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
+import { BoundedMap } from '../../infra/bounded-map.js';
 import type { Database } from '../../infra/db/database.js';
 import type { JobQueue } from '../../infra/queue/index.js';
 import type { Embedder } from '../../providers/embeddings/index.js';
@@ -87,13 +88,13 @@ export class MemoryService implements ConversationMemory {
   private former: MemoryFormer | undefined;
   private summaries: { maybeQueue(exchange: { conversationId: string; userId: string; provider: string | null; chatModel: string }): Promise<void> } | undefined;
   private readonly pendingRecalled = new Set<string>();
-  /** Formation jobs this process queued whose window is still open: job id → when the window closes (ms). */
-  private readonly queuedFormations = new Map<string, number>();
-  /** When this process last recorded each memory's recall (oldest first, at most RECORDED_RECALLS). */
-  private readonly recordedRecalls = new Map<string, number>();
+  /** Formation jobs this process queued (a closed window's id never comes again, so only the bound retires them). */
+  private readonly queuedFormations = new BoundedMap<string, true>(QUEUED_FORMATIONS);
+  /** When (ms) this process last recorded each memory's recall. */
+  private readonly recordedRecalls = new BoundedMap<string, number>(RECORDED_RECALLS);
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
-  private readonly lineTokens = new Map<string, number>();
+  private readonly lineTokens = new BoundedMap<string, number>(LINE_TOKEN_CACHE);
   private readonly smallScopes = new Set<string>();
 
   constructor(private readonly dependencies: MemoryServiceDependencies) {
@@ -177,7 +178,6 @@ export class MemoryService implements ConversationMemory {
     const known = this.lineTokens.get(text);
     if (known !== undefined) return known;
     const count = countTokens(text);
-    if (this.lineTokens.size >= LINE_TOKEN_CACHE) this.lineTokens.delete(this.lineTokens.keys().next().value!);
     this.lineTokens.set(text, count);
     return count;
   }
@@ -287,19 +287,9 @@ export class MemoryService implements ConversationMemory {
           background: true,
         },
       );
-      if (bucket !== undefined) this.rememberQueuedFormation(jobId, (bucket + 1) * window);
+      if (bucket !== undefined) this.queuedFormations.set(jobId, true);
     }
     await this.summaries?.maybeQueue({ conversationId: exchange.conversationId, userId: exchange.userId, provider: exchange.provider ?? null, chatModel: exchange.chatModel });
-  }
-
-  private rememberQueuedFormation(jobId: string, windowClosesAt: number): void {
-    const now = Date.now();
-    // Windows close in the order they were queued, so the oldest entries are the first to go.
-    for (const [id, closesAt] of this.queuedFormations) {
-      if (closesAt > now && this.queuedFormations.size < QUEUED_FORMATIONS) break;
-      this.queuedFormations.delete(id);
-    }
-    this.queuedFormations.set(jobId, windowClosesAt);
   }
 
   async consolidateNow(place: MemoryPlace & { conversationId: string; provider: string | undefined; chatModel: string }): Promise<number> {
@@ -406,16 +396,13 @@ export class MemoryService implements ConversationMemory {
     if (this.pendingRecalled.size === 0) return;
     const now = this.now();
     // What this process recorded within the resolution is not sent again (the statement would change nothing).
-    const ids = [...this.pendingRecalled].filter((id) => !((this.recordedRecalls.get(id) ?? -Infinity) > now.getTime() - RECALLED_AT_RESOLUTION_MS));
+    const staleBefore = now.getTime() - RECALLED_AT_RESOLUTION_MS;
+    const ids = [...this.pendingRecalled].filter((id) => (this.recordedRecalls.get(id) ?? -Infinity) <= staleBefore);
     this.pendingRecalled.clear();
     if (ids.length === 0) return;
     try {
       await store.touchRecalled(this.dependencies.db, ids, now, RECALLED_AT_RESOLUTION_MS);
-      for (const id of ids) {
-        this.recordedRecalls.delete(id);
-        this.recordedRecalls.set(id, now.getTime());
-      }
-      while (this.recordedRecalls.size > RECORDED_RECALLS) this.recordedRecalls.delete(this.recordedRecalls.keys().next().value!);
+      for (const id of ids) this.recordedRecalls.set(id, now.getTime());
     } catch (error) {
       this.dependencies.logger.warn({ err: error }, 'could not record when memories were recalled');
     }

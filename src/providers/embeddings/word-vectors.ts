@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { BoundedMap } from '../../infra/bounded-map.js';
 import { projectFile } from '../../infra/project-files.js';
 import { EmbeddingError, type Embedder } from './embedder.js';
 import { fnv1a } from './builtin.js';
@@ -126,7 +127,7 @@ export class WordVectorEmbedder implements Embedder {
   readonly id: string;
   readonly dimensions: number;
   private loaded: WordVectorTable | undefined;
-  private readonly neighbourCache = new Map<string, Array<{ word: string; similarity: number }>>();
+  private readonly neighbourCache = new BoundedMap<string, Array<{ word: string; similarity: number }>>(20_000);
   private unknownWeight = 0;
   private unknownNorm = 0;
   private prepared = false;
@@ -231,7 +232,6 @@ export class WordVectorEmbedder implements Embedder {
         }
       }
       found = best.filter((entry) => /^\p{L}+$/u.test(entry.word));
-      if (this.neighbourCache.size >= 20_000) this.neighbourCache.delete(this.neighbourCache.keys().next().value!);
       this.neighbourCache.set(word, found);
     }
     return found.filter((entry) => entry.similarity >= minSimilarity).slice(0, count).map((entry) => entry.word);
