@@ -58,9 +58,16 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   return handle;
 }
 
+/** Connections per process (server, worker) to PostgreSQL. */
+const POOL_SIZE = 10;
+
 async function openPostgres(databaseUrl: string, preparedStatements: boolean): Promise<DatabaseHandle> {
   // Statements a request repeats run as named prepared statements (see pg-named-client.ts).
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, ...(preparedStatements ? { Client: NamedStatementClient } : {}) });
+  // A fixed-size pool (min = max, as HikariCP advises): a connection opened for a burst stays. With
+  // pg's default (idle ones closed after 10 s) each burst after a quiet spell opened new server
+  // backends, whose first statements pay backend start-up, catalog reads and re-preparing — the
+  // first 300 ms of a 200 req/s series answered in 140–230 ms (bench/turn-rate.ts, docs/benchmarks.md).
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE, min: POOL_SIZE, ...(preparedStatements ? { Client: NamedStatementClient } : {}) });
   // Pool clients that die in the background must not crash the process.
   pool.on('error', () => undefined);
   const db = drizzlePostgres(pool, { schema }) as unknown as Database;
