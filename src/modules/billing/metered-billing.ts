@@ -64,6 +64,19 @@ export class MeteredBilling implements BillingPort {
     let alreadySettled = false;
     const imageWeight = request.service === 'image' ? imageCreditWeight(request.provider, request.model) : 1;
     const estimateMicro = priceMicro(plan, estimated, imageWeight);
+    const releaseLimits = () => Promise.allSettled(holds.map((hold) => hold.release()));
+    const holdCredits = (expected: boolean) =>
+      service
+        .hold(user, plan, { amountMicro: estimateMicro, service: request.service, provider: request.provider, model: request.model, idempotencyKey: request.idempotencyKey }, { expected })
+        .then((result) => {
+          if ('alreadySettled' in result) alreadySettled = true;
+          else credits = result;
+        });
+    /** The credit hold is written when the caller starts its call (see Authorization.confirm), not before `authorize` returns. */
+    let deferred = false;
+    let confirmation: Promise<void> | undefined;
+    let holdWritten = false;
+    let ended = false;
     try {
       if (this.dependencies.limitsEnabled) {
         if (request.concurrent) holds.push(await this.holdStream(user, plan));
@@ -71,22 +84,42 @@ export class MeteredBilling implements BillingPort {
         if (request.service === 'speech' && estimated.seconds > 0) holds.push(await this.holdVoice(user, plan, estimated.seconds));
       }
       if (request.paidBy === 'platform' && estimateMicro > 0) {
-        const held = await service.hold(user, plan, {
-          amountMicro: estimateMicro,
-          service: request.service,
-          provider: request.provider,
-          model: request.model,
-          idempotencyKey: request.idempotencyKey,
-        });
-        if ('alreadySettled' in held) alreadySettled = true;
-        else credits = held;
+        if (request.holdAlongside && service.expectCovered(user.id, estimateMicro)) deferred = true;
+        else await holdCredits(false);
       }
     } catch (error) {
-      await Promise.allSettled(holds.map((hold) => hold.release()));
+      await releaseLimits();
       throw error;
     }
+    const confirm = (): Promise<void> => {
+      confirmation ??= ended
+        ? Promise.resolve()
+        : holdCredits(true).then(
+            () => {
+              holdWritten = true;
+            },
+            async (error: unknown) => {
+              // Nothing was held: the authorization ends here, and the limits it took go back.
+              ended = true;
+              await releaseLimits();
+              throw error;
+            },
+          );
+      // Whoever awaits it sees the error; an unawaited one must not crash the process.
+      confirmation.catch(() => undefined);
+      return confirmation;
+    };
+    /** A deferred hold written (started here if it was not yet: a call is never settled unheld); false when it failed. */
+    const heldOk = async () => {
+      if (!deferred) return true;
+      try {
+        await confirm();
+        return true;
+      } catch {
+        return false;
+      }
+    };
 
-    let ended = false;
     const callId = randomUUID();
     /** What the platform charges for what was used (undefined: nothing to charge — the user's key paid, or a settled retry). */
     const chargeFor = (usage: MeteredUsage, used: Quantities): number | undefined =>
@@ -96,8 +129,9 @@ export class MeteredBilling implements BillingPort {
       for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not adjust a limit at settle');
     };
     return {
+      ...(deferred ? { confirm } : {}),
       settle: async (usage: MeteredUsage & { costUsd: number }, options?: SettleOptions) => {
-        if (ended) return { creditsMicro: 0 };
+        if (ended || !(await heldOk()) || ended) return { creditsMicro: 0 };
         ended = true;
         const used = usedQuantities(request.service, usage);
         await settleHolds(used);
@@ -107,7 +141,8 @@ export class MeteredBilling implements BillingPort {
         return { creditsMicro: await service.chargeWithoutHold(user.id, charge, callId, `${request.service}:${request.provider}`, options?.executor) };
       },
       settleParts: (usage: MeteredUsage & { costUsd: number }) => {
-        if (ended) return undefined;
+        // A hold not written yet: `settle` (which waits for it) then.
+        if (ended || (deferred && !holdWritten)) return undefined;
         const used = usedQuantities(request.service, usage);
         const chargedMicro = chargeFor(usage, used);
         // A charge above the hold, or one with nothing held (chargeWithoutHold), takes more than CTEs: `settle` then.
@@ -125,9 +160,11 @@ export class MeteredBilling implements BillingPort {
         };
       },
       release: async (reason: string) => {
-        if (ended) return;
+        // A deferred hold never started holds nothing: only the limits go back.
+        if (ended || (confirmation && !(await heldOk())) || ended) return;
         ended = true;
-        const results = await Promise.allSettled(holds.map((hold) => hold.release()));
+        if (deferred && !confirmation) service.forgetExpected(user.id, estimateMicro);
+        const results = await releaseLimits();
         for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'could not give a limit back');
         if (credits) await service.release(credits, reason);
       },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
+import { BoundedMap } from '../../infra/bounded-map.js';
 import { LocalCache, type Events } from '../../infra/cache/index.js';
 import type { Database, Executor } from '../../infra/db/database.js';
 import { ConflictError, InsufficientCreditsError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
@@ -66,6 +67,14 @@ export interface HeldCredits {
 export class BillingService {
   /** Users whose daily refresh already ran today in this process: saves a transaction per call. */
   private readonly refreshed = new Map<string, string>();
+  /**
+   * Each user's balance as this process last saw it (after its last hold here): with `underway`,
+   * what `expectCovered` decides on. Only a guess — other replicas, grants and settles move the
+   * real balance — so the database still decides every hold.
+   */
+  private readonly seenBalance = new BoundedMap<string, { balanceMicro: number; entryId: number }>(50_000);
+  /** Per user, the micro-credits of this process's holds under way or promised by `expectCovered` and not written yet. */
+  private readonly underway = new Map<string, number>();
   /** Plans by id, per process: every metered call reads its plan; changes are published to every replica. */
   private readonly plans: LocalCache<PlanRow | undefined>;
 
@@ -189,6 +198,21 @@ export class BillingService {
     user: UserRow,
     plan: PlanRow,
     call: { amountMicro: number; service: MeteredService; provider: string; model: string | undefined; idempotencyKey: string | undefined },
+    options: { expected?: boolean } = {},
+  ): Promise<HeldCredits | { alreadySettled: true }> {
+    // Counted as under way until it is written or refused (an expected one was counted by expectCovered).
+    if (!options.expected) this.countUnderway(user.id, call.amountMicro);
+    try {
+      return await this.writeHold(user, plan, call);
+    } finally {
+      this.countUnderway(user.id, -call.amountMicro);
+    }
+  }
+
+  private async writeHold(
+    user: UserRow,
+    plan: PlanRow,
+    call: { amountMicro: number; service: MeteredService; provider: string; model: string | undefined; idempotencyKey: string | undefined },
   ): Promise<HeldCredits | { alreadySettled: true }> {
     const { db, config } = this.dependencies;
     const now = this.now();
@@ -209,7 +233,13 @@ export class BillingService {
           idempotencyKey,
           expiresAt: new Date(now.getTime() + config.billing.reservationTtlMs),
         });
-        if (held) return { reservationId, amountMicro: call.amountMicro };
+        if (held) {
+          // The newest hold's figure wins (the wallet's row lock orders a user's ledger entries), whatever order the answers came in.
+          const seen = this.seenBalance.get(user.id);
+          if (!seen || seen.entryId < held.entryId) this.seenBalance.set(user.id, { balanceMicro: held.balanceAfterMicro, entryId: held.entryId });
+          return { reservationId, amountMicro: call.amountMicro };
+        }
+        this.seenBalance.delete(user.id);
       } catch (error) {
         if (!idempotencyKey || !store.isUniqueViolation(error)) throw error;
         const first = await store.findReservationByKey(db, user.id, idempotencyKey);
@@ -223,6 +253,32 @@ export class BillingService {
     }
     const wallet = (await store.findWallet(db, user.id))!;
     throw this.insufficient(wallet, plan, call.amountMicro, now);
+  }
+
+  /**
+   * Whether a hold of `amountMicro` may be written as its call leaves rather than before: only when
+   * the balance this process last saw for the user, less every hold of theirs it has under way or
+   * promised, is twice the amount or more (a user at the edge of their credits, one not seen yet,
+   * or one in a burst of calls is held first, so no vendor call is made for a request then refused).
+   * A yes counts the amount as under way: the caller then writes it with `hold(…, { expected: true })`
+   * or gives it up with `forgetExpected`.
+   */
+  expectCovered(userId: string, amountMicro: number): boolean {
+    const seen = this.seenBalance.get(userId);
+    if (seen === undefined || seen.balanceMicro - (this.underway.get(userId) ?? 0) < 2 * amountMicro) return false;
+    this.countUnderway(userId, amountMicro);
+    return true;
+  }
+
+  /** A hold `expectCovered` promised that will not be written (the call ended before it left). */
+  forgetExpected(userId: string, amountMicro: number): void {
+    this.countUnderway(userId, -amountMicro);
+  }
+
+  private countUnderway(userId: string, deltaMicro: number): void {
+    const next = (this.underway.get(userId) ?? 0) + deltaMicro;
+    if (next > 0) this.underway.set(userId, next);
+    else this.underway.delete(userId);
   }
 
   private insufficient(wallet: WalletRow, plan: PlanRow, estimatedMicro: number, now: Date): InsufficientCreditsError {

@@ -103,7 +103,7 @@ export interface ReserveInput {
  * reservations can never overspend — and writes the reservation and its ledger entry. Returns
  * undefined when the balance does not cover it or today's refresh has not happened yet.
  */
-export async function reserve(db: Executor, input: ReserveInput): Promise<{ balanceAfterMicro: number } | undefined> {
+export async function reserve(db: Executor, input: ReserveInput): Promise<{ balanceAfterMicro: number; entryId: number } | undefined> {
   const result = await db.execute(sql`
     WITH debit AS (
       UPDATE wallets SET balance_micro = balance_micro - ${input.amountMicro}::bigint, reserved_micro = reserved_micro + ${input.amountMicro}::bigint, updated_at = now()
@@ -118,9 +118,9 @@ export async function reserve(db: Executor, input: ReserveInput): Promise<{ bala
       SELECT ${input.userId}::uuid, 'reserve', ${-input.amountMicro}::bigint, debit.balance_micro, ${`reserve:${input.reservationId}`}::text, hold.id, ${`${input.service}:${input.provider}${input.model ? `:${input.model}` : ''}`}::text
       FROM debit, hold RETURNING id
     )
-    SELECT debit.balance_micro AS balance_after FROM debit, entry`);
-  const row = rowsOf<{ balance_after: string | number }>(result)[0];
-  return row ? { balanceAfterMicro: Number(row.balance_after) } : undefined;
+    SELECT debit.balance_micro AS balance_after, entry.id AS entry_id FROM debit, entry`);
+  const row = rowsOf<{ balance_after: string | number; entry_id: string | number }>(result)[0];
+  return row ? { balanceAfterMicro: Number(row.balance_after), entryId: Number(row.entry_id) } : undefined;
 }
 
 /**

@@ -107,6 +107,14 @@ export type PreparedTurn =
       settings: ResolvedModelSettings;
       /** The turn's one gateway lease: the model call, its retries and fallbacks; settled or failed by run(). */
       lease: Lease<'chat'>;
+      /**
+       * The model call's signal: the client's, and aborted (with billing's error as its reason) when
+       * the credit hold written alongside the call fails (see `confirmHold`).
+       */
+      callSignal: AbortSignal;
+      holdFailed: AbortController;
+      /** The lease's hold, asked for once as the model call starts. */
+      confirming?: Promise<void>;
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
       /**
@@ -234,6 +242,8 @@ export class ChatService {
     });
     // One lease for the whole turn (retries and fallback models included): the key, billing's
     // authorization and, when the platform pays, a reservation for the prompt plus the answer's cap.
+    // The reservation may be left for the call's start (holdAlongside): run() then writes it while
+    // the model call is on its way, and delivers nothing before it is held (confirmHold).
     const [recalled, leased] = await Promise.allSettled([
       recalling,
       gateway.begin({
@@ -246,10 +256,12 @@ export class ChatService {
         characterId: character.id,
         requestId: request.requestId,
         concurrent: request.stream === true,
+        holdAlongside: true,
       }),
     ]);
     if (leased.status === 'rejected') throw leased.reason;
     const lease = leased.value;
+    const holdFailed = new AbortController();
     // recall() answers without memories on a memory fault; anything else ends the turn (and its lease) before the call.
     if (recalled.status === 'rejected') throw await lease.fail(recalled.reason);
     const prompt = draft.complete({ text: recalled.value.promptSection, tokens: recalled.value.promptTokens });
@@ -279,6 +291,8 @@ export class ChatService {
       startedAt,
       settings,
       lease,
+      callSignal: AbortSignal.any([request.signal, holdFailed.signal]),
+      holdFailed,
       key: lease.key,
       prompt,
       userMessage,
@@ -346,15 +360,38 @@ export class ChatService {
 
   private async runTracked(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
     let outcome: TurnOutcome;
+    void this.confirmHold(turn);
     try {
       outcome = await this.attempt(turn, options);
     } catch (error) {
-      await this.markUnanswered(turn);
+      // A credit hold that failed alongside the call ends the turn as a refusal before it would have:
+      // nothing stored, nothing held (billing's error, e.g. 402, reaches the client).
+      if (!this.holdFailed(turn)) await this.markUnanswered(turn);
       // Nothing settled: the reservation is released, a rejected key reported (a user's becomes 402).
       throw await turn.lease.fail(error);
     }
     if (outcome.assistantMessageId === null) await this.markUnanswered(turn);
     return outcome;
+  }
+
+  private holdFailed(turn: ModelTurn): boolean {
+    return turn.holdFailed.signal.aborted;
+  }
+
+  /**
+   * The lease's credit hold, asked for once — as the model call starts, so that on the embedded
+   * database its statement runs after the recall's and while the request is on its way. A failed
+   * hold aborts the call (`callSignal`) and rejects with billing's error.
+   */
+  private confirmHold(turn: ModelTurn): Promise<void> {
+    if (!turn.confirming) {
+      turn.confirming = turn.lease.confirm().catch((error: unknown) => {
+        turn.holdFailed.abort(error);
+        throw error;
+      });
+      turn.confirming.catch(() => undefined);
+    }
+    return turn.confirming;
   }
 
   /**
@@ -383,8 +420,12 @@ export class ChatService {
         const progress: Progress = { text: '', delivered: 0, blockedCategory: undefined, toolCalls: undefined };
         try {
           const result = streaming ? await this.streamOnce(turn, model, provider, progress, options) : await this.completeOnce(turn, model, provider, progress);
+          // Nothing is delivered or stored before the credit hold is (see confirmHold).
+          await this.confirmHold(turn);
           return await this.finish(turn, { ...result, text: progress.text, toolCalls: progress.toolCalls }, progress.blockedCategory, undefined);
         } catch (error) {
+          // A failed credit hold cut the call off (or failed it): billing's error ends the turn.
+          await this.confirmHold(turn);
           if (!(error instanceof ProviderCallError)) throw error;
           lastError = error;
           if (error.kind === 'aborted' || turn.request.signal.aborted) {
@@ -432,6 +473,8 @@ export class ChatService {
     const onDelta = options.onDelta!;
     const events = provider.stream(this.chatRequest(turn, model), turn.key);
     for await (const event of events) {
+      // The first delivery waits for the credit hold (written while the call was on its way).
+      if (progress.delivered === 0) await this.confirmHold(turn);
       if (event.type === 'tool_call_delta') {
         progress.toolCalls = mergeToolCallDeltas(progress.toolCalls ?? [], event.toolCalls);
         options.onToolCallDelta?.(event.toolCalls);
@@ -461,7 +504,7 @@ export class ChatService {
       temperature: turn.settings.temperature,
       maxTokens: turn.settings.maxTokens,
       ...(turn.request.passthrough ? { passthrough: turn.request.passthrough } : {}),
-      signal: turn.request.signal,
+      signal: turn.callSignal,
     };
   }
 

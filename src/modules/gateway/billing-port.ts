@@ -44,6 +44,12 @@ export interface AuthorizationRequest {
   idempotencyKey: string | undefined;
   /** Holds a concurrency slot (e.g. a stream) until settle or release. */
   concurrent: boolean;
+  /**
+   * The caller starts the vendor call before the credit hold is written, asks for it with
+   * `Authorization.confirm` as the call leaves, and delivers nothing before it resolves (a chat
+   * turn). Billing decides whether to grant that: see `confirm`.
+   */
+  holdAlongside?: boolean | undefined;
 }
 
 /**
@@ -51,6 +57,14 @@ export interface AuthorizationRequest {
  * settle / release is called; a second call of either is a no-op.
  */
 export interface Authorization {
+  /**
+   * Set when the credit hold is written as the call starts rather than before `authorize` returned
+   * (`holdAlongside`, granted where this process last saw the balance at twice the estimate or
+   * more): writes it (once) and resolves when it is held, or rejects with the error `authorize`
+   * would have thrown (402, 409) — after which the authorization has ended: nothing held, limits
+   * given back, settle charges nothing. `settle` writes it first if it was never asked for.
+   */
+  confirm?: () => Promise<void>;
   /**
    * Charges the real cost (the unused part of the reservation goes back); returns micro-credits
    * charged. With `executor`, the charge is written in the caller's transaction (a chat turn

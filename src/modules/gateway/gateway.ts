@@ -25,6 +25,13 @@ export interface GatewayCall<M extends Modality = Modality> {
   /** Holds one of the plan's concurrent-stream slots until the lease ends. */
   concurrent?: boolean;
   /**
+   * The caller starts the vendor call before the credit hold is written, calls `lease.confirm()` as
+   * it leaves and delivers nothing before that resolves (a chat turn: the hold's statement runs
+   * while the request is on its way). Billing grants it where the balance it last saw covers the
+   * call twice over; otherwise the hold is written before `begin` returns, as for every other call.
+   */
+  holdAlongside?: boolean;
+  /**
    * A key the operator configured for this kind of work alone (EMBEDDING_API_KEY): used as it is
    * instead of resolving one. Only platform keys belong here; billing still authorizes the call.
    */
@@ -38,6 +45,13 @@ export interface GatewayCall<M extends Modality = Modality> {
 export interface Lease<M extends Modality = Modality> {
   readonly key: ResolvedProviderKey;
   readonly adapter: ProviderAdapters[M];
+  /**
+   * Writes billing's credit hold if it was left for the call's start (`holdAlongside`) and resolves
+   * once it is held (at once otherwise). Rejects with billing's error (402, 409): the lease has then
+   * ended with nothing held, and the caller stops the vendor call and delivers nothing. Call it as
+   * the vendor call leaves, so the hold's statement runs while the request is on its way.
+   */
+  confirm(): Promise<void>;
   /**
    * Charges what was used (platform-paid), records usage once, frees limits. With `executor`, the
    * charge and the usage row are written in the caller's transaction.
@@ -95,6 +109,7 @@ export class ProviderGateway {
       paidBy: key.source,
       idempotencyKey: call.idempotencyKey,
       concurrent: call.concurrent ?? false,
+      holdAlongside: call.holdAlongside ?? false,
     });
     return this.lease(call, key, adapter, authorization);
   }
@@ -129,9 +144,20 @@ export class ProviderGateway {
       providerCostUsd: used.providerCostUsd,
       requestId: call.requestId,
     });
+    const confirm = async () => {
+      if (!authorization.confirm || ended) return;
+      try {
+        await authorization.confirm();
+      } catch (error) {
+        // A failed hold ended the authorization; nothing is left to settle or release.
+        ended = true;
+        throw error;
+      }
+    };
     return {
       key,
       adapter,
+      confirm,
       settle: async (used, options) => {
         if (ended) return { creditsMicro: 0 };
         ended = true;

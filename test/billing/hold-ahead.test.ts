@@ -1,0 +1,180 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { creditLedger, creditReservations } from '../../src/infra/db/schema.js';
+import type { UserRow } from '../../src/modules/identity/store.js';
+import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
+import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
+
+/**
+ * A chat turn's credit hold written as the model call leaves (issue 14; `holdAlongside`,
+ * `lease.confirm`): nothing reaches the client before the hold is written. It is done only for a
+ * user whose balance this process last saw at twice the estimate or more; when the hold fails all
+ * the same (another replica spent the credits), the call is cut off and the client gets the 402 it
+ * would have got before — with nothing stored, held or charged.
+ */
+describe.each(backends())('credit hold alongside the model call on %s storage', (backend) => {
+  let server: TestServer;
+  let openrouter: OpenAiCompatibleFake;
+
+  const headers = (externalId: string) => ({ 'x-user-id': externalId });
+  const userOf = async (externalId: string): Promise<UserRow> => {
+    const { user } = await server.container.identity.service.registerUser(externalId, undefined);
+    return user;
+  };
+  const wallet = async (user: UserRow) => (await server.container.billing.service.wallet(user)).wallet;
+  const ledgerKinds = async (user: UserRow) =>
+    (await server.container.db.select().from(creditLedger).where(eq(creditLedger.userId, user.id)).orderBy(creditLedger.id)).map((entry) => entry.kind);
+  const reservations = async (user: UserRow) => server.container.db.select().from(creditReservations).where(eq(creditReservations.userId, user.id));
+  const chat = (externalId: string, content: string) => server.request('POST', '/v1/characters/ahead/chat', { key: server.internalKey, headers: headers(externalId), body: { content } });
+  const upstreamCalls = () => openrouter.requestsTo('/chat/completions').length;
+  /** Takes the balance down to `leaveMicro` behind this process's back (as another replica's spending would). */
+  const drain = async (user: UserRow, leaveMicro: number, key: string) => {
+    const { balanceMicro } = await wallet(user);
+    await server.container.billing.service.grant({ userId: user.id, amountMicro: balanceMicro - leaveMicro, kind: 'refund', idempotencyKey: key });
+  };
+
+  beforeAll(async () => {
+    openrouter = await startOpenRouterFake({ validKeys: ['platform-key'], reply: 'The lamp is lit and the sea is calm tonight.' });
+    server = await startTestServer(backend, { OPENROUTER_BASE_URL: openrouter.url, OPENROUTER_API_KEY: 'platform-key', UPSTREAM_MAX_RETRIES: '0', UPSTREAM_TIMEOUT_MS: '30000' });
+    expect((await server.request('POST', '/v1/characters', { body: { name: 'Keeper', slug: 'ahead' } })).status).toBe(201);
+  }, 240_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    await openrouter?.close();
+  });
+
+  beforeEach(() => {
+    openrouter.faults.clear();
+  });
+
+  it('charges every turn as before: one reserve and one settle each, nothing left held', async () => {
+    const ann = await userOf('ahead-ann');
+    for (const text of ['Is the lamp lit?', 'And the sea?', 'Good night, keeper.']) expect((await chat('ahead-ann', text)).status).toBe(200);
+    expect(await ledgerKinds(ann)).toEqual(['daily_refresh', 'reserve', 'settle', 'reserve', 'settle', 'reserve', 'settle']);
+    expect((await wallet(ann)).reservedMicro).toBe(0);
+    expect((await reservations(ann)).map((row) => row.status)).toEqual(['settled', 'settled', 'settled']);
+    expect((await server.container.billing.service.checkLedger()).mismatches).toEqual([]);
+  });
+
+  /** The turn's messages as stored. */
+  const storedTexts = async (externalId: string) => {
+    const conversations = await server.request('GET', '/v1/conversations', { key: server.internalKey, headers: headers(externalId) });
+    const [conversation] = conversations.body.data as Array<{ id: string }>;
+    const messages = await server.request('GET', `/v1/conversations/${conversation!.id}/messages`, { key: server.internalKey, headers: headers(externalId) });
+    return (messages.body.data as Array<{ content: string }>).map((message) => message.content);
+  };
+  const completion = (externalId: string, stream: boolean, content: string) =>
+    server.request('POST', '/v1/chat/completions', { key: server.internalKey, headers: headers(externalId), body: { model: 'character/ahead', stream, messages: [{ role: 'user', content }] } });
+  const expectRefusedWithNothingKept = async (user: UserRow, externalId: string, refused: Awaited<ReturnType<typeof completion>>, kindsBefore: string[]) => {
+    expect(refused.status).toBe(402);
+    // A plain HTTP error, not a stream: no word of the answer reached the client.
+    expect(refused.headers.get('content-type')).toContain('application/json');
+    expect(refused.body.error).toMatchObject({ code: 'insufficient_credits' });
+    expect(refused.text).not.toContain('lamp');
+    expect(await ledgerKinds(user)).toEqual(kindsBefore);
+    expect(await wallet(user)).toMatchObject({ balanceMicro: 10_000, reservedMicro: 0 });
+    expect(await storedTexts(externalId)).not.toContain('Are you still there?');
+    expect((await server.container.billing.service.checkLedger()).mismatches).toEqual([]);
+  };
+
+  it.each([false, true])('a hold that fails once the call may have left answers 402 and stores, holds and charges nothing (stream: %s)', async (stream) => {
+    const externalId = `ahead-bo-${stream}`;
+    const bo = await userOf(externalId);
+    // The first turn shows this process the balance; then it is spent behind its back (as by another replica).
+    expect((await chat(externalId, 'Hello there.')).status).toBe(200);
+    await drain(bo, 10_000, `ahead-drain-${stream}`);
+    const kindsBefore = await ledgerKinds(bo);
+    await expectRefusedWithNothingKept(bo, externalId, await completion(externalId, stream, 'Are you still there?'), kindsBefore);
+  });
+
+  it.runIf(backend === 'postgres')('the call leaves while the hold waits for the wallet, and is cut off when the hold fails', async () => {
+    const externalId = 'ahead-eve';
+    const eve = await userOf(externalId);
+    expect((await chat(externalId, 'Hello there.')).status).toBe(200);
+    const kindsBefore = await ledgerKinds(eve);
+    // The vendor never answers: only the failed hold can end this turn.
+    openrouter.faults.hang({ route: '/chat/completions' });
+    const before = upstreamCalls();
+    let pending: ReturnType<typeof completion> | undefined;
+    const started = performance.now();
+    await server.container.db.transaction(async (executor) => {
+      // Another replica's spending, not committed yet: it holds the wallet row, so the turn's hold waits.
+      const { balanceMicro } = await wallet(eve);
+      await server.container.billing.service.grant({ userId: eve.id, amountMicro: balanceMicro - 10_000, kind: 'refund', idempotencyKey: 'ahead-drain-eve', executor });
+      pending = completion(externalId, true, 'Are you still there?');
+      // The model call leaves while the hold waits.
+      while (upstreamCalls() === before) await new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    const refused = await pending!;
+    expect(performance.now() - started).toBeLessThan(10_000); // not the upstream timeout: the call was cut off
+    kindsBefore.push('refund');
+    await expectRefusedWithNothingKept(eve, externalId, refused, kindsBefore);
+  });
+
+  it('a lease left to confirm holds nothing until asked: released unasked it holds nothing, settled unasked it holds first', async () => {
+    const fay = await userOf('ahead-fay');
+    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: fay, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
+    // Not seen yet: held before begin returns.
+    const first = await server.container.gateway.begin(call);
+    expect((await reservations(fay)).map((row) => row.status)).toEqual(['held']);
+    await first.settle({ promptTokens: 100, completionTokens: 100 });
+    // Seen at ten credits: the hold waits for confirm.
+    const unasked = await server.container.gateway.begin(call);
+    expect(await reservations(fay)).toHaveLength(1);
+    await unasked.fail(new Error('the call never left'));
+    expect(await reservations(fay)).toHaveLength(1);
+    const confirmed = await server.container.gateway.begin(call);
+    await confirmed.confirm();
+    expect((await reservations(fay)).map((row) => row.status).sort()).toEqual(['held', 'settled']);
+    expect((await wallet(fay)).reservedMicro).toBe(200_000);
+    expect((await confirmed.settle({ promptTokens: 100, completionTokens: 100 })).creditsMicro).toBe(20_000);
+    const settledUnasked = await server.container.gateway.begin(call);
+    expect((await settledUnasked.settle({ promptTokens: 100, completionTokens: 100 })).creditsMicro).toBe(20_000);
+    expect(await ledgerKinds(fay)).toEqual(['daily_refresh', 'reserve', 'settle', 'reserve', 'settle', 'reserve', 'settle']);
+    expect(await wallet(fay)).toMatchObject({ balanceMicro: 10_000_000 - 60_000, reservedMicro: 0 });
+    expect((await server.container.billing.service.checkLedger()).mismatches).toEqual([]);
+  });
+
+  it('holds under way or promised count against the balance seen: a burst stops being sent ahead before it could exhaust it', async () => {
+    const gil = await userOf('ahead-gil');
+    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: gil, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
+    const first = await server.container.gateway.begin(call); // held first: 200,000 of 10,000,000, seen 9,800,000 after it
+    await first.settle({ promptTokens: 100, completionTokens: 100 });
+    // Sent ahead while 9,800,000 less those promised is still twice 200,000: 48 of them.
+    const ahead = [];
+    for (let index = 0; index < 48; index += 1) ahead.push(await server.container.gateway.begin(call));
+    expect(await reservations(gil)).toHaveLength(1);
+    const heldFirst = await server.container.gateway.begin(call);
+    expect(await reservations(gil)).toHaveLength(2);
+    await heldFirst.fail(new Error('not needed'));
+    // Given up before they left: the promise is withdrawn, and the next call is sent ahead again.
+    for (const lease of ahead) await lease.fail(new Error('the client left'));
+    const again = await server.container.gateway.begin(call);
+    expect(await reservations(gil)).toHaveLength(2);
+    await again.fail(new Error('not needed'));
+    expect((await wallet(gil)).reservedMicro).toBe(0);
+  });
+
+  it('with no balance seen yet, or one under twice the estimate, the hold comes first and the vendor is never called', async () => {
+    // Never seen by this process: its first turn holds before calling.
+    const cy = await userOf('ahead-cy');
+    await server.container.billing.service.wallet(cy);
+    await drain(cy, 10_000, 'ahead-drain-cy');
+    const before = upstreamCalls();
+    expect((await chat('ahead-cy', 'Anyone home?')).status).toBe(402);
+    expect(upstreamCalls()).toBe(before);
+
+    // Seen, but the last hold left less than twice what the next one asks: it holds first too.
+    const di = await userOf('ahead-di');
+    expect((await chat('ahead-di', 'Hello.')).status).toBe(200);
+    const [first] = await reservations(di);
+    await drain(di, Math.round(first!.amountMicro * 1.5), 'ahead-drain-di');
+    // Seen at ten credits: this hold is written alongside the call, and the balance still covers it.
+    expect((await chat('ahead-di', 'Hello again.')).status).toBe(200);
+    const afterCovered = upstreamCalls();
+    await drain(di, 10_000, 'ahead-drain-di-2');
+    expect((await chat('ahead-di', 'And again.')).status).toBe(402);
+    expect(upstreamCalls()).toBe(afterCovered);
+  });
+});
