@@ -24,6 +24,19 @@ export interface LimitCounters {
 }
 
 /**
+ * Gives back up to ARGV[1] points of a rate-limiter-flexible counter (KEYS[1], an integer with the
+ * window's TTL), never below zero and never to a window that already ended (no key): what
+ * `get` + `reward` did in two round trips, in one. DECRBY keeps the key's TTL.
+ */
+const GIVE_BACK_LUA = `local held = tonumber(redis.call('get', KEYS[1]))
+if not held or held <= 0 then return 0 end
+local back = math.min(tonumber(ARGV[1]), held)
+redis.call('decrby', KEYS[1], back)
+return back`;
+
+type GiveBackClient = Redis & { animaLimitGiveBack(key: string, points: number): Promise<number> };
+
+/**
  * Counters from rate-limiter-flexible: RateLimiterRedis (an atomic Lua increment with the window's
  * TTL, shared by every replica) when Redis is configured, RateLimiterMemory in-process otherwise.
  * One limiter object per (name, limit, window); all limiters of a name share the same keys, so a
@@ -33,6 +46,7 @@ export function createLimitCounters(options: { redisUrl: string | undefined; key
   const client = options.redisUrl ? new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true }) : undefined;
   // Errors surface on each command; this keeps a reconnecting client from crashing the process.
   client?.on('error', () => undefined);
+  client?.defineCommand('animaLimitGiveBack', { numberOfKeys: 1, lua: GIVE_BACK_LUA });
   const limiters = new Map<string, RateLimiterAbstract>();
 
   const limiter = (name: string, limit: number, durationSeconds: number): RateLimiterAbstract => {
@@ -75,6 +89,11 @@ export function createLimitCounters(options: { redisUrl: string | undefined; key
     async giveBack(name, key, points, limit, durationSeconds) {
       if (points <= 0) return;
       const target = limiter(name, limit, durationSeconds);
+      // On Redis one script (the counter's key as rate-limiter-flexible names it); in memory, no round trip to save.
+      if (client) {
+        await (client as GiveBackClient).animaLimitGiveBack(target.getKey(key), points);
+        return;
+      }
       const current = await target.get(key);
       // A window that already ended has nothing to give back to (and must not go negative).
       if (!current || current.consumedPoints <= 0) return;
