@@ -195,7 +195,7 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
 
   it('chats with streaming: tokens show before the answer is complete', async () => {
     await nav().getByRole('link', { name: 'Chat' }).click();
-    await page.getByLabel('Character').selectOption({ label: 'Mira Lantern' });
+    await page.getByLabel('Character', { exact: true }).selectOption({ label: 'Mira Lantern' });
     await page.getByLabel('Message').fill('Which way to the harbour?');
     await page.getByLabel('Message').press('Enter');
     const answer = page.locator('.bubble.assistant').last().locator('.text');
@@ -232,7 +232,7 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
   it('memories: adds one, finds it by search with a score, edits it and deletes it', async () => {
     await nav().getByRole('link', { name: 'Memories' }).click();
     await page.getByRole('heading', { name: 'Memories' }).waitFor();
-    await page.getByLabel('Character').selectOption({ label: 'Mira Lantern' });
+    await page.getByLabel('Character', { exact: true }).selectOption({ label: 'Mira Lantern' });
     await page.getByLabel('Add a memory about you').fill('The traveller is afraid of deep water.');
     await page.getByRole('button', { name: 'Add', exact: true }).click();
     const list = page.getByRole('list', { name: 'Memories' });
@@ -330,7 +330,7 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     const added = await server.request('POST', '/v1/characters/mira-lantern/memories', { key: userKey, body: { content: 'The traveller carries a blue lantern.' } });
     expect(added.status).toBe(201);
     await nav().getByRole('link', { name: 'Chat' }).click();
-    await page.getByLabel('Character').selectOption({ label: 'Mira Lantern' });
+    await page.getByLabel('Character', { exact: true }).selectOption({ label: 'Mira Lantern' });
     await page.getByLabel('Speak answers').check();
     await page.getByLabel('Message').fill('Do you remember my blue lantern?');
     await page.getByLabel('Message').press('Enter');
@@ -361,7 +361,7 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await screenshots('chat');
 
     // A character without a voice: the text answer stands and the page says why there is no audio.
-    await page.getByLabel('Character').selectOption({ label: 'Orin Keeper' });
+    await page.getByLabel('Character', { exact: true }).selectOption({ label: 'Orin Keeper' });
     await page.getByLabel('Message').fill('Will you say it out loud?');
     await page.getByLabel('Message').press('Enter');
     const unspoken = page.locator('.bubble.assistant').last();
