@@ -62,7 +62,8 @@ export interface Authorization {
    * (`holdAlongside`, granted where this process last saw the balance at twice the estimate or
    * more): writes it (once) and resolves when it is held, or rejects with the error `authorize`
    * would have thrown (402, 409) — after which the authorization has ended: nothing held, limits
-   * given back, settle charges nothing. `settle` writes it first if it was never asked for.
+   * given back, settle charges nothing. `settle` writes it first if it was never asked for — on the
+   * service's own connection, so ask for it before a `settle` that passes an `executor`.
    */
   confirm?: () => Promise<void>;
   /**
