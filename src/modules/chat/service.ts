@@ -108,13 +108,11 @@ export type PreparedTurn =
       /** The turn's one gateway lease: the model call, its retries and fallbacks; settled or failed by run(). */
       lease: Lease<'chat'>;
       /**
-       * The model call's signal: the client's, and aborted (with billing's error as its reason) when
-       * the credit hold written alongside the call fails (see `confirmHold`).
+       * The model call's signal: the client's, and aborted (with billing's error as its reason) by
+       * `holdFailed` when the credit hold written as the call leaves fails (see `lease.confirm`).
        */
       callSignal: AbortSignal;
       holdFailed: AbortController;
-      /** The lease's hold, asked for once as the model call starts. */
-      confirming?: Promise<void>;
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
       /**
@@ -243,7 +241,7 @@ export class ChatService {
     // One lease for the whole turn (retries and fallback models included): the key, billing's
     // authorization and, when the platform pays, a reservation for the prompt plus the answer's cap.
     // The reservation may be left for the call's start (holdAlongside): run() then writes it while
-    // the model call is on its way, and delivers nothing before it is held (confirmHold).
+    // the model call is on its way (lease.confirm), and delivers nothing before it is held.
     const [recalled, leased] = await Promise.allSettled([
       recalling,
       gateway.begin({
@@ -360,38 +358,20 @@ export class ChatService {
 
   private async runTracked(turn: ModelTurn, options: RunOptions): Promise<TurnOutcome> {
     let outcome: TurnOutcome;
-    void this.confirmHold(turn);
+    // The credit hold is asked for as the call starts: on the embedded database its statement then
+    // runs after the recall's and while the request is on its way. A failed hold cuts the call off.
+    turn.lease.confirm().catch((error: unknown) => turn.holdFailed.abort(error));
     try {
       outcome = await this.attempt(turn, options);
     } catch (error) {
       // A credit hold that failed alongside the call ends the turn as a refusal before it would have:
       // nothing stored, nothing held (billing's error, e.g. 402, reaches the client).
-      if (!this.holdFailed(turn)) await this.markUnanswered(turn);
+      if (!turn.holdFailed.signal.aborted) await this.markUnanswered(turn);
       // Nothing settled: the reservation is released, a rejected key reported (a user's becomes 402).
       throw await turn.lease.fail(error);
     }
     if (outcome.assistantMessageId === null) await this.markUnanswered(turn);
     return outcome;
-  }
-
-  private holdFailed(turn: ModelTurn): boolean {
-    return turn.holdFailed.signal.aborted;
-  }
-
-  /**
-   * The lease's credit hold, asked for once — as the model call starts, so that on the embedded
-   * database its statement runs after the recall's and while the request is on its way. A failed
-   * hold aborts the call (`callSignal`) and rejects with billing's error.
-   */
-  private confirmHold(turn: ModelTurn): Promise<void> {
-    if (!turn.confirming) {
-      turn.confirming = turn.lease.confirm().catch((error: unknown) => {
-        turn.holdFailed.abort(error);
-        throw error;
-      });
-      turn.confirming.catch(() => undefined);
-    }
-    return turn.confirming;
   }
 
   /**
@@ -420,12 +400,12 @@ export class ChatService {
         const progress: Progress = { text: '', delivered: 0, blockedCategory: undefined, toolCalls: undefined };
         try {
           const result = streaming ? await this.streamOnce(turn, model, provider, progress, options) : await this.completeOnce(turn, model, provider, progress);
-          // Nothing is delivered or stored before the credit hold is (see confirmHold).
-          await this.confirmHold(turn);
+          // Nothing is delivered or stored before the credit hold is (see lease.confirm).
+          await turn.lease.confirm();
           return await this.finish(turn, { ...result, text: progress.text, toolCalls: progress.toolCalls }, progress.blockedCategory, undefined);
         } catch (error) {
           // A failed credit hold cut the call off (or failed it): billing's error ends the turn.
-          await this.confirmHold(turn);
+          await turn.lease.confirm();
           if (!(error instanceof ProviderCallError)) throw error;
           lastError = error;
           if (error.kind === 'aborted' || turn.request.signal.aborted) {
@@ -474,7 +454,7 @@ export class ChatService {
     const events = provider.stream(this.chatRequest(turn, model), turn.key);
     for await (const event of events) {
       // The first delivery waits for the credit hold (written while the call was on its way).
-      if (progress.delivered === 0) await this.confirmHold(turn);
+      if (progress.delivered === 0) await turn.lease.confirm();
       if (event.type === 'tool_call_delta') {
         progress.toolCalls = mergeToolCallDeltas(progress.toolCalls ?? [], event.toolCalls);
         options.onToolCallDelta?.(event.toolCalls);

@@ -49,7 +49,8 @@ export interface Lease<M extends Modality = Modality> {
    * Writes billing's credit hold if it was left for the call's start (`holdAlongside`) and resolves
    * once it is held (at once otherwise). Rejects with billing's error (402, 409): the lease has then
    * ended with nothing held, and the caller stops the vendor call and delivers nothing. Call it as
-   * the vendor call leaves, so the hold's statement runs while the request is on its way.
+   * the vendor call leaves, so the hold's statement runs while the request is on its way; later
+   * calls return the same promise.
    */
   confirm(): Promise<void>;
   /**
@@ -144,15 +145,22 @@ export class ProviderGateway {
       providerCostUsd: used.providerCostUsd,
       requestId: call.requestId,
     });
-    const confirm = async () => {
-      if (!authorization.confirm || ended) return;
-      try {
-        await authorization.confirm();
-      } catch (error) {
-        // A failed hold ended the authorization; nothing is left to settle or release.
-        ended = true;
-        throw error;
-      }
+    // Asked once; every later call gets the same outcome (a failed hold keeps rejecting).
+    let confirmation: Promise<void> | undefined;
+    const confirm = () => {
+      confirmation ??= (async () => {
+        if (!authorization.confirm || ended) return;
+        try {
+          await authorization.confirm();
+        } catch (error) {
+          // A failed hold ended the authorization; nothing is left to settle or release.
+          ended = true;
+          throw error;
+        }
+      })();
+      // Whoever awaits it sees the error; an unawaited one must not crash the process.
+      confirmation.catch(() => undefined);
+      return confirmation;
     };
     return {
       key,
