@@ -1,6 +1,8 @@
-import { eq } from 'drizzle-orm';
+import { eq, type SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { creditLedger, creditReservations } from '../../src/infra/db/schema.js';
+import { BillingService } from '../../src/modules/billing/service.js';
 import type { UserRow } from '../../src/modules/identity/store.js';
 import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.js';
 import { backends, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -176,5 +178,46 @@ describe.each(backends())('credit hold alongside the model call on %s storage', 
     await drain(di, 10_000, 'ahead-drain-di-2');
     expect((await chat('ahead-di', 'And again.')).status).toBe(402);
     expect(upstreamCalls()).toBe(afterCovered);
+  });
+  it("a hold's answer that comes in after a refusal never stands for the balance: the refusal's snapshot is newer", async () => {
+    // One hold's answer is kept back, as a busy connection pool or event loop may: its ledger entry is
+    // older than the later holds' and the refusal's, but this process reads it last.
+    const dialect = new PgDialect();
+    let keepBack: Promise<void> | undefined;
+    const db = new Proxy(server.container.db, {
+      get(target, property, receiver) {
+        if (property !== 'execute') return Reflect.get(target, property, receiver);
+        return async (query: SQL) => {
+          const held = keepBack && dialect.sqlToQuery(query).sql.includes('INSERT INTO credit_reservations') ? keepBack : undefined;
+          if (held) keepBack = undefined;
+          const result = await target.execute(query);
+          if (held) await held;
+          return result;
+        };
+      },
+    });
+    const billing = new BillingService({ config: server.container.config, db, logger: server.container.logger });
+    const hal = await userOf('ahead-hal');
+    const { wallet: start, plan } = await billing.wallet(hal);
+    const amountMicro = Math.floor(start.balanceMicro / 4);
+    const call = { amountMicro, service: 'chat' as const, provider: 'openrouter', model: undefined, idempotencyKey: undefined };
+    await billing.hold(hal, plan, call); // seen: three quarters left
+    let letGo!: () => void;
+    keepBack = new Promise<void>((resolve) => (letGo = resolve));
+    const late = billing.hold(hal, plan, call); // written second, read last
+    while (keepBack !== undefined) await new Promise((resolve) => setTimeout(resolve, 2));
+    await billing.hold(hal, plan, call);
+    await billing.hold(hal, plan, call); // the last quarter: nothing (or less than one hold) left
+    await expect(billing.hold(hal, plan, call)).rejects.toMatchObject({ status: 402 });
+    expect(billing.expectCovered(hal.id, amountMicro)).toBe(false);
+    letGo();
+    await late;
+    // The late answer said half the balance was left; the refusal, read before it, knew better.
+    expect(billing.expectCovered(hal.id, amountMicro)).toBe(false);
+    // A newer hold after a top-up is believed again.
+    await billing.grant({ userId: hal.id, amountMicro: 10 * amountMicro, kind: 'grant', idempotencyKey: 'ahead-hal-top-up' });
+    await billing.hold(hal, plan, call);
+    expect(billing.expectCovered(hal.id, amountMicro)).toBe(true);
+    billing.forgetExpected(hal.id, amountMicro);
   });
 });

@@ -222,7 +222,7 @@ export class BillingService {
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const reservationId = randomUUID();
       try {
-        const held = await store.reserve(db, {
+        const reserved = await store.reserve(db, {
           reservationId,
           userId: user.id,
           amountMicro: call.amountMicro,
@@ -233,13 +233,10 @@ export class BillingService {
           idempotencyKey,
           expiresAt: new Date(now.getTime() + config.billing.reservationTtlMs),
         });
-        if (held) {
-          // The newest hold's figure wins (the wallet's row lock orders a user's ledger entries), whatever order the answers came in.
-          const seen = this.seenBalance.get(user.id);
-          if (!seen || seen.entryId < held.entryId) this.seenBalance.set(user.id, { balanceMicro: held.balanceAfterMicro, entryId: held.entryId });
-          return { reservationId, amountMicro: call.amountMicro };
-        }
-        this.seenBalance.delete(user.id);
+        // The newest figure wins (the wallet's row lock orders a user's ledger entries), whatever order the answers came in:
+        // a refusal's snapshot too, so the late answer of an earlier hold never stands for a balance already spent.
+        if (reserved) this.see(user.id, reserved.balanceMicro, reserved.entryId);
+        if (reserved?.held) return { reservationId, amountMicro: call.amountMicro };
       } catch (error) {
         if (!idempotencyKey || !store.isUniqueViolation(error)) throw error;
         const first = await store.findReservationByKey(db, user.id, idempotencyKey);
@@ -273,6 +270,11 @@ export class BillingService {
   /** A hold `expectCovered` promised that will not be written (the call ended before it left). */
   forgetExpected(userId: string, amountMicro: number): void {
     this.countUnderway(userId, -amountMicro);
+  }
+
+  private see(userId: string, balanceMicro: number, entryId: number): void {
+    const seen = this.seenBalance.get(userId);
+    if (!seen || seen.entryId < entryId) this.seenBalance.set(userId, { balanceMicro, entryId });
   }
 
   private countUnderway(userId: string, deltaMicro: number): void {

@@ -100,10 +100,14 @@ export interface ReserveInput {
 /**
  * Holds credits for one call: one statement (so one transaction) that debits the wallet only where
  * the balance covers the amount — a conditional UPDATE the row lock serialises, so concurrent
- * reservations can never overspend — and writes the reservation and its ledger entry. Returns
- * undefined when the balance does not cover it or today's refresh has not happened yet.
+ * reservations can never overspend — and writes the reservation and its ledger entry.
+ *
+ * Either way it answers with a balance and the user's newest ledger entry id as one consistent pair:
+ * when held, the balance after this hold and its entry; when not (the balance does not cover it or
+ * today's refresh has not happened yet), the wallet's balance and newest entry as of the statement's
+ * snapshot. Undefined only when the user has no wallet.
  */
-export async function reserve(db: Executor, input: ReserveInput): Promise<{ balanceAfterMicro: number; entryId: number } | undefined> {
+export async function reserve(db: Executor, input: ReserveInput): Promise<{ held: boolean; balanceMicro: number; entryId: number } | undefined> {
   const result = await db.execute(sql`
     WITH debit AS (
       UPDATE wallets SET balance_micro = balance_micro - ${input.amountMicro}::bigint, reserved_micro = reserved_micro + ${input.amountMicro}::bigint, updated_at = now()
@@ -118,9 +122,12 @@ export async function reserve(db: Executor, input: ReserveInput): Promise<{ bala
       SELECT ${input.userId}::uuid, 'reserve', ${-input.amountMicro}::bigint, debit.balance_micro, ${`reserve:${input.reservationId}`}::text, hold.id, ${`${input.service}:${input.provider}${input.model ? `:${input.model}` : ''}`}::text
       FROM debit, hold RETURNING id
     )
-    SELECT debit.balance_micro AS balance_after, entry.id AS entry_id FROM debit, entry`);
-  const row = rowsOf<{ balance_after: string | number; entry_id: string | number }>(result)[0];
-  return row ? { balanceAfterMicro: Number(row.balance_after), entryId: Number(row.entry_id) } : undefined;
+    SELECT true AS held, debit.balance_micro AS balance, entry.id AS entry_id FROM debit, entry
+    UNION ALL
+    SELECT false, wallets.balance_micro, coalesce((SELECT max(id) FROM credit_ledger WHERE user_id = ${input.userId}::uuid), 0)
+    FROM wallets WHERE wallets.user_id = ${input.userId}::uuid AND NOT EXISTS (SELECT 1 FROM debit)`);
+  const row = rowsOf<{ held: boolean; balance: string | number; entry_id: string | number }>(result)[0];
+  return row ? { held: row.held, balanceMicro: Number(row.balance), entryId: Number(row.entry_id) } : undefined;
 }
 
 /**
