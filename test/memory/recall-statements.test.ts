@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEvalSet, seedEvalSet } from '../../bench/memory-eval/eval-set.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { countTokens } from '../../src/modules/characters/token-counter.js';
 import { MemoryService } from '../../src/modules/memory/service.js';
@@ -122,4 +124,34 @@ describe.each(backends())('memory recall statements (%s)', (backend) => {
       now.forEach((row, index) => expect(row.score, query).toBeCloseTo(former[index]!.score, 6));
     }
   });
+  it("ranks the related words as ts_rank_cd of their OR query would, on the evaluation set's memories and questions", async () => {
+    const { db, memory, config, identity } = server.container;
+    const set = loadEvalSet();
+    const userId = (await identity.service.registerUser('statements-eval', 'eval')).user.id;
+    await seedEvalSet(memory.service, characterId, userId, set);
+    const filter = MemoryService.scopesOf({ characterId, userId, guildId: undefined });
+    const weight = config.memory.expansionWeight;
+    let compared = 0;
+    // Every fourth question (≈ 30, and over 200 ranked memories) keeps this test near a second.
+    for (const { question } of set.questions.filter((_, index) => index % 4 === 0)) {
+      const words = memory.embedder.expandQuery!(question, config.memory.expansionNeighbours);
+      const tsQuery = store.textQueryOf(question);
+      const related = store.textQueryOf(words.join(' '));
+      if (!tsQuery || !related) continue;
+      // The former statement, ts_rank_cd over the related words' own query.
+      const former = await db.execute(
+        sql`SELECT m.id, m.search_vector @@ q.query AS matched, ts_rank_cd(m.search_vector, q.query) + ${weight}::float8 * ts_rank_cd(m.search_vector, e.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${related}) AS e(query) WHERE m.search_vector @@ (q.query || e.query) AND m.user_id = ${userId}::uuid`,
+      );
+      const expected = new Map((former as { rows: Array<{ id: string; rank: number; matched: boolean }> }).rows.map((row) => [row.id, { rank: Number(row.rank), matched: row.matched }]));
+      // The scope also holds the character's core memories: compare the user's.
+      const hits = (await store.textSearch(db, filter, question, 1000, { words, weight })).filter((hit) => hit.userId === userId);
+      expect(hits.map((hit) => hit.id).sort(), question).toEqual([...expected.keys()].sort());
+      for (const hit of hits) {
+        expect(hit.rank, question).toBeCloseTo(expected.get(hit.id)!.rank, 9);
+        expect(hit.matched, question).toBe(expected.get(hit.id)!.matched);
+      }
+      compared += hits.length;
+    }
+    expect(compared).toBeGreaterThan(150);
+  }, 120_000);
 });

@@ -170,8 +170,34 @@ export async function explainVectorSearch(db: Executor, filter: ScopeFilter, spa
 
 /** Words of a chat message as an OR query: a turn rarely contains every word of a memory. */
 export function textQueryOf(text: string): string | undefined {
-  const words = [...new Set((text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((word) => word.length >= 2))].slice(0, 32);
+  const words = queryWordsOf(text);
   return words.length > 0 ? words.join(' | ') : undefined;
+}
+
+function queryWordsOf(text: string): string[] {
+  return [...new Set((text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((word) => word.length >= 2))].slice(0, 32);
+}
+
+/**
+ * Full-text hits that match the query's words or the related ones (as a sub-select, best first):
+ * rank = the query's ts_rank_cd + weight × the related words' rank.
+ *
+ * The related words' rank is what `ts_rank_cd(search_vector, to_tsquery('w1 | w2 | …'))` gives —
+ * for an OR of single words every cover is one position, so it is 0.1 (weight D, the only weight
+ * `search_vector` has) for each position of the memory holding one of them — but counted from the
+ * tsvector's own positions: ts_rank_cd's cover search over ≈ 30 related words, and `q || e` built
+ * again for every row, were most of recall's time on the embedded database (issue 14). Both
+ * queries are parsed once per statement. `test/memory/recall-statements.test.ts` holds the two
+ * equal on real memories.
+ */
+function expandedTextHits(filter: ScopeFilter, tsQuery: string, relatedWords: string[], weight: number, limit: number): SQL {
+  const related = sql`((SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(m.search_vector) u WHERE u.lexeme = ANY(r.lexemes))::float8 * 0.1::float4::float8)::float4`;
+  return sql`SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (ts_rank_cd(m.search_vector, q.query) + ${weight}::float8 * ${related})::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${`${tsQuery} | ${relatedWords.join(' | ')}`}) AS a(query), tsvector_to_array(to_tsvector('english', ${relatedWords.join(' ')})) AS r(lexemes) WHERE m.search_vector @@ a.query AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${limit}`;
+}
+
+/** The expansion's words as the query takes them; empty when there is no expansion to search. */
+function relatedWordsOf(expansion: TextExpansion | undefined): string[] {
+  return expansion && expansion.weight > 0 ? queryWordsOf(expansion.words.slice(0, 64).join(' ')) : [];
 }
 
 /** Related words (the embedder's neighbours of the query's words) searched with a lower weight. */
@@ -188,16 +214,14 @@ export interface TextExpansion {
 export async function textSearch(db: Executor, filter: ScopeFilter, text: string, limit: number, expansion?: TextExpansion): Promise<TextHit[]> {
   const tsQuery = textQueryOf(text);
   if (!tsQuery) return [];
-  const expansionQuery = expansion && expansion.weight > 0 ? textQueryOf(expansion.words.slice(0, 64).join(' ')) : undefined;
-  if (!expansionQuery) {
+  const relatedWords = relatedWordsOf(expansion);
+  if (relatedWords.length === 0) {
     const result = await db.execute(
       sql`SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${limit}`,
     );
     return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank), matched: true }));
   }
-  const result = await db.execute(
-    sql`SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, ts_rank_cd(m.search_vector, q.query) + ${expansion!.weight}::float8 * ts_rank_cd(m.search_vector, e.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${expansionQuery}) AS e(query) WHERE m.search_vector @@ (q.query || e.query) AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${limit}`,
-  );
+  const result = await db.execute(expandedTextHits(filter, tsQuery, relatedWords, expansion!.weight, limit));
   return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank), matched: Boolean(row.matched) }));
 }
 
@@ -315,17 +339,14 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
   }
   const tsQuery = request.text === undefined ? undefined : textQueryOf(request.text);
   if (tsQuery) {
-    const expansion = request.expansion;
-    const expansionQuery = expansion && expansion.weight > 0 ? textQueryOf(expansion.words.slice(0, 64).join(' ')) : undefined;
-    if (!expansionQuery) {
+    const relatedWords = relatedWordsOf(request.expansion);
+    if (relatedWords.length === 0) {
       // ts_rank_cd is a real: through text to float8 gives the same number a real column gave the driver.
       ctes.push(
         sql`text_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query)::text::float8 AS rank, true AS matched FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${request.candidates})`,
       );
     } else {
-      ctes.push(
-        sql`text_hits AS MATERIALIZED (SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (ts_rank_cd(m.search_vector, q.query) + ${expansion!.weight}::float8 * ts_rank_cd(m.search_vector, e.query))::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${expansionQuery}) AS e(query) WHERE m.search_vector @@ (q.query || e.query) AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${request.candidates})`,
-      );
+      ctes.push(sql`text_hits AS MATERIALIZED (${expandedTextHits(filter, tsQuery, relatedWords, request.expansion!.weight, request.candidates)})`);
     }
     outputs.push(sql`SELECT 'text'::text AS kind, ${LIST_COLUMNS}, NULL::float8 AS distance, rank, matched, NULL::int AS "scopeRows" FROM text_hits`);
     unionParts.push(sql`SELECT id FROM text_hits`);
