@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/infra/db/database.js';
+import type { ThreadedPglite } from '../../src/infra/db/pglite-client.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { embeddedDataDir } from '../helpers/embedded-template.js';
 
@@ -144,5 +145,45 @@ describe('the embedded database thread', () => {
     await database.db.execute(sql`ALTER TABLE reshaped_probe ADD COLUMN label text NOT NULL DEFAULT 'new'`);
     expect((await read()).rows[0]).toEqual({ id: 1, label: 'new' });
     expect((await read()).rows[0]).toEqual({ id: 1, label: 'new' });
+  });
+  it("reads a named statement's answer exactly as PGlite's own parser reads the unnamed one: every type, nulls, UTF-8, array rows, counts", async () => {
+    const client = (database.db as unknown as { $client: ThreadedPglite }).$client;
+    await client.query('CREATE TABLE reading_probe (id int PRIMARY KEY, big bigint, ratio real, exact numeric, flag boolean, tags text[], doc jsonb, at timestamptz, day date, uid uuid, bytes bytea, note text, embedding vector(3))');
+    await client.query(`INSERT INTO reading_probe VALUES (1, 9007199254740993, 0.1, 12.50, true, ARRAY['a', 'b c', NULL], '{"k": [1, "ü"]}', '2026-01-02T03:04:05.678Z', '2026-01-02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x00ff', 'Grüße, 世界 🌍 — "quoted"' || chr(10) || 'line', '[1,2.5,3]'), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
+    const statements: Array<[string, unknown[]]> = [
+      ['SELECT * FROM reading_probe WHERE id <= $1 ORDER BY id', [5]],
+      ['SELECT id, note FROM reading_probe WHERE id > $1', [100]],
+      ['SELECT count(*) AS n, sum(id) AS s, $1::text AS echoed, $2::text AS unicode FROM reading_probe', ['', 'ünï 🌍']],
+      ["SELECT to_tsquery('english', $1) AS q", ['the']], // answered with a NOTICE (only stop words)
+      ['INSERT INTO reading_probe (id, note) VALUES ($1, $2)', [3, 'three']],
+      ['UPDATE reading_probe SET note = $1 WHERE id >= 1', ['ünïcode']],
+      ['DELETE FROM reading_probe WHERE id = $1 RETURNING id, note, tags', [1]],
+    ];
+    class Undo extends Error {}
+    /** Runs a statement in a transaction rolled back afterwards, so every run sees the same rows. */
+    const runUndone = async (text: string, params: unknown[], rowMode: 'object' | 'array') => {
+      let answer: unknown;
+      await client
+        .transaction(async (tx) => {
+          answer = await tx.query(text, params, { rowMode });
+          throw new Undo();
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof Undo)) throw error;
+        });
+      return answer;
+    };
+    for (const [statement, params] of statements) {
+      for (const rowMode of ['object', 'array'] as const) {
+        const text = `${statement} -- ${rowMode}`;
+        // The first sight runs unnamed (PGlite's own query and parser); the second and third by name.
+        const unnamed = await runUndone(text, params, rowMode);
+        const named = await runUndone(text, params, rowMode);
+        expect(named, text).toEqual(unnamed);
+        expect(await runUndone(text, params, rowMode), text).toEqual(unnamed);
+      }
+    }
+    const { rows: prepared } = await rows(sql`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE '% -- %'`);
+    expect(prepared[0]!.n).toBe(statements.length * 2);
   });
 });
