@@ -18,7 +18,7 @@ interface PgliteInternals {
   _runExclusiveQuery<T>(work: () => Promise<T>): Promise<T>;
   _runExclusiveTransaction<T>(work: () => Promise<T>): Promise<T>;
   execProtocolStream(message: Uint8Array, options: { syncToFs: boolean }): Promise<Parameters<typeof parse.parseResults>[0]>;
-  execProtocolRaw(message: Uint8Array, options: { syncToFs: boolean }): Promise<Uint8Array>;
+  execProtocolRawStream(message: Uint8Array, options: { syncToFs: boolean; onRawData: (chunk: Uint8Array) => void }): Promise<void>;
   syncToFs(): Promise<void>;
   serializers: Record<number, (value: unknown) => string>;
   parsers: Parameters<typeof parse.parseResults>[1];
@@ -96,14 +96,14 @@ export class PglitePreparedStatements {
         // eslint-disable-next-line @typescript-eslint/no-base-to-string -- same conversion as PGlite's query
         return serializer ? serializer(value) : String(value);
       });
-      const raw = await db.execProtocolRaw(
+      const raw = await rawAnswer(
+        db,
         frames(
           () => serialize.bind({ statement: name, values }),
           () => serialize.describe({ type: 'P' }),
           () => serialize.execute({}),
           () => serialize.sync(),
         ),
-        { syncToFs: false },
       );
       if (!inTransaction) await db.syncToFs();
       // PGlite would merge its whole parser table with the query's parsers on every call; merged once here.
@@ -137,13 +137,41 @@ export class PglitePreparedStatements {
 }
 
 /**
- * The result of one Bind/Describe/Execute/Sync, read straight from the backend's bytes. PGlite's own
- * protocol parser copies every field into an ArrayBuffer of its own before decoding it — with
- * recall's 80 rows of 13 columns, about a tenth of the embedded database thread's time (issue 14).
- * Here each value is decoded from the one buffer, then parsed by type exactly as PGlite's
- * `parseResults` does (the query's parsers, else PGlite's), into the same shape: rows, fields,
- * affectedRows, command and rowCount. An error (or anything unusual) goes through PGlite's parser,
- * so it is thrown as the same DatabaseError.
+ * The backend's answer to `message` as bytes, through PGlite's `execProtocolRawStream`: PGlite's
+ * other entry points (`execProtocolStream`, and `execProtocolRaw` too) run every byte through its
+ * protocol parser as the backend writes it, which copies each field into an ArrayBuffer of its own
+ * — for recall's 80 rows about 2 ms of the embedded database thread, against 0.4 ms to run the
+ * statement and collect its bytes (issue 14; `docs/benchmarks.md`). The chunks are views into the
+ * WebAssembly heap, so each is copied as it comes. (PGlite keeps this callback as its output sink
+ * until its next `execProtocolStream` / `query` / `exec` replaces it; only its `execProtocol` and
+ * `formatQuery` would read through a stale one, and Anima calls neither.)
+ */
+async function rawAnswer(db: PgliteInternals, message: Uint8Array): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  await db.execProtocolRawStream(message, {
+    syncToFs: false,
+    onRawData: (chunk) => {
+      chunks.push(chunk.slice());
+      length += chunk.length;
+    },
+  });
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * The result of one Bind/Describe/Execute/Sync read from the backend's bytes: each value decoded
+ * from the one buffer, then parsed by type exactly as PGlite's `parseResults` does (the query's
+ * parsers, else PGlite's), into the same shape: rows, fields, command, affectedRows and rowCount. An
+ * error (or any message not expected here, e.g. a NOTICE) goes through PGlite's own parser, so an
+ * error is thrown as the same DatabaseError.
  */
 function resultOf(raw: Uint8Array, parsers: PgliteInternals['parsers'], arrayRows: boolean): Results {
   const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
