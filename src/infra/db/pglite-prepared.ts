@@ -4,8 +4,8 @@
  * parses and plans the text again. Here a statement the book names (see StatementBook) is parsed
  * and described once; each later call sends Bind, Describe, Execute and Sync as one buffer — one
  * trip, no parsing, and a plan PostgreSQL may keep (its usual choice between custom and generic
- * plans for prepared statements). Results are parsed by PGlite's own parser, with its serializers
- * and parsers, so rows look exactly as `query` returns them.
+ * plans for prepared statements). The answer comes back as bytes and is read here (`resultOf`), with
+ * PGlite's serializers and type parsers, so rows look exactly as `query` returns them.
  *
  * It takes PGlite's two locks as `query` does: outside a transaction the transaction lock and then
  * the query lock; inside one (the transaction holds the first) the query lock alone.
