@@ -241,7 +241,9 @@ describe('fault injection', () => {
       () => 'answered',
       () => 'failed',
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Wait for the request to arrive (a fixed 50 ms was too short on a loaded machine), then hold it.
+    const deadline = Date.now() + 10_000;
+    while (fake.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(fake.requests).toHaveLength(1);
     const started = Date.now();
     await fake.close();
