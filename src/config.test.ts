@@ -34,6 +34,11 @@ describe('loadConfig', () => {
     for (const variable of ['PORT', 'REDIS_URL', 'ENCRYPTION_KEY', 'OPENAI_BASE_URL']) expect(message).toContain(variable);
   });
 
+  it('bounds BACKGROUND_JOB_MAX_DEFER_MS to ten minutes', () => {
+    expect(loadConfig({ BACKGROUND_JOB_MAX_DEFER_MS: '600000' }).backgroundJobs.maxDeferMs).toBe(600_000);
+    expect(() => loadConfig({ BACKGROUND_JOB_MAX_DEFER_MS: '600001' })).toThrow(/BACKGROUND_JOB_MAX_DEFER_MS/);
+  });
+
   it('requires ENCRYPTION_KEY in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/ENCRYPTION_KEY/);
     expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64') })).not.toThrow();

@@ -104,7 +104,8 @@ const environmentSchema = z.object({
   /** Inside the server: event-loop utilisation (0–1) from which waiting background jobs are held back. */
   BACKGROUND_JOB_BUSY_UTILIZATION: z.coerce.number().min(0).max(1).default(0.9),
   /** Inside the server: the longest a ready background job is held back while busy (0 = never held back). */
-  BACKGROUND_JOB_MAX_DEFER_MS: z.coerce.number().int().min(0).default(2000),
+  // At most 10 minutes: longer only starves memory formation and summaries of a busy server.
+  BACKGROUND_JOB_MAX_DEFER_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
   /** SSRF guard: allow fetching attachments from loopback/private addresses (tests, trusted LANs). */
   ALLOW_PRIVATE_FETCH: booleanFlag.default(false),
   /** Moderation policy (blocked categories as keyword/regex lists); relative paths are from the project root. */
