@@ -222,7 +222,7 @@ function resultOf(raw: Uint8Array, parsers: PgliteInternals['parsers'], arrayRow
       const tag = bytes.toString('utf8', at, end - 1).split(' ');
       const command = tag[0]!;
       const rowCount = parseInt(tag[tag.length - 1]!, 10);
-      if (['INSERT', 'UPDATE', 'DELETE', 'COPY', 'MERGE'].includes(command)) affectedRows += rowCount;
+      if (COUNTED_COMMANDS.has(command)) affectedRows += rowCount;
       // The first command's result, as PGlite's query answers (one statement is one command here).
       result ??= { rows, fields, command, affectedRows, ...(Number.isNaN(rowCount) ? {} : { rowCount }) } as Results;
     } else if (!QUIET.has(type)) {
@@ -232,6 +232,9 @@ function resultOf(raw: Uint8Array, parsers: PgliteInternals['parsers'], arrayRow
   }
   return result ?? ({ rows: [], fields: [], affectedRows: 0 });
 }
+
+/** Commands whose row counts add up to `affectedRows`, as in PGlite's `parseResults`. */
+const COUNTED_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'COPY', 'MERGE']);
 
 /** Messages a Bind/Describe/Execute/Sync answers with that carry nothing for the result: BindComplete, NoData, PortalSuspended, EmptyQuery, ReadyForQuery. */
 const QUIET = new Set([0x32, 0x6e, 0x73, 0x49, 0x5a]);

@@ -131,7 +131,9 @@ export class MeteredBilling implements BillingPort {
     return {
       ...(deferred ? { confirm } : {}),
       settle: async (usage: MeteredUsage & { costUsd: number }, options?: SettleOptions) => {
-        if (ended || !(await heldOk()) || ended) return { creditsMicro: 0 };
+        if (ended) return { creditsMicro: 0 };
+        // A deferred hold is written first (a call is never settled unheld); a failed one ended the authorization.
+        if (!(await heldOk()) || ended) return { creditsMicro: 0 };
         ended = true;
         const used = usedQuantities(request.service, usage);
         await settleHolds(used);
@@ -160,8 +162,9 @@ export class MeteredBilling implements BillingPort {
         };
       },
       release: async (reason: string) => {
-        // A deferred hold never started holds nothing: only the limits go back.
-        if (ended || (confirmation && !(await heldOk())) || ended) return;
+        if (ended) return;
+        // A deferred hold asked for is waited for (a failed one ended the authorization); one never started holds nothing.
+        if (confirmation && (!(await heldOk()) || ended)) return;
         ended = true;
         if (deferred && !confirmation) service.forgetExpected(user.id, estimateMicro);
         const results = await releaseLimits();

@@ -190,14 +190,16 @@ function queryWordsOf(text: string): string[] {
  * queries are parsed once per statement. `test/memory/recall-statements.test.ts` holds the two
  * equal on real memories.
  */
-function expandedTextHits(filter: ScopeFilter, tsQuery: string, relatedWords: string[], weight: number, limit: number): SQL {
+function expandedTextHits(filter: ScopeFilter, tsQuery: string, { words: relatedWords, weight }: TextExpansion, limit: number): SQL {
   const related = sql`((SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(m.search_vector) u WHERE u.lexeme = ANY(r.lexemes))::float8 * 0.1::float4::float8)::float4`;
   return sql`SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (ts_rank_cd(m.search_vector, q.query) + ${weight}::float8 * ${related})::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${`${tsQuery} | ${relatedWords.join(' | ')}`}) AS a(query), tsvector_to_array(to_tsvector('english', ${relatedWords.join(' ')})) AS r(lexemes) WHERE m.search_vector @@ a.query AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${limit}`;
 }
 
-/** The expansion's words as the query takes them; empty when there is no expansion to search. */
-function relatedWordsOf(expansion: TextExpansion | undefined): string[] {
-  return expansion && expansion.weight > 0 ? queryWordsOf(expansion.words.slice(0, 64).join(' ')) : [];
+/** The expansion with its words as the query takes them; undefined when there is nothing to search with it. */
+function relatedOf(expansion: TextExpansion | undefined): TextExpansion | undefined {
+  if (!expansion || expansion.weight <= 0) return undefined;
+  const words = queryWordsOf(expansion.words.slice(0, 64).join(' '));
+  return words.length > 0 ? { words, weight: expansion.weight } : undefined;
 }
 
 /** Related words (the embedder's neighbours of the query's words) searched with a lower weight. */
@@ -214,14 +216,14 @@ export interface TextExpansion {
 export async function textSearch(db: Executor, filter: ScopeFilter, text: string, limit: number, expansion?: TextExpansion): Promise<TextHit[]> {
   const tsQuery = textQueryOf(text);
   if (!tsQuery) return [];
-  const relatedWords = relatedWordsOf(expansion);
-  if (relatedWords.length === 0) {
+  const related = relatedOf(expansion);
+  if (!related) {
     const result = await db.execute(
       sql`SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query) AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${limit}`,
     );
     return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank), matched: true }));
   }
-  const result = await db.execute(expandedTextHits(filter, tsQuery, relatedWords, expansion!.weight, limit));
+  const result = await db.execute(expandedTextHits(filter, tsQuery, related, limit));
   return rowsOf<TextHit>(result).map((row) => ({ ...normaliseScored(row), rank: Number(row.rank), matched: Boolean(row.matched) }));
 }
 
@@ -339,14 +341,14 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
   }
   const tsQuery = request.text === undefined ? undefined : textQueryOf(request.text);
   if (tsQuery) {
-    const relatedWords = relatedWordsOf(request.expansion);
-    if (relatedWords.length === 0) {
+    const related = relatedOf(request.expansion);
+    if (!related) {
       // ts_rank_cd is a real: through text to float8 gives the same number a real column gave the driver.
       ctes.push(
         sql`text_hits AS MATERIALIZED (SELECT ${SCORED_COLUMNS}, ts_rank_cd(m.search_vector, q.query)::text::float8 AS rank, true AS matched FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query) WHERE m.search_vector @@ q.query AND ${scopeCondition(filter)} ORDER BY rank DESC, m.updated_at DESC LIMIT ${request.candidates})`,
       );
     } else {
-      ctes.push(sql`text_hits AS MATERIALIZED (${expandedTextHits(filter, tsQuery, relatedWords, request.expansion!.weight, request.candidates)})`);
+      ctes.push(sql`text_hits AS MATERIALIZED (${expandedTextHits(filter, tsQuery, related, request.candidates)})`);
     }
     outputs.push(sql`SELECT 'text'::text AS kind, ${LIST_COLUMNS}, NULL::float8 AS distance, rank, matched, NULL::int AS "scopeRows" FROM text_hits`);
     unionParts.push(sql`SELECT id FROM text_hits`);
