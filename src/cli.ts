@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, PROVIDERS, type Config } from './config.js';
 import { buildContainer, type Container } from './container.js';
 import { openDatabase } from './infra/db/database.js';
-import { createLogger, syncStdout } from './infra/logging/logger.js';
+import { createLogger } from './infra/logging/logger.js';
 import { seedDemoCharacters } from './modules/characters/seed.js';
 import { rotateVaultKeys } from './modules/identity/vault-rotation.js';
 import { reembedMemories } from './modules/memory/reembed.js';
@@ -28,7 +28,7 @@ Commands:
 type CommandHandler = (config: Readonly<Config>, args: string[]) => Promise<number>;
 
 async function withContainer<T>(config: Readonly<Config>, work: (container: Container) => Promise<T>): Promise<T> {
-  const container = await buildContainer(config, createLogger(process.env.CLI_LOG_LEVEL ?? 'warn', syncStdout()));
+  const container = await buildContainer(config, createLogger(process.env.CLI_LOG_LEVEL ?? 'warn'));
   try {
     return await work(container);
   } finally {
@@ -92,7 +92,7 @@ const commands: Record<string, CommandHandler> = {
   },
 
   async migrate(config) {
-    const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: createLogger('warn', syncStdout()), thread: config.embeddedDatabaseThread, preparedStatements: config.databasePreparedStatements });
+    const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: createLogger('warn'), thread: config.embeddedDatabaseThread, preparedStatements: config.databasePreparedStatements });
     await database.close();
     console.log(`Migrations applied (${database.kind} database).`);
     return 0;

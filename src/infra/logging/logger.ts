@@ -67,23 +67,6 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
-/**
- * Standard output written asynchronously: a line is handed to the file while the previous write is
- * under way, and lines that come meanwhile go out together in the next write. pino's default writes
- * every line with its own blocking write(2) — on a loaded server one syscall per request on the
- * event loop (issue 14: ≈ 4 % of a chat turn's CPU). pino flushes what is buffered when the process
- * exits (`exit`, `beforeExit`, a fatal error followed by process.exit); a SIGKILL loses at most the
- * lines of one write cycle.
- */
-export function asyncStdout(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false });
-}
-
-/** Blocking standard output, for short commands whose log lines must keep their place among other output. */
-export function syncStdout(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: true });
-}
-
-export function createLogger(level: string, destination: pino.DestinationStream | NodeJS.WritableStream = asyncStdout()): Logger {
-  return pino(loggerOptions(level), destination);
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return destination ? pino(loggerOptions(level), destination as pino.DestinationStream) : pino(loggerOptions(level));
 }
