@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor } from '../../infra/db/database.js';
+import { executeStatement } from '../../infra/db/execute.js';
 import { plans } from '../../infra/db/schema.js';
 import { creditLedger, creditReservations, wallets, type LedgerKind, type LedgerRow, type ReservationRow, type WalletRow } from './tables.js';
 
@@ -108,7 +109,14 @@ export interface ReserveInput {
  * snapshot. Undefined only when the user has no wallet.
  */
 export async function reserve(db: Executor, input: ReserveInput): Promise<{ held: boolean; balanceMicro: number; entryId: number } | undefined> {
-  const result = await db.execute(sql`
+  const result = await executeStatement(db, reserveStatement(input));
+  const row = rowsOf<{ held: boolean; balance: string | number; entry_id: string | number }>(result)[0];
+  return row ? { held: row.held, balanceMicro: Number(row.balance), entryId: Number(row.entry_id) } : undefined;
+}
+
+/** The statement of reserve (exported so tests can compare how it is built). */
+export function reserveStatement(input: ReserveInput): SQL {
+  return sql`
     WITH debit AS (
       UPDATE wallets SET balance_micro = balance_micro - ${input.amountMicro}::bigint, reserved_micro = reserved_micro + ${input.amountMicro}::bigint, updated_at = now()
       WHERE user_id = ${input.userId}::uuid AND balance_micro >= ${input.amountMicro}::bigint AND daily_refreshed_on = ${input.today}::date
@@ -125,9 +133,7 @@ export async function reserve(db: Executor, input: ReserveInput): Promise<{ held
     SELECT true AS held, debit.balance_micro AS balance, entry.id AS entry_id FROM debit, entry
     UNION ALL
     SELECT false, wallets.balance_micro, coalesce((SELECT max(id) FROM credit_ledger WHERE user_id = ${input.userId}::uuid), 0)
-    FROM wallets WHERE wallets.user_id = ${input.userId}::uuid AND NOT EXISTS (SELECT 1 FROM debit)`);
-  const row = rowsOf<{ held: boolean; balance: string | number; entry_id: string | number }>(result)[0];
-  return row ? { held: row.held, balanceMicro: Number(row.balance), entryId: Number(row.entry_id) } : undefined;
+    FROM wallets WHERE wallets.user_id = ${input.userId}::uuid AND NOT EXISTS (SELECT 1 FROM debit)`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { and, desc, eq, exists, gt, inArray, isNotNull, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
+import { executeStatement } from '../../infra/db/execute.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -140,6 +141,24 @@ export async function writeTurn(
   values: MessageInsert[],
   parts: { ctes: SQL[]; creditsMicro: SQL } = { ctes: [], creditsMicro: sql`0` },
 ): Promise<{ stored: HistoryRow[]; creditsMicro: number }> {
+  const result = await executeStatement(db, writeTurnStatement(conversationId, values, parts));
+  const [row] = (result as { rows: Array<{ credits_micro: string | number | null }> }).rows;
+  // The rows as written (every column the history keeps was set here, none by the database).
+  const stored = values.map((value) => ({
+    id: value.id!,
+    role: value.role,
+    content: value.content,
+    speakerUserId: value.speakerUserId ?? null,
+    speakerName: value.speakerName ?? null,
+    tokenCount: value.tokenCount ?? 0,
+    status: value.status ?? 'complete',
+    createdAt: value.createdAt!,
+  }));
+  return { stored, creditsMicro: Number(row?.credits_micro ?? 0) };
+}
+
+/** The statement of writeTurn (exported so tests can compare how it is built). */
+export function writeTurnStatement(conversationId: string, values: MessageInsert[], parts: { ctes: SQL[]; creditsMicro: SQL } = { ctes: [], creditsMicro: sql`0` }): SQL {
   // Plain SQL rather than Drizzle's builders: built on every turn, where the builders cost ≈ 6× more.
   const rows = values.map(
     (value) =>
@@ -156,20 +175,7 @@ export async function writeTurn(
         ...parts.ctes,
       ]
     : parts.ctes;
-  const result = await db.execute(sql`WITH ${sql.join(ctes, sql`, `)} SELECT ${parts.creditsMicro} AS credits_micro`);
-  const [row] = (result as { rows: Array<{ credits_micro: string | number | null }> }).rows;
-  // The rows as written (every column the history keeps was set here, none by the database).
-  const stored = values.map((value) => ({
-    id: value.id!,
-    role: value.role,
-    content: value.content,
-    speakerUserId: value.speakerUserId ?? null,
-    speakerName: value.speakerName ?? null,
-    tokenCount: value.tokenCount ?? 0,
-    status: value.status ?? 'complete',
-    createdAt: value.createdAt!,
-  }));
-  return { stored, creditsMicro: Number(row?.credits_micro ?? 0) };
+  return sql`WITH ${sql.join(ctes, sql`, `)} SELECT ${parts.creditsMicro} AS credits_micro`;
 }
 
 async function touchConversation(db: Executor, conversationId: string): Promise<void> {
