@@ -116,7 +116,7 @@ export class ConversationCache {
       const known = new Set(entry.history.map((row) => row.id));
       const resetAt = entry.conversation.contextResetAt?.getTime();
       const fresh = rows.filter((row) => !known.has(row.id) && row.status !== 'failed' && (resetAt === undefined || row.createdAt.getTime() > resetAt));
-      entry.history = [...fresh, ...entry.history].sort(newestFirst).slice(0, this.options.historyLimit);
+      entry.history = mergeNewestFirst(fresh.sort(newestFirst), entry.history, this.options.historyLimit);
     }
     await this.publish(conversationId);
   }
@@ -185,6 +185,22 @@ export class ConversationCache {
 
 interface Load {
   stale: boolean;
+}
+
+/**
+ * Two histories already newest first, merged into one of at most `limit` rows: a turn adds one or
+ * two messages to a cached history of up to `historyLimit`, which sorting whole again on every turn
+ * re-compared (issue 14).
+ */
+function mergeNewestFirst(left: HistoryRow[], right: HistoryRow[], limit: number): HistoryRow[] {
+  const merged: HistoryRow[] = [];
+  let l = 0;
+  let r = 0;
+  while (merged.length < limit && (l < left.length || r < right.length)) {
+    if (r >= right.length || (l < left.length && newestFirst(left[l]!, right[r]!) <= 0)) merged.push(left[l++]!);
+    else merged.push(right[r++]!);
+  }
+  return merged;
 }
 
 function newestFirst(left: HistoryRow, right: HistoryRow): number {
