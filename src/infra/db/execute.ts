@@ -13,23 +13,25 @@ import type { Executor } from './database.js';
  * `instanceof`, and hands anything else (tables, columns, Drizzle params with encoders, inlined
  * params…) back to Drizzle, which then builds the whole statement as before. The result is the
  * same text and parameters (`$1`, `$2`… in order; `test/foundation/execute.test.ts` holds them
- * equal), run through the same session, so results and errors are Drizzle's own.
+ * equal), handed to `db.execute` ready-made, so results, errors and query logging are Drizzle's own.
  */
 export function executeStatement(db: Executor, statement: SQL): Promise<unknown> {
   const query = compile(statement);
-  const session = sessionOf(db);
-  if (!query || !session) return db.execute(statement);
-  return session.prepareQuery(query, undefined, undefined, false).execute();
+  return query ? db.execute(new CompiledSql(query)) : db.execute(statement);
 }
 
-/** What `db.execute` uses of Drizzle's session (not in Drizzle's public types; checked at run time). */
-interface SessionLike {
-  prepareQuery(query: Query, fields: undefined, name: undefined, isResponseInArrayMode: boolean): { execute(): Promise<unknown> };
-}
+/**
+ * A statement already put together: Drizzle's `db.execute` asks it for its query (`toQuery`) and
+ * gets the text and parameters as they are, then runs them as it runs any statement.
+ */
+class CompiledSql extends SQL {
+  constructor(private readonly compiled: Query) {
+    super([]);
+  }
 
-function sessionOf(db: Executor): SessionLike | undefined {
-  const session = (db as unknown as { session?: Partial<SessionLike> }).session;
-  return session && typeof session.prepareQuery === 'function' ? (session as SessionLike) : undefined;
+  override toQuery(): Query {
+    return this.compiled;
+  }
 }
 
 /** The statement's text and parameters, or undefined when it holds a chunk only Drizzle builds. */
