@@ -37,7 +37,15 @@ describe.each(backends())('credit hold alongside the model call on %s storage', 
 
   beforeAll(async () => {
     openrouter = await startOpenRouterFake({ validKeys: ['platform-key'], reply: 'The lamp is lit and the sea is calm tonight.' });
-    server = await startTestServer(backend, { OPENROUTER_BASE_URL: openrouter.url, OPENROUTER_API_KEY: 'platform-key', UPSTREAM_MAX_RETRIES: '0', UPSTREAM_TIMEOUT_MS: '30000' });
+    server = await startTestServer(backend, {
+      OPENROUTER_BASE_URL: openrouter.url,
+      OPENROUTER_API_KEY: 'platform-key',
+      UPSTREAM_MAX_RETRIES: '0',
+      UPSTREAM_TIMEOUT_MS: '30000',
+      // Memory formation calls the same fake model in the background; counted with the turns' calls, a job landing
+      // between two counts (a loaded machine stretches the tests past its 2 s window) looked like a turn's call.
+      MEMORY_FORMATION_DELAY_MS: '600000',
+    });
     expect((await server.request('POST', '/v1/characters', { body: { name: 'Keeper', slug: 'ahead' } })).status).toBe(201);
   }, 240_000);
 
