@@ -1,0 +1,99 @@
+/**
+ * The per-turn pieces of a chat turn's main thread, each against the way it was done before, in one
+ * run (issue 14, eighth pass): token counting (js-tiktoken's own `encode` against the piece memo),
+ * putting the turn's statements together (Drizzle's `sqlToQuery` against `executeStatement`'s walk),
+ * writing the query vector (shortest doubles against float4 digits) and writing a log line
+ * (pino's default, through libuv's thread pool, against writing in place).
+ *
+ *   npx tsx bench/hot-path.ts [--rounds 5]
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { compile } from '../src/infra/db/execute.js';
+import { reserveStatement } from '../src/modules/billing/store.js';
+import { writeTurnStatement } from '../src/modules/chat/store.js';
+import { countTokens, encoderTokenCount } from '../src/modules/characters/token-counter.js';
+import { recallListsStatement, vectorLiteral } from '../src/modules/memory/store.js';
+import { median } from './stats.js';
+
+const { values: options } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
+const rounds = Math.max(1, Number(options.rounds));
+
+/** Microseconds per call of `run` over `items`, the median of `rounds` timed passes after one warm-up pass. */
+function timePer<T>(items: T[], run: (item: T) => unknown): number {
+  const passes: number[] = [];
+  for (let pass = 0; pass <= rounds; pass += 1) {
+    const started = performance.now();
+    for (const item of items) run(item);
+    if (pass > 0) passes.push(((performance.now() - started) / items.length) * 1000);
+  }
+  return median(passes);
+}
+
+const rows: Array<{ piece: string; before: number; after: number; unit: string }> = [];
+
+// Token counting: chat-sized messages, each new (the memo holds pieces, not texts).
+const messages = Array.from({ length: 4_000 }, (_, index) => `Question ${index}: what is the moon made of? I'd like to know whether it's cheese, rock or something else entirely.`);
+rows.push({ piece: 'count a chat message’s tokens', before: timePer(messages, encoderTokenCount), after: timePer(messages, countTokens), unit: 'µs' });
+
+// The turn's three statements (recall with a 300-dimension vector, the credit hold, the write with two messages), already built.
+const dialect = new PgDialect();
+const vector = Array.from({ length: 300 }, (_, index) => Math.sin(index + 1) / 10);
+const filter = { characterId: randomUUID(), includeCore: true, userId: randomUUID() };
+const conversationId = randomUUID();
+const statements = Array.from({ length: 300 }, () => [
+  recallListsStatement({ filter, text: "What's my cat's name?", expansion: { words: ['kitten', 'pet', 'feline'], weight: 0.3 }, vector: { space: { model: 'local-300', dimensions: 300 }, query: vector }, candidates: 40, exactScanMaxRows: 2000, efSearch: 100, fillUpTo: 8 })!,
+  reserveStatement({ reservationId: randomUUID(), userId: randomUUID(), amountMicro: 5_000, today: '2026-11-30', service: 'chat', provider: 'openrouter', model: 'openai/gpt-4o-mini', idempotencyKey: undefined, expiresAt: new Date() }),
+  writeTurnStatement(conversationId, [
+    { conversationId, id: randomUUID(), role: 'user', content: 'What is the moon made of?', tokenCount: 7, createdAt: new Date() },
+    { conversationId, id: randomUUID(), role: 'assistant', content: 'Mostly rock.', tokenCount: 3, createdAt: new Date() },
+  ]),
+]);
+rows.push({
+  piece: 'put the turn’s 3 statements together',
+  before: timePer(statements, (turn) => turn.forEach((statement) => dialect.sqlToQuery(statement))),
+  after: timePer(statements, (turn) => turn.forEach((statement) => compile(statement))),
+  unit: 'µs',
+});
+
+// The query vector's text.
+const vectors = Array.from({ length: 2_000 }, (_, row) => Array.from({ length: 300 }, (_, index) => Math.sin(row * 300 + index) / 10));
+const shortestDoubles = (values: number[]) => `[${values.map((value) => (Number.isFinite(value) ? value : 0)).join(',')}]`;
+rows.push({ piece: 'write a 300-dimension query vector', before: timePer(vectors, shortestDoubles), after: timePer(vectors, vectorLiteral), unit: 'µs' });
+
+/** CPU µs a line of a child process logging 4,000 lines at 400 a second, spread out, minus the same child logging nowhere. */
+async function logLineCost(mode: 'none' | 'thread-pool' | 'in-place'): Promise<number> {
+  const script = `
+    const { pino } = await import('pino');
+    const mode = ${JSON.stringify(mode)};
+    const destination = mode === 'none' ? { write() {} } : pino.destination({ dest: 1, sync: mode === 'in-place' });
+    const log = pino({ base: { service: 'anima' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+    const lines = 4000; let written = 0; const started = process.cpuUsage();
+    await new Promise((resolve) => { const timer = setInterval(() => { for (let k = 0; k < 2; k += 1) { log.info({ req: { method: 'POST', url: '/v1/chat/completions', remoteAddress: '127.0.0.1' }, res: { statusCode: 200 }, responseTime: 4.2, reqId: String(written) }, 'request completed'); written += 1; } if (written >= lines) { clearInterval(timer); resolve(); } }, 5); });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const used = process.cpuUsage(started);
+    process.stderr.write(String((used.user + used.system) / lines));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.resume();
+  let reported = '';
+  child.stderr.on('data', (chunk: Buffer) => (reported += chunk.toString()));
+  await new Promise((resolve) => child.once('close', resolve));
+  return Number(reported);
+}
+const logSamples = { none: [] as number[], 'thread-pool': [] as number[], 'in-place': [] as number[] };
+for (let round = 0; round < Math.min(rounds, 3); round += 1) {
+  for (const mode of ['none', 'thread-pool', 'in-place'] as const) logSamples[mode].push(await logLineCost(mode));
+}
+const none = median(logSamples.none);
+rows.push({ piece: 'write a log line (CPU over logging nowhere)', before: median(logSamples['thread-pool']) - none, after: median(logSamples['in-place']) - none, unit: 'µs CPU' });
+
+console.log('## hot-path (issue 14: the per-turn pieces of the main thread, before and after, in one run)\n');
+console.log('| piece | before | after | after / before |');
+console.log('| --- | ---: | ---: | ---: |');
+for (const row of rows) console.log(`| ${row.piece} | ${row.before.toFixed(1)} ${row.unit} | ${row.after.toFixed(1)} ${row.unit} | ${(row.after / row.before).toFixed(2)} |`);
+console.log(
+  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; each value as the shortest double; pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` of `executeStatement`, `vectorLiteral` (float4 digits), `pino.destination({ sync: true })`. Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
+);
+console.log(`\nCommand: \`npx tsx bench/hot-path.ts --rounds ${rounds}\``);
