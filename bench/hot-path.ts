@@ -1,7 +1,7 @@
 /**
  * The per-turn pieces of a chat turn's main thread, each against the way it was done before, in one
  * run (issue 14, eighth pass): token counting (js-tiktoken's own `encode` against the piece memo),
- * putting the turn's statements together (Drizzle's `sqlToQuery` against `executeStatement`'s walk),
+ * putting the turn's statements together (Drizzle's `sqlToQuery` against `compile`, the walk the database's dialect now does),
  * writing the query vector (shortest doubles against float4 digits) and writing a log line
  * (pino's default, through libuv's thread pool, against writing in place).
  *
@@ -94,6 +94,6 @@ console.log('| piece | before | after | after / before |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const row of rows) console.log(`| ${row.piece} | ${row.before.toFixed(1)} ${row.unit} | ${row.after.toFixed(1)} ${row.unit} | ${(row.after / row.before).toFixed(2)} |`);
 console.log(
-  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; each value as the shortest double; pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` of `executeStatement`, `vectorLiteral` (float4 digits), `pino.destination({ sync: true })`. Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
+  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; each value as the shortest double; pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` (src/infra/db/execute.ts), `vectorLiteral` (float4 digits), `pino.destination({ sync: true })`. Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
 );
 console.log(`\nCommand: \`npx tsx bench/hot-path.ts --rounds ${rounds}\``);

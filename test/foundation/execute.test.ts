@@ -3,7 +3,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/infra/db/database.js';
-import { compile, executeStatement } from '../../src/infra/db/execute.js';
+import { compile } from '../../src/infra/db/execute.js';
 import { messages } from '../../src/infra/db/schema.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { endReservationCtes, reserveStatement } from '../../src/modules/billing/store.js';
@@ -15,9 +15,9 @@ import { embeddedDataDir } from '../helpers/embedded-template.js';
 import { createScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
 
 /**
- * executeStatement builds the chat turn's statements itself (Drizzle's builder was ≈ 5 % of a
+ * The database's dialect builds plain `sql` templates itself (Drizzle's builder was ≈ 5 % of a chat
  * turn's CPU): it must give exactly the text and parameters Drizzle gives, hand back to Drizzle
- * whatever it does not build, and answer as `db.execute` does on both databases.
+ * whatever it does not build, and answer as Drizzle's own building does on both databases.
  */
 const dialect = new PgDialect();
 /** Drizzle's text and parameters (its `typings` are for the Data API drivers; node-postgres and PGlite take none). */
@@ -48,7 +48,7 @@ const turnMessages = (conversationId: string): MessageInsert[] => [
   { conversationId, id: randomUUID(), role: 'assistant' as const, content: 'Hello!', tokenCount: 2, status: 'complete' as const, createdAt: new Date() },
 ];
 
-describe('executeStatement builds statements as Drizzle does', () => {
+describe('compile builds statements as Drizzle does', () => {
   it('the chat turn’s statements: the same text and parameters, never handed back', () => {
     const conversationId = randomUUID();
     const statements: Array<[string, SQL]> = [
@@ -94,7 +94,7 @@ describe('executeStatement builds statements as Drizzle does', () => {
 });
 
 for (const backend of ['embedded', 'postgres'] as const) {
-  describe.skipIf(backend === 'postgres' && !process.env.TEST_DATABASE_URL)(`executeStatement answers as db.execute does (${backend})`, () => {
+  describe.skipIf(backend === 'postgres' && !process.env.TEST_DATABASE_URL)(`plain statements built directly answer as Drizzle-built ones (${backend})`, () => {
     let database: DatabaseHandle;
     let scratch: ScratchDatabase | undefined;
 
@@ -117,22 +117,28 @@ for (const backend of ['embedded', 'postgres'] as const) {
       const { rows, fields, rowCount, command, affectedRows } = result as { rows: unknown[]; fields: Array<{ name: string; dataTypeID: number }>; rowCount?: number; command?: string; affectedRows?: number };
       return { rows, fields: fields.map(({ name, dataTypeID }) => ({ name, dataTypeID })), rowCount, command, affectedRows };
     };
+    const dialectOf = (db: unknown) => (db as { dialect: PgDialect }).dialect;
 
     it('the same rows, fields and counts, inside and outside a transaction, and the same errors', async () => {
-      const statement = () =>
-        sql`SELECT ${42}::int AS n, ${'t’ext'}::text AS s, ${null}::text AS nothing, ${true} AS yes, ${'2026-11-30T10:00:00.123Z'}::timestamptz AS at, ${'2026-11-30'}::date AS day, ${'{"a":[1,2]}'}::jsonb AS doc, ${9007199254740993n}::bigint AS big, ARRAY[${'x'}::text, ${'y'}::text] AS list`;
+      // The same text either way: `"n"` written out (built here), or as an identifier chunk (only Drizzle builds those).
+      const statement = (name: SQL) =>
+        sql`SELECT ${42}::int AS ${name}, ${'t’ext'}::text AS s, ${null}::text AS nothing, ${true} AS yes, ${'2026-11-30T10:00:00.123Z'}::timestamptz AS at, ${'2026-11-30'}::date AS day, ${'{"a":[1,2]}'}::jsonb AS doc, ${9007199254740993n}::bigint AS big, ARRAY[${'x'}::text, ${'y'}::text] AS list`;
+      const plain = () => statement(sql.raw('"n"'));
+      const drizzles = () => statement(sql`${sql.identifier('n')}`);
+      // Built here (no `typings`: Drizzle's builder always adds them) and by Drizzle, to the same text and parameters.
+      const built = dialectOf(database.db).sqlToQuery(plain());
+      expect(built).not.toHaveProperty('typings');
+      expect(dialectOf(database.db).sqlToQuery(drizzles())).toHaveProperty('typings');
+      expect(built).toEqual(drizzleBuilt(drizzles()));
       // Several runs: the drivers name a statement they have seen before (prepared statements).
-      for (let run = 0; run < 3; run += 1) {
-        const theirs = await database.db.execute(statement());
-        const ours = await executeStatement(database.db, statement());
-        expect(answer(ours)).toEqual(answer(theirs));
-      }
+      for (let run = 0; run < 3; run += 1) expect(answer(await database.db.execute(plain()))).toEqual(answer(await database.db.execute(drizzles())));
       await database.db.transaction(async (tx) => {
-        expect(answer(await executeStatement(tx, statement()))).toEqual(answer(await tx.execute(statement())));
+        expect(dialectOf(tx).sqlToQuery(plain())).not.toHaveProperty('typings');
+        expect(answer(await tx.execute(plain()))).toEqual(answer(await tx.execute(drizzles())));
       });
-      const failing = () => sql`SELECT 1 / ${0}::int AS boom`;
-      const theirError = await database.db.execute(failing()).then(() => undefined, (error: unknown) => error as Error);
-      const ourError = await executeStatement(database.db, failing()).then(() => undefined, (error: unknown) => error as Error);
+      const failing = (name: SQL) => sql`SELECT 1 / ${0}::int AS ${name}`;
+      const theirError = await database.db.execute(failing(sql`${sql.identifier('boom')}`)).then(() => undefined, (error: unknown) => error as Error);
+      const ourError = await database.db.execute(failing(sql.raw('"boom"'))).then(() => undefined, (error: unknown) => error as Error);
       expect(ourError?.constructor).toBe(theirError?.constructor);
       expect(ourError?.message).toBe(theirError?.message);
       expect((ourError?.cause as { code?: string } | undefined)?.code).toBe('22012');

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { projectFile } from '../project-files.js';
 import * as schema from './schema.js';
 import { acquireDirectoryLock, type DirectoryLock } from './directory-lock.js';
+import { buildPlainStatementsDirectly } from './execute.js';
 import { ThreadedPglite } from './pglite-client.js';
 
 export type Schema = typeof schema;
@@ -71,6 +72,7 @@ async function openPostgres(databaseUrl: string, preparedStatements: boolean): P
   // Pool clients that die in the background must not crash the process.
   pool.on('error', () => undefined);
   const db = drizzlePostgres(pool, { schema }) as unknown as Database;
+  buildPlainStatementsDirectly(db);
   return {
     db,
     kind: 'postgres',
@@ -103,6 +105,7 @@ async function openEmbedded(dataDir: string, logger: Logger, thread: boolean, pr
   logger.debug({ databaseDir, thread }, 'embedded database open');
   // Drizzle's PGlite driver uses query, exec and transaction, which ThreadedPglite answers the same way.
   const db = drizzlePglite(client as PGlite, { schema }) as unknown as Database;
+  buildPlainStatementsDirectly(db);
   return {
     db,
     kind: 'embedded',

@@ -1,37 +1,27 @@
 import { SQL, StringChunk, type Query } from 'drizzle-orm';
-import type { Executor } from './database.js';
+import type { Database } from './database.js';
 
 /**
- * `db.execute(statement)` for the statements of a chat turn, with the statement's text and
- * parameters put together here instead of by Drizzle's `sqlToQuery`.
+ * Plain `sql` templates put together without Drizzle's builder, for every statement of the process.
  *
- * Drizzle's builder asks `is(chunk, Kind)` — a walk up the prototype chain comparing entity kinds —
- * for up to a dozen kinds on every chunk of every nested `sql` template; the turn's statements (the
- * recall, the credit hold, the turn's write) are a few hundred chunks each, so building them was
- * ≈ 5 % of a chat turn's CPU on the main thread (issue 14, CPU profile of `bench/turn-rate.ts`).
- * These templates hold only text, nested templates and plain values; this walks just those, with
- * `instanceof`, and hands anything else (tables, columns, Drizzle params with encoders, inlined
- * params…) back to Drizzle, which then builds the whole statement as before. The result is the
- * same text and parameters (`$1`, `$2`… in order; `test/foundation/execute.test.ts` holds them
- * equal), handed to `db.execute` ready-made, so results, errors and query logging are Drizzle's own.
+ * Drizzle's `sqlToQuery` asks `is(chunk, Kind)` — a walk up the prototype chain comparing entity
+ * kinds — for up to a dozen kinds on every chunk of every nested `sql` template; a chat turn's
+ * statements (the recall, the credit hold, the turn's write) are a few hundred chunks each, so
+ * building them was ≈ 5 % of a turn's CPU on the main thread (issue 14, CPU profile of
+ * `bench/turn-rate.ts`). Most of Anima's statements are templates of text, nested templates and
+ * plain values: `compile` walks just those, with `instanceof`, and gives anything else (tables,
+ * columns, Drizzle params with encoders, placeholders, inlined params — every query builder's SQL)
+ * back to Drizzle's own `sqlToQuery`, which then builds it as before. The text and parameters are the
+ * same (`$1`, `$2`… in order; `test/foundation/execute.test.ts` holds them equal on the turn's
+ * statements), and everything after building — preparing, running, errors, query logging — is Drizzle's.
+ *
+ * Installed once on the database's dialect, which the database and its transactions share.
  */
-export function executeStatement(db: Executor, statement: SQL): Promise<unknown> {
-  const query = compile(statement);
-  return query ? db.execute(new CompiledSql(query)) : db.execute(statement);
-}
-
-/**
- * A statement already put together: Drizzle's `db.execute` asks it for its query (`toQuery`) and
- * gets the text and parameters as they are, then runs them as it runs any statement.
- */
-class CompiledSql extends SQL {
-  constructor(private readonly compiled: Query) {
-    super([]);
-  }
-
-  override toQuery(): Query {
-    return this.compiled;
-  }
+export function buildPlainStatementsDirectly(db: Database): void {
+  const dialect = (db as unknown as { dialect?: { sqlToQuery?: (statement: SQL, invokeSource?: unknown) => Query } }).dialect;
+  if (typeof dialect?.sqlToQuery !== 'function') throw new Error("Drizzle's database has no dialect.sqlToQuery: see src/infra/db/execute.ts");
+  const drizzles = dialect.sqlToQuery.bind(dialect);
+  dialect.sqlToQuery = (statement, invokeSource) => compile(statement) ?? drizzles(statement, invokeSource);
 }
 
 /** The statement's text and parameters, or undefined when it holds a chunk only Drizzle builds. */

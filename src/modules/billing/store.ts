@@ -1,6 +1,5 @@
 import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor } from '../../infra/db/database.js';
-import { executeStatement } from '../../infra/db/execute.js';
 import { plans } from '../../infra/db/schema.js';
 import { creditLedger, creditReservations, wallets, type LedgerKind, type LedgerRow, type ReservationRow, type WalletRow } from './tables.js';
 
@@ -109,7 +108,7 @@ export interface ReserveInput {
  * snapshot. Undefined only when the user has no wallet.
  */
 export async function reserve(db: Executor, input: ReserveInput): Promise<{ held: boolean; balanceMicro: number; entryId: number } | undefined> {
-  const result = await executeStatement(db, reserveStatement(input));
+  const result = await db.execute(reserveStatement(input));
   const row = rowsOf<{ held: boolean; balance: string | number; entry_id: string | number }>(result)[0];
   return row ? { held: row.held, balanceMicro: Number(row.balance), entryId: Number(row.entry_id) } : undefined;
 }

@@ -1,6 +1,5 @@
 import { and, desc, eq, exists, gt, inArray, isNotNull, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
-import { executeStatement } from '../../infra/db/execute.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -141,7 +140,7 @@ export async function writeTurn(
   values: MessageInsert[],
   parts: { ctes: SQL[]; creditsMicro: SQL } = { ctes: [], creditsMicro: sql`0` },
 ): Promise<{ stored: HistoryRow[]; creditsMicro: number }> {
-  const result = await executeStatement(db, writeTurnStatement(conversationId, values, parts));
+  const result = await db.execute(writeTurnStatement(conversationId, values, parts));
   const [row] = (result as { rows: Array<{ credits_micro: string | number | null }> }).rows;
   // The rows as written (every column the history keeps was set here, none by the database).
   const stored = values.map((value) => ({

@@ -1,6 +1,5 @@
 import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
-import { executeStatement } from '../../infra/db/execute.js';
 import { memories } from '../../infra/db/schema.js';
 
 /**
@@ -293,7 +292,7 @@ export async function recallLists(db: Executor, request: RecallListsRequest): Pr
   const statement = recallListsStatement(request);
   const lists: RecallLists = { vectorHits: [], textHits: [], standing: [], indexCameShort: false, scopeRows: 0 };
   if (!statement) return lists;
-  const result = await executeStatement(db, statement);
+  const result = await db.execute(statement);
   type Row = ScoredRow & { kind: string; distance: number | null; rank: number | null; matched: boolean | string | null; scopeRows: number | string | null };
   for (const row of rowsOf<Row>(result)) {
     const base = normaliseScored({ id: row.id, scope: row.scope, content: row.content, importance: row.importance, userId: row.userId, guildId: row.guildId, createdAt: row.createdAt, updatedAt: row.updatedAt });
