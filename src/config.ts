@@ -135,7 +135,7 @@ const environmentSchema = z.object({
   MEMORY_EXPANSION_NEIGHBOURS: z.coerce.number().int().min(0).max(20).default(5),
   /** Scopes with at most this many vectors are searched exactly; larger ones through the HNSW index. */
   MEMORY_EXACT_SCAN_MAX_ROWS: z.coerce.number().int().min(0).default(5000),
-  /** Wait before forming memories from an exchange, so a burst of messages is read in one job. */
+  /** Wait at least this long (at most twice it) before forming memories from an exchange, so a burst of messages is read in one job. */
   MEMORY_FORMATION_DELAY_MS: z.coerce.number().int().min(0).default(2000),
   /** A conversation is summarised into long-term memory every this many messages (0 = never). */
   MEMORY_SUMMARY_EVERY_MESSAGES: z.coerce.number().int().min(0).default(40),

@@ -239,7 +239,10 @@ describe.each(backends())('the Discord bot on %s storage', (backend) => {
     expect(answer!.author.username).toBe('Mira');
     const described = gemini.requests.find((request) => request.meta.hasImage);
     expect(described?.meta.imageMimeType).toBe('image/png');
-    const prompt = JSON.stringify(openrouter.lastRequest('/chat/completions')?.body);
+    const prompt = openrouter
+      .requestsTo('/chat/completions')
+      .map((request) => JSON.stringify(request.body))
+      .findLast((body) => body.includes('what is in this picture?'));
     expect(prompt).toContain('a image/png picture of a red square');
   });
 

@@ -19,14 +19,19 @@ import { backends, startTestServer, type TestServer } from '../helpers/test-serv
 describe.each(backends())('memory formation queueing (%s)', (backend) => {
   let server: TestServer;
   let asked: string[];
+  let delays: number[];
 
   beforeAll(async () => {
     server = await startTestServer(backend, { MEMORY_FORMATION_DELAY_MS: '600000' });
     const queue = server.container.queue;
     const enqueue = queue.enqueue.bind(queue);
     asked = [];
+    delays = [];
     queue.enqueue = async (...args: Parameters<typeof queue.enqueue>) => {
-      if (args[0] === 'memory.form') asked.push(args[2]?.jobId ?? '');
+      if (args[0] === 'memory.form') {
+        asked.push(args[2]?.jobId ?? '');
+        delays.push(args[2]?.delayMs ?? 0);
+      }
       return enqueue(...args);
     };
   }, 60_000);
@@ -62,6 +67,11 @@ describe.each(backends())('memory formation queueing (%s)', (backend) => {
     expect(asked.every((jobId) => jobId.startsWith('memory-form.'))).toBe(true);
     // One delayed job each: the conversation's two speakers and the other conversation.
     expect((await server.container.queue.stats()).delayed - before).toBe(3);
+    // Each waits at least the configured delay whatever the clock (windows are aligned to it), at most two.
+    for (const delay of delays) {
+      expect(delay).toBeGreaterThanOrEqual(600_000);
+      expect(delay).toBeLessThanOrEqual(1_200_050);
+    }
   });
 
   it('counts a conversation whose summary is queued again only a segment later, not on every turn', async () => {

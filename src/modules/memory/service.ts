@@ -259,8 +259,10 @@ export class MemoryService implements ConversationMemory {
 
   async rememberExchange(exchange: FinishedExchange): Promise<void> {
     // Coalescing: every exchange of a speaker in a conversation within one window shares a job id,
-    // and the job runs when the window has closed, so no later exchange can meet a finished job of
-    // the same id (BullMQ keeps finished ids and would drop it). A zero window: one job each.
+    // and the job runs one whole window after its window has closed, so no later exchange can meet a
+    // finished job of the same id (BullMQ keeps finished ids and would drop it), and every exchange
+    // waits at least the configured delay (between one and two windows; the windows are aligned to the
+    // clock so that every replica computes the same id). A zero window: one job each, at once.
     const window = this.dependencies.settings.formationDelayMs;
     const now = Date.now();
     const bucket = window > 0 ? Math.floor(now / window) : undefined;
@@ -282,7 +284,7 @@ export class MemoryService implements ConversationMemory {
         },
         {
           jobId,
-          delayMs: bucket !== undefined ? (bucket + 1) * window - now + 50 : 0,
+          delayMs: bucket !== undefined ? (bucket + 2) * window - now + 50 : 0,
           attempts: 3,
           background: true,
         },
