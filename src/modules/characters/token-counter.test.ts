@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import o200kBase from 'js-tiktoken/ranks/o200k_base';
 import { projectFile } from '../../infra/project-files.js';
-import { countTokens, encoderTokenCount } from './token-counter.js';
+import { countTokens, encoderTokenCount, pieceTokenCount } from './token-counter.js';
+
+const PIECE_PATTERN = o200kBase.pat_str;
 
 /** Texts with every kind of piece the pre-tokenizer makes: words, contractions, numbers, punctuation runs, line breaks, whitespace runs, other scripts, emoji, special-token text. */
 const CRAFTED = [
@@ -46,6 +49,27 @@ describe('countTokens', () => {
     for (let pass = 0; pass < 2; pass += 1) {
       for (const text of texts) expect(countTokens(text), JSON.stringify(text.slice(0, 80))).toBe(encoderTokenCount(text));
     }
+  });
+
+  it('merges pieces the vocabulary does not hold as js-tiktoken does (random words of mixed scripts, seeded)', () => {
+    // Letters and marks from several scripts, digits, punctuation and emoji: most random words are
+    // not single tokens, so the byte-pair merge decides their counts.
+    const alphabet = [...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789éüßçñøåœЖжЯяשלוםأبتثج中文字東京한국어ไทยΩλφ😀🎉👩‍👧⭐️.,;:!?\'"-_/()[]{}@#$%^&*+=<>|~`'];
+    let seed = 20261130;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const word = (length: number) => Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+    let differing = 0;
+    for (let sample = 0; sample < 3000; sample += 1) {
+      const piece = word(1 + Math.floor(random() * 12));
+      const text = Array.from({ length: 1 + Math.floor(random() * 5) }, () => word(1 + Math.floor(random() * 10))).join(random() < 0.5 ? ' ' : '\n');
+      expect(countTokens(text), JSON.stringify(text)).toBe(encoderTokenCount(text));
+      // One pre-tokenized piece or several: the merge alone equals the encoder whenever the text is one piece.
+      const pieces = [...piece.matchAll(new RegExp(PIECE_PATTERN, 'gu'))];
+      if (pieces.length === 1) expect(pieceTokenCount(piece), JSON.stringify(piece)).toBe(encoderTokenCount(piece));
+      if (encoderTokenCount(piece) > 1) differing += 1;
+    }
+    // The samples did exercise merges of several parts.
+    expect(differing).toBeGreaterThan(1000);
   });
 
   it('estimates pathological runs (no spaces, long whitespace) instead of byte-pair merging them', () => {

@@ -5,17 +5,78 @@ import { BoundedMap } from '../../infra/bounded-map.js';
 /**
  * Token counts for prompt budgets. o200k_base is the encoding of the GPT-4o family, the default
  * chat model; other vendors' tokenizers differ by a few percent, which budgets absorb. The ranks
- * ship inside js-tiktoken, so nothing is downloaded; the encoder is built once (it takes ~100 ms).
+ * ship inside js-tiktoken, so nothing is downloaded.
  *
- * js-tiktoken's byte-pair merge is quadratic in the length of one pre-tokenized piece, and a piece
- * never spans a change between whitespace and non-whitespace: 2,000 letters without a space took
- * seconds of event loop. So runs longer than LONG_RUN characters (and whole texts over
- * EXACT_TEXT_MAX) are estimated (3 characters a token, an over-estimate for budgets), and
- * everything else is counted exactly, in time linear in the text.
+ * Counting needs only the merge ranks, not js-tiktoken's encoder: building that encoder (a second
+ * map from rank to bytes, keys as comma-joined byte lists, a 200,000-key object on the way) took
+ * ≈ 600 ms of event loop on the first turn after every start. The table here is built in ≈ 100 ms,
+ * once (`warmTokenCounter` at start-up), keyed by each token's bytes as a latin1 string; the merge
+ * below is tiktoken's own (`_byte_pair_merge`), and `token-counter.test.ts` holds every count equal
+ * to js-tiktoken's.
+ *
+ * A byte-pair merge is quadratic in the length of one pre-tokenized piece, and a piece never spans
+ * a change between whitespace and non-whitespace: 2,000 letters without a space took seconds of
+ * event loop. So runs longer than LONG_RUN characters (and whole texts over EXACT_TEXT_MAX) are
+ * estimated (3 characters a token, an over-estimate for budgets), and everything else is counted
+ * exactly, in time linear in the text.
  */
-let encoder: Tiktoken | undefined;
-/** The encoding's pre-tokenizer (its `pat_str`), compiled once: js-tiktoken compiles it again on every `encode`. */
+let ranks: Map<string, number> | undefined;
+/** The encoding's pre-tokenizer (its `pat_str`), compiled once. */
 let splitter: RegExp | undefined;
+/** js-tiktoken's encoder, built only for tests that compare with it. */
+let referenceEncoder: Tiktoken | undefined;
+
+/** The merge ranks by the token's bytes (a latin1 string: one character a byte). */
+function buildRanks(): Map<string, number> {
+  const table = new Map<string, number>();
+  // Each line: "! <first rank> <token> <token> …", tokens base64, ranks consecutive.
+  for (const line of o200kBase.bpe_ranks.split('\n')) {
+    if (!line) continue;
+    const fields = line.split(' ');
+    const first = Number.parseInt(fields[1]!, 10);
+    for (let index = 2; index < fields.length; index += 1) table.set(atob(fields[index]!), first + index - 2);
+  }
+  return table;
+}
+
+/** Builds the rank table and the pre-tokenizer now rather than on the first turn. */
+export function warmTokenCounter(): void {
+  countTokens('warm');
+}
+
+/**
+ * Tokens of one piece (its UTF-8 bytes as a latin1 string) by byte-pair merging: start from single
+ * bytes and merge, lowest rank first, the adjacent pair whose joined bytes are a token, until no
+ * pair is — tiktoken's `_byte_pair_merge`. The number of parts left is the count.
+ */
+function mergedCount(bytes: string, table: Map<string, number>): number {
+  if (bytes.length < 2) return bytes.length;
+  // boundaries[i] starts part i; rankAt[i] is the rank of parts i and i + 1 joined (Infinity: not a token).
+  const boundaries: number[] = [];
+  for (let index = 0; index <= bytes.length; index += 1) boundaries.push(index);
+  const rankOf = (part: number): number => {
+    if (part + 2 >= boundaries.length) return Infinity;
+    return table.get(bytes.slice(boundaries[part], boundaries[part + 2])) ?? Infinity;
+  };
+  const rankAt: number[] = [];
+  for (let part = 0; part < boundaries.length - 1; part += 1) rankAt.push(rankOf(part));
+  for (;;) {
+    let lowest = Infinity;
+    let at = -1;
+    for (let part = 0; part < rankAt.length; part += 1) {
+      if (rankAt[part]! < lowest) {
+        lowest = rankAt[part]!;
+        at = part;
+      }
+    }
+    if (at < 0) break;
+    boundaries.splice(at + 1, 1);
+    rankAt.splice(at + 1, 1);
+    rankAt[at] = rankOf(at);
+    if (at > 0) rankAt[at - 1] = rankOf(at - 1);
+  }
+  return boundaries.length - 1;
+}
 
 /**
  * Tokens per pre-tokenized piece. The byte-pair merge works on one piece at a time and never across
@@ -50,7 +111,7 @@ export function countTokens(text: string): number {
  * `token-counter.test.ts` holds the two equal on real texts.
  */
 function countPieces(text: string): number {
-  encoder ??= new Tiktoken(o200kBase);
+  const table = (ranks ??= buildRanks());
   splitter ??= new RegExp(o200kBase.pat_str, 'gu');
   splitter.lastIndex = 0;
   let total = 0;
@@ -58,7 +119,8 @@ function countPieces(text: string): number {
     const piece = match[0];
     let count = pieceCounts.get(piece);
     if (count === undefined) {
-      count = encoder.encode(piece, [], []).length;
+      const bytes = Buffer.from(piece, 'utf8').toString('latin1');
+      count = table.has(bytes) ? 1 : mergedCount(bytes, table);
       pieceCounts.set(piece, count);
     }
     total += count;
@@ -68,6 +130,13 @@ function countPieces(text: string): number {
 
 /** js-tiktoken's own count, for tests that hold countTokens to it. */
 export function encoderTokenCount(text: string): number {
-  encoder ??= new Tiktoken(o200kBase);
-  return encoder.encode(text, [], []).length;
+  referenceEncoder ??= new Tiktoken(o200kBase);
+  return referenceEncoder.encode(text, [], []).length;
+}
+
+/** The count of one piece (no pre-tokenizing, no memo), for tests that hold the merge to js-tiktoken's. */
+export function pieceTokenCount(piece: string): number {
+  const bytes = Buffer.from(piece, 'utf8').toString('latin1');
+  const table = (ranks ??= buildRanks());
+  return table.has(bytes) ? 1 : mergedCount(bytes, table);
 }
