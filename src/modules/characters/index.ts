@@ -8,7 +8,7 @@ export { CharactersService } from './service.js';
 export type { Character, CharacterBook, CharacterBookEntry, CharacterInput, CharacterPatch, CharacterViewer, InteractionStyle } from './types.js';
 export { activateLorebook, type ActivatedEntry, type LorebookActivation } from './lorebook.js';
 export { buildSystemPrompt, defaultTemperature, resolveModelSettings, substituteMacros, type ResolvedModelSettings } from './system-prompt.js';
-export { countTokens } from './token-counter.js';
+export { countTokens, warmTokenCounter } from './token-counter.js';
 
 export interface CharactersModule extends AppModule {
   service: CharactersService;
