@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { projectFile } from '../src/infra/project-files.js';
 
-const ALL = ['startup', 'chat-overhead', 'turn-rate', 'turn-statements', 'hot-path', 'memory-scale', 'tts-first-byte', 'ledger', 'gateway-latency'];
+const ALL = ['startup', 'first-turn', 'chat-overhead', 'turn-rate', 'turn-statements', 'hot-path', 'memory-scale', 'tts-first-byte', 'ledger', 'gateway-latency'];
 const selected = process.argv.slice(2).filter((argument) => !argument.startsWith('-'));
 const names = selected.length > 0 ? selected : ALL;
 const sections: string[] = [`# Benchmark run ${new Date().toISOString()}`, '', `Machine: ${process.platform} ${process.arch}, Node ${process.version}`, ''];

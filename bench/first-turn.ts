@@ -1,0 +1,100 @@
+/**
+ * The first chat turns after a restart (embedded default): what the first user after a deploy
+ * waits for. Each run prepares a data directory (character, enterprise user, one turn), stops the
+ * server, starts it again on that directory and times its first five turns one at a time through
+ * POST /v1/chat/completions to a loopback fake that answers at once; the fake called directly, in
+ * the same run, is the baseline. Whatever a process builds lazily on its first turn shows as the
+ * first turn's excess over the later ones.
+ *
+ *   npx tsx bench/first-turn.ts [--runs 3]
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startOpenRouterFake } from '../test/fakes/index.js';
+import { startChildServer, type ChildServer } from '../test/helpers/child-server.js';
+import { benchCharacter, enterpriseUsers } from './anima-setup.js';
+import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
+import { median } from './stats.js';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number above 0');
+
+const TURNS = 5;
+
+async function timed(url: string, headers: Record<string, string>, model: string, text: string): Promise<number> {
+  const started = performance.now();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: text }] }),
+  });
+  const body = await response.text();
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${body.slice(0, 200)}`);
+  return performance.now() - started;
+}
+
+async function main(): Promise<void> {
+  const machine = machineLine();
+  buildAnima();
+  const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.', keepAliveMs: VENDOR_KEEP_ALIVE_MS });
+  const firsts: number[] = [];
+  const laters: number[] = [];
+  const directs: number[] = [];
+  try {
+    for (let run = 0; run < runs; run += 1) {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-first-turn-'));
+      const keys = { adminKey: `admin-${randomBytes(12).toString('hex')}`, internalKey: `internal-${randomBytes(12).toString('hex')}` };
+      const env = {
+        DATA_DIR: dataDir,
+        ADMIN_API_KEY: keys.adminKey,
+        INTERNAL_API_KEY: keys.internalKey,
+        ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        OPENROUTER_BASE_URL: fake.url,
+        OPENROUTER_API_KEY: 'test-key',
+        MEMORY_FORMATION_DELAY_MS: '600000',
+      };
+      const headers = { authorization: `Bearer ${keys.internalKey}`, 'x-user-id': 'first-turn-user' };
+      let server: ChildServer | undefined;
+      try {
+        server = await startChildServer(env, 'src/server.ts', 180_000);
+        await benchCharacter(server, keys.adminKey);
+        await enterpriseUsers(server, keys, ['first-turn-user']);
+        await timed(`${server.url}/v1/chat/completions`, headers, 'character/bench', 'Hello before the restart.');
+        await server.stop();
+        server = await startChildServer(env, 'src/server.ts', 180_000);
+        const turns: number[] = [];
+        for (let turn = 0; turn < TURNS; turn += 1) turns.push(await timed(`${server.url}/v1/chat/completions`, headers, 'character/bench', `What do you see tonight, turn ${turn}?`));
+        firsts.push(turns[0]!);
+        laters.push(median(turns.slice(1)));
+        for (let call = 0; call < TURNS; call += 1) directs.push(await timed(`${fake.url}/chat/completions`, { authorization: 'Bearer test-key' }, 'openai/gpt-4o-mini', `Direct call ${call}`));
+      } finally {
+        await server?.stop();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await fake.close();
+  }
+  const direct = median(directs);
+  console.log(`## first-turn (embedded; ${runs} restarts, ${TURNS} turns one at a time after each)`);
+  console.log('');
+  console.log(machine);
+  console.log('');
+  console.log('| turn after the restart | median (ms) | added over the fake called directly (ms) | each run (ms) |');
+  console.log('| --- | ---: | ---: | --- |');
+  console.log(`| first | ${median(firsts).toFixed(1)} | ${(median(firsts) - direct).toFixed(1)} | ${firsts.map((value) => value.toFixed(1)).join(', ')} |`);
+  console.log(`| second to fifth (median of each run's) | ${median(laters).toFixed(1)} | ${(median(laters) - direct).toFixed(1)} | ${laters.map((value) => value.toFixed(1)).join(', ')} |`);
+  console.log('');
+  console.log(`The fake called directly: ${direct.toFixed(1)} ms median over ${directs.length} calls.`);
+  console.log('');
+  console.log(`Command: \`npx tsx bench/first-turn.ts --runs ${runs}\``);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
