@@ -15,6 +15,11 @@
  *   npx tsx bench/turn-rate.ts [--rates 100,200,500] [--seconds 4] [--search 100,200,300,500,750,1000,1500,2000,3000]
  *                              [--only portkey,embedded,postgres] [--no-postgres] [--max-minutes 10] [--portkey-as-shipped]
  *                              [--users 64] [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379] [--card short|long] [--memories 0]
+ *                              [--dump requests.tsv]
+ *
+ * --dump appends every answered request (series start as epoch ms, target, rate, streamed or not,
+ * index, scheduled offset ms, latency ms) to a file, for bench/stall-report.ts to set beside the
+ * server's stalls (bench/stall-watch.mjs).
  *
  * Anima's turns are full turns: auth, character, key, history, memory recall, storage and metering
  * (bench users on the enterprise plan: limits on, but not reached). Memory formation is deferred.
@@ -23,7 +28,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
@@ -54,6 +59,8 @@ const { values } = parseArgs({
     card: { type: 'string', default: 'short' },
     /** Memories imported for every bench user (and half as many core memories) before the run; 0: none. */
     memories: { type: 'string', default: '0' },
+    /** Appends every answered request to this file (see the header). */
+    dump: { type: 'string' },
   },
 });
 if (values.card !== 'short' && values.card !== 'long') throw new Error('--card takes short or long');
@@ -170,6 +177,7 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
   const benchCpuBefore = ownCpuMs();
   const started = performance.now();
   const inFlight: Array<Promise<void>> = [];
+  const dumped: string[] = [];
   let sent = 0;
   let lastSentAt = started;
   for (let index = 0; index < count; index += 1) {
@@ -201,6 +209,7 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
           pending.delete(index);
           latencies.push(total);
           firsts.push(first);
+          if (values.dump) dumped.push(`${(performance.timeOrigin + started).toFixed(0)}\t${target.name}\t${rate}\t${options.stream ? 'streamed' : 'whole'}\t${index}\t${(scheduled - started).toFixed(1)}\t${total.toFixed(2)}`);
           if (total >= options.giveUpMs) slow += 1;
         },
         (error: unknown) => {
@@ -213,6 +222,7 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
     );
   }
   await Promise.all(inFlight);
+  if (values.dump && dumped.length > 0) appendFileSync(values.dump, `${dumped.join('\n')}\n`);
   const wallMs = performance.now() - started;
   const cpuAfter = targetCpu();
   return {
