@@ -5,7 +5,7 @@
  * logged from 200 ms before a cluster's first send to its last answer.
  *
  *   CHILD_NODE_ARGS="--import $PWD/bench/stall-watch.mjs" npx tsx bench/turn-rate.ts --only embedded --rates 200 --dump /tmp/requests.tsv
- *   npx tsx bench/stall-report.ts /tmp/requests.tsv /tmp/anima-stalls-*.tsv
+ *   npx tsx bench/stall-report.ts /tmp/requests.tsv /tmp/anima-stalls-*-main.tsv
  */
 import { readFileSync } from 'node:fs';
 
