@@ -49,7 +49,7 @@ describe('the server process on the embedded default', { timeout: 120_000 }, () 
       const second = await runChild({ DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY }, 'src/server.ts');
       expect(second.code).toBe(1);
       expect(second.stderr).toMatch(/already in use by process \d+/);
-      // The log line written just before process.exit still gets out (standard output is written asynchronously; pino flushes on exit).
+      // The log line written just before process.exit gets out (and runChild waits for the pipes to close, not only for the exit).
       expect(second.stdout).toContain('"msg":"could not start"');
     } finally {
       expect(await first.stop()).toBe(0);
