@@ -77,6 +77,8 @@ export interface BenchAnima {
   server: ChildServer;
   adminKey: string;
   internalKey: string;
+  /** Stops the server and starts it again on the same data directory and keys (`server` is the new one). */
+  restart: () => Promise<void>;
   /** Stops the server and removes its data directory. */
   stop: () => Promise<void>;
 }
@@ -91,21 +93,27 @@ export async function startBenchAnima(name: string, env: Record<string, string>)
   const dataDir = mkdtempSync(path.join(tmpdir(), `anima-bench-${name}-`));
   const adminKey = `admin-${randomBytes(12).toString('hex')}`;
   const internalKey = `internal-${randomBytes(12).toString('hex')}`;
-  const server = await startChildServer(
-    { DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, INTERNAL_API_KEY: internalKey, ENCRYPTION_KEY: randomBytes(32).toString('base64'), ...env },
-    'src/server.ts',
-    180_000,
-  ).catch((error: unknown) => {
+  const serverEnv = { DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, INTERNAL_API_KEY: internalKey, ENCRYPTION_KEY: randomBytes(32).toString('base64'), ...env };
+  const start = () => startChildServer(serverEnv, 'src/server.ts', 180_000);
+  const server = await start().catch((error: unknown) => {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   });
-  return {
+  let running: ChildServer | undefined = server;
+  const anima: BenchAnima = {
     server,
     adminKey,
     internalKey,
+    restart: async () => {
+      await running?.stop();
+      running = undefined;
+      running = anima.server = await start();
+    },
     stop: async () => {
-      await server.stop();
+      await running?.stop();
+      running = undefined;
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return anima;
 }

@@ -8,14 +8,9 @@
  *
  *   npx tsx bench/first-turn.ts [--runs 3]
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
-import { startChildServer, type ChildServer } from '../test/helpers/child-server.js';
-import { benchCharacter, enterpriseUsers } from './anima-setup.js';
+import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { median } from './stats.js';
 
@@ -46,34 +41,20 @@ async function main(): Promise<void> {
   const directs: number[] = [];
   try {
     for (let run = 0; run < runs; run += 1) {
-      const dataDir = mkdtempSync(path.join(tmpdir(), 'anima-bench-first-turn-'));
-      const keys = { adminKey: `admin-${randomBytes(12).toString('hex')}`, internalKey: `internal-${randomBytes(12).toString('hex')}` };
-      const env = {
-        DATA_DIR: dataDir,
-        ADMIN_API_KEY: keys.adminKey,
-        INTERNAL_API_KEY: keys.internalKey,
-        ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-        OPENROUTER_BASE_URL: fake.url,
-        OPENROUTER_API_KEY: 'test-key',
-        MEMORY_FORMATION_DELAY_MS: '600000',
-      };
-      const headers = { authorization: `Bearer ${keys.internalKey}`, 'x-user-id': 'first-turn-user' };
-      let server: ChildServer | undefined;
+      const anima = await startBenchAnima('first-turn', { OPENROUTER_BASE_URL: fake.url, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000' });
+      const headers = { authorization: `Bearer ${anima.internalKey}`, 'x-user-id': 'first-turn-user' };
       try {
-        server = await startChildServer(env, 'src/server.ts', 180_000);
-        await benchCharacter(server, keys.adminKey);
-        await enterpriseUsers(server, keys, ['first-turn-user']);
-        await timed(`${server.url}/v1/chat/completions`, headers, 'character/bench', 'Hello before the restart.');
-        await server.stop();
-        server = await startChildServer(env, 'src/server.ts', 180_000);
+        await benchCharacter(anima.server, anima.adminKey);
+        await enterpriseUsers(anima.server, anima, ['first-turn-user']);
+        await timed(`${anima.server.url}/v1/chat/completions`, headers, 'character/bench', 'Hello before the restart.');
+        await anima.restart();
         const turns: number[] = [];
-        for (let turn = 0; turn < TURNS; turn += 1) turns.push(await timed(`${server.url}/v1/chat/completions`, headers, 'character/bench', `What do you see tonight, turn ${turn}?`));
+        for (let turn = 0; turn < TURNS; turn += 1) turns.push(await timed(`${anima.server.url}/v1/chat/completions`, headers, 'character/bench', `What do you see tonight, turn ${turn}?`));
         firsts.push(turns[0]!);
         laters.push(median(turns.slice(1)));
         for (let call = 0; call < TURNS; call += 1) directs.push(await timed(`${fake.url}/chat/completions`, { authorization: 'Bearer test-key' }, 'openai/gpt-4o-mini', `Direct call ${call}`));
       } finally {
-        await server?.stop();
-        rmSync(dataDir, { recursive: true, force: true });
+        await anima.stop();
       }
     }
   } finally {
