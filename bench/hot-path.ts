@@ -10,7 +10,12 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { PgDialect } from 'drizzle-orm/pg-core';
+import helmet from 'helmet';
+import { Redis } from 'ioredis';
+import { REDIS_COMMAND_OPTIONS } from '../src/infra/cache/redis-backend.js';
 import { compile } from '../src/infra/db/execute.js';
 import { reserveStatement } from '../src/modules/billing/store.js';
 import { writeTurnStatement } from '../src/modules/chat/store.js';
@@ -18,7 +23,7 @@ import { countTokens, encoderTokenCount } from '../src/modules/characters/token-
 import { recallListsStatement, vectorLiteral } from '../src/modules/memory/store.js';
 import { median } from './stats.js';
 
-const { values: options } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
+const { values: options } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'redis-url': { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' } } });
 const rounds = Math.max(1, Number(options.rounds));
 
 /** Microseconds per call of `run` over `items`, the median of `rounds` timed passes after one warm-up pass. */
@@ -63,6 +68,60 @@ const vectors = Array.from({ length: 2_000 }, (_, row) => Array.from({ length: 3
 const shortestDoubles = (values: number[]) => `[${values.map((value) => (Number.isFinite(value) ? value : 0)).join(',')}]`;
 rows.push({ piece: 'write a 300-dimension query vector', before: timePer(vectors, shortestDoubles), after: timePer(vectors, vectorLiteral), unit: 'µs' });
 
+// A response's security headers: helmet's middleware built for every request (what @fastify/helmet
+// did) against built once (src/app.ts), each applied to a fresh Node response.
+const helmetOptions = { contentSecurityPolicy: false, crossOriginResourcePolicy: { policy: 'same-site' } } as const;
+const responses = () => Array.from({ length: 4_000 }, () => {
+  const request = new IncomingMessage(new Socket());
+  return { request, response: new ServerResponse(request) };
+});
+const builtOnce = helmet(helmetOptions);
+const next = () => undefined;
+rows.push({
+  piece: 'set a response’s security headers',
+  before: timePer(responses(), ({ request, response }) => helmet(helmetOptions)(request, response, next)),
+  after: timePer(responses(), ({ request, response }) => builtOnce(request, response, next)),
+  unit: 'µs',
+});
+
+/** CPU µs per PUBLISH (what a turn's end sends) with `inFlight` commands under way at a time, on a connection with these options. */
+async function redisCommandCost(url: string, autoPipelining: boolean, inFlight: number): Promise<number> {
+  const client = new Redis(url, { ...REDIS_COMMAND_OPTIONS, enableAutoPipelining: autoPipelining, lazyConnect: true, retryStrategy: () => null });
+  try {
+    await client.connect();
+    const commands = 10_000;
+    let sent = 0;
+    const send = async () => {
+      while (sent < commands) {
+        sent += 1;
+        await client.publish('anima-bench:hot-path', 'origin conversation');
+      }
+    };
+    await send();
+    sent = 0;
+    const started = process.cpuUsage();
+    await Promise.all(Array.from({ length: inFlight }, send));
+    const used = process.cpuUsage(started);
+    return (used.user + used.system) / commands;
+  } finally {
+    client.disconnect();
+  }
+}
+const redisUrl = options['redis-url'];
+let redisNote = '';
+try {
+  for (const inFlight of [1, 8]) {
+    const samples = { on: [] as number[], off: [] as number[] };
+    for (let round = 0; round < Math.min(rounds, 3); round += 1) {
+      samples.on.push(await redisCommandCost(redisUrl, true, inFlight));
+      samples.off.push(await redisCommandCost(redisUrl, false, inFlight));
+    }
+    rows.push({ piece: `a Redis command, ${inFlight} in flight (auto-pipelining on → off)`, before: median(samples.on), after: median(samples.off), unit: 'µs CPU' });
+  }
+} catch (error) {
+  redisNote = `\nRedis at ${redisUrl} not reachable (${error instanceof Error ? error.message : String(error)}): its rows are left out.`;
+}
+
 /** CPU µs a line of a child process logging 4,000 lines at 400 a second, spread out, minus the same child logging nowhere. */
 async function logLineCost(mode: 'none' | 'thread-pool' | 'in-place'): Promise<number> {
   const script = `
@@ -94,6 +153,7 @@ console.log('| piece | before | after | after / before |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const row of rows) console.log(`| ${row.piece} | ${row.before.toFixed(1)} ${row.unit} | ${row.after.toFixed(1)} ${row.unit} | ${(row.after / row.before).toFixed(2)} |`);
 console.log(
-  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; each value as the shortest double; pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` (src/infra/db/execute.ts), `vectorLiteral` (float4 digits), `pino.destination({ sync: true })`. Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
+  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; each value as the shortest double; pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` (src/infra/db/execute.ts), `vectorLiteral` (float4 digits), `pino.destination({ sync: true })`; helmet’s middleware built per request (@fastify/helmet) against once; ioredis with `enableAutoPipelining` against without (the bench’s own CPU, Redis’s not counted). Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
 );
+if (redisNote) console.log(redisNote);
 console.log(`\nCommand: \`npx tsx bench/hot-path.ts --rounds ${rounds}\``);

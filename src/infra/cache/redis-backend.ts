@@ -7,9 +7,18 @@ if count == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {count, redis.call('PTTL', KEYS[1])}
 `;
 
+/**
+ * Options of every Redis connection that sends commands (pub/sub has its own). Auto-pipelining is
+ * off: it defers each command to the next tick and wraps it in a pipeline object, which at the
+ * concurrency a server sees (one to eight commands in flight) costs more CPU a command than it saves
+ * in writes (`npx tsx bench/hot-path.ts`; issue 14, tenth pass). Commands still go out without
+ * waiting for the answers of earlier ones.
+ */
+export const REDIS_COMMAND_OPTIONS = { maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: false } as const;
+
 /** Redis backend: shared cache, atomic window counters (one Lua call) and pub/sub across replicas. */
 export async function createRedisBackend(url: string, keyPrefix = 'anima:'): Promise<KeyValueBackend> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true });
+  const client = new Redis(url, { lazyConnect: true, ...REDIS_COMMAND_OPTIONS });
   // Pub/sub needs a connection of its own: a subscribed connection can do nothing else.
   const subscriber = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null });
   // Errors surface on each command; these listeners keep a reconnecting client from crashing the process.

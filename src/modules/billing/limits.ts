@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../../infra/http/errors.js';
+import { REDIS_COMMAND_OPTIONS } from '../../infra/cache/redis-backend.js';
 
 /** The state of one limit after a hit: what the RateLimit-* headers say. */
 export interface LimitState {
@@ -43,7 +44,7 @@ type GiveBackClient = Redis & { animaLimitGiveBack(key: string, points: number):
  * plan whose limit changes keeps its counts.
  */
 export function createLimitCounters(options: { redisUrl: string | undefined; keyPrefix: string }): LimitCounters {
-  const client = options.redisUrl ? new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true }) : undefined;
+  const client = options.redisUrl ? new Redis(options.redisUrl, { lazyConnect: false, ...REDIS_COMMAND_OPTIONS }) : undefined;
   // Errors surface on each command; this keeps a reconnecting client from crashing the process.
   client?.on('error', () => undefined);
   client?.defineCommand('animaLimitGiveBack', { numberOfKeys: 1, lua: GIVE_BACK_LUA });
