@@ -2,8 +2,9 @@
  * The per-turn pieces of a chat turn's main thread, each against the way it was done before, in one
  * run (issue 14, eighth pass): token counting (js-tiktoken's own `encode` against the piece memo),
  * putting the turn's statements together (Drizzle's `sqlToQuery` against `compile`, the walk the database's dialect now does),
- * writing the query vector (shortest doubles against float4 digits) and writing a log line
- * (pino's default, through libuv's thread pool, against writing in place).
+ * writing the query vector (text against pgvector's binary form), writing a log line (pino's
+ * default, through libuv's thread pool, against writing in place) and, from the tenth pass, a
+ * response's security headers and a Redis command (see the notes printed with the table).
  *
  *   npx tsx bench/hot-path.ts [--rounds 5]
  */
@@ -20,7 +21,7 @@ import { compile } from '../src/infra/db/execute.js';
 import { reserveStatement } from '../src/modules/billing/store.js';
 import { writeTurnStatement } from '../src/modules/chat/store.js';
 import { countTokens, encoderTokenCount } from '../src/modules/characters/token-counter.js';
-import { recallListsStatement, vectorLiteral } from '../src/modules/memory/store.js';
+import { recallListsStatement, vectorParam } from '../src/modules/memory/store.js';
 import { median } from './stats.js';
 
 const { values: options } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'redis-url': { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' } } });
@@ -63,10 +64,15 @@ rows.push({
   unit: 'µs',
 });
 
-// The query vector's text.
+// The query vector as a parameter.
 const vectors = Array.from({ length: 2_000 }, (_, row) => Array.from({ length: 300 }, (_, index) => Math.sin(row * 300 + index) / 10));
-const shortestDoubles = (values: number[]) => `[${values.map((value) => (Number.isFinite(value) ? value : 0)).join(',')}]`;
-rows.push({ piece: 'write a 300-dimension query vector', before: timePer(vectors, shortestDoubles), after: timePer(vectors, vectorLiteral), unit: 'µs' });
+/** The text form the ninth pass sent (float4 digits; the eighth's shortest doubles took twice as long). */
+const float4Digits = (values: number[]) => {
+  let text = '[';
+  for (let index = 0; index < values.length; index += 1) text += (index > 0 ? ',' : '') + (Number.isFinite(values[index]) ? Math.fround(values[index]!).toPrecision(9) : '0');
+  return `${text}]`;
+};
+rows.push({ piece: 'write a 300-dimension query vector', before: timePer(vectors, float4Digits), after: timePer(vectors, vectorParam), unit: 'µs' });
 
 // A response's security headers: helmet's middleware built for every request (what @fastify/helmet
 // did) against built once (src/app.ts), each applied to a fresh Node response.
@@ -153,7 +159,7 @@ console.log('| piece | before | after | after / before |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const row of rows) console.log(`| ${row.piece} | ${row.before.toFixed(1)} ${row.unit} | ${row.after.toFixed(1)} ${row.unit} | ${(row.after / row.before).toFixed(2)} |`);
 console.log(
-  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; each value as the shortest double; pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` (src/infra/db/execute.ts), `vectorLiteral` (float4 digits), `pino.destination({ sync: true })`; helmet’s middleware built per request (@fastify/helmet) against once; ioredis with `enableAutoPipelining` against without (the bench’s own CPU, Redis’s not counted). Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
+  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; the vector as text (float4 digits); pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` (src/infra/db/execute.ts), `vectorParam` (pgvector’s binary form), `pino.destination({ sync: true })`; helmet’s middleware built per request (@fastify/helmet) against once; ioredis with `enableAutoPipelining` against without (the bench’s own CPU, Redis’s not counted). Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
 );
 if (redisNote) console.log(redisNote);
 console.log(`\nCommand: \`npx tsx bench/hot-path.ts --rounds ${rounds}\``);

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
         const vector = wordEmbedder ? embedded[index - start]! : around(topics[topic]!, 0.08);
         const content = wordEmbedder ? texts[index - start]! : `topic ${topic} ${words(6)}`;
         values.push(
-          sql`(${characterId}, ${core ? 'core' : 'user'}, ${core ? null : userIds[owner]!}, ${content}, ${store.vectorLiteral(vector)}::vector, ${MODEL}, ${DIMENSIONS})`,
+          sql`(${characterId}, ${core ? 'core' : 'user'}, ${core ? null : userIds[owner]!}, ${content}, ${store.vectorParam(vector)}::vector, ${MODEL}, ${DIMENSIONS})`,
         );
       }
       await db.execute(sql`INSERT INTO memories (character_id, scope, user_id, content, embedding, embedding_model, embedding_dimensions) VALUES ${sql.join(values, sql`, `)}`);

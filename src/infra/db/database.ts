@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { projectFile } from '../project-files.js';
 import * as schema from './schema.js';
 import { acquireDirectoryLock, type DirectoryLock } from './directory-lock.js';
+import { sendByteArraysAsBinary } from './pglite-parameters.js';
 import { buildPlainStatementsDirectly } from './execute.js';
 import { ThreadedPglite } from './pglite-client.js';
 
@@ -97,7 +98,11 @@ async function openEmbedded(dataDir: string, logger: Logger, thread: boolean, pr
   }
   let client: PGlite | ThreadedPglite;
   try {
-    client = thread ? await ThreadedPglite.create(databaseDir, { preparedStatements }) : await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
+    if (thread) client = await ThreadedPglite.create(databaseDir, { preparedStatements });
+    else {
+      client = await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
+      sendByteArraysAsBinary(client);
+    }
   } catch (error) {
     await lock.release();
     throw error;

@@ -9,8 +9,8 @@ import type { Database } from './database.js';
  * statements (the recall, the credit hold, the turn's write) are a few hundred chunks each, so
  * building them was ≈ 5 % of a turn's CPU on the main thread (issue 14, CPU profile of
  * `bench/turn-rate.ts`). Most of Anima's statements are templates of text, nested templates and
- * plain values: `compile` walks just those, with `instanceof`, and gives anything else (tables,
- * columns, Drizzle params with encoders, placeholders, inlined params — every query builder's SQL)
+ * plain values (byte arrays too: both drivers send them as binary parameters): `compile` walks
+ * just those, with `instanceof`, and gives anything else (tables, columns, Drizzle params with encoders, placeholders, inlined params — every query builder's SQL)
  * back to Drizzle's own `sqlToQuery`, which then builds it as before. The text and parameters are the
  * same (`$1`, `$2`… in order; `test/foundation/execute.test.ts` holds them equal on the turn's
  * statements), and everything after building — preparing, running, errors, query logging — is Drizzle's.
@@ -41,7 +41,7 @@ function walk(statement: SQL, text: string[], params: unknown[]): boolean {
       if (!walk(chunk, text, params)) return false;
     } else if (chunk === undefined) {
       continue;
-    } else if (chunk === null || typeof chunk === 'string' || typeof chunk === 'number' || typeof chunk === 'boolean' || typeof chunk === 'bigint') {
+    } else if (chunk === null || typeof chunk === 'string' || typeof chunk === 'number' || typeof chunk === 'boolean' || typeof chunk === 'bigint' || chunk instanceof Uint8Array) {
       params.push(chunk);
       text.push(`$${params.length}`);
     } else {

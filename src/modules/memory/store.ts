@@ -67,19 +67,22 @@ function dimensionsLiteral(dimensions: number): SQL {
 }
 
 /**
- * pgvector's text form of a vector. pgvector keeps single-precision floats, so each value is written
- * as the float4 it becomes, to 9 significant digits (enough for any float4 to read back as itself):
- * the same stored value as the shortest double's digits gave, in ≈ 40 % fewer characters and
- * ≈ 35 % less time (the query vector is written on every recall).
+ * A query vector as a parameter in pgvector's binary form (what its `vector_recv` reads: the number
+ * of dimensions and a reserved zero as 16-bit integers, then each value as a big-endian float4; a
+ * value that is not a finite number is sent as 0, which pgvector would otherwise refuse). Both drivers
+ * send a byte array as a binary parameter, so PostgreSQL copies the floats instead of parsing text:
+ * the text form's parse was ≈ 0.15 ms of the embedded database thread per recall (`strtof` in
+ * WebAssembly), and writing it ≈ 35 µs of the main thread (issue 14, tenth pass).
  */
-export function vectorLiteral(vector: number[]): string {
-  let text = '[';
+export function vectorParam(vector: readonly number[]): Buffer {
+  const bytes = Buffer.allocUnsafe(4 + 4 * vector.length);
+  bytes.writeInt16BE(vector.length, 0);
+  bytes.writeInt16BE(0, 2);
   for (let index = 0; index < vector.length; index += 1) {
     const value = vector[index]!;
-    if (index > 0) text += ',';
-    text += Number.isFinite(value) ? Math.fround(value).toPrecision(9) : '0';
+    bytes.writeFloatBE(Number.isFinite(value) ? value : 0, 4 + 4 * index);
   }
-  return `${text}]`;
+  return bytes;
 }
 
 /** The partial HNSW index for one dimension; idempotent, run at start-up. */
@@ -139,7 +142,7 @@ export interface VectorSearchOptions {
  */
 export async function vectorSearch(db: Executor, filter: ScopeFilter, space: EmbeddingSpace, query: number[], options: VectorSearchOptions): Promise<VectorHit[]> {
   const dims = dimensionsLiteral(space.dimensions);
-  const queryVector = sql`${vectorLiteral(query)}::vector(${dims})`;
+  const queryVector = sql`${vectorParam(query)}::vector(${dims})`;
   const where = sql`${scopeCondition(filter)} AND m.embedding_dimensions = ${dims} AND m.embedding_model = ${space.model}`;
   if (options.exact) {
     // `+ 0` keeps the ORDER BY from matching the index expression: a true brute-force ranking of the scope.
@@ -168,7 +171,7 @@ export const FORCE_INDEX_SETTINGS = ['enable_seqscan = off', 'enable_bitmapscan 
 /** EXPLAIN of the index-path query, for tests and the benchmark to show which plan runs. */
 export async function explainVectorSearch(db: Executor, filter: ScopeFilter, space: EmbeddingSpace, query: number[], limit: number, planner: string[] = []): Promise<string> {
   const dims = dimensionsLiteral(space.dimensions);
-  const queryVector = sql`${vectorLiteral(query)}::vector(${dims})`;
+  const queryVector = sql`${vectorParam(query)}::vector(${dims})`;
   return db.transaction(async (transaction) => {
     for (const setting of planner) await transaction.execute(sql.raw(`SET LOCAL ${setting}`));
     const result = await transaction.execute(
@@ -321,12 +324,10 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
   if (request.vector) {
     const { space, query } = request.vector;
     const dims = dimensionsLiteral(space.dimensions);
-    // The query vector is sent and parsed once (a CTE every comparison reads): each parameter of
-    // type vector is parsed on its own, 100+ numbers of text each, and on the embedded database
-    // that parse (strtof in WebAssembly) was a fifth of a turn's database time with the literal
-    // sent four times (issue 14, tenth pass). An uncorrelated sub-select is evaluated once, before
-    // the scans, and the HNSW index still orders by it.
-    ctes.push(sql`query_vector AS (SELECT ${vectorLiteral(query)}::vector(${dims}) AS v)`);
+    // The query vector is sent once, as a CTE every comparison reads: each parameter is read on its
+    // own, and the statement used to carry the vector two to four times (issue 14, tenth pass). An
+    // uncorrelated sub-select is evaluated once, before the scans, and the HNSW index still orders by it.
+    ctes.push(sql`query_vector AS (SELECT ${vectorParam(query)}::vector(${dims}) AS v)`);
     const queryVector = () => sql`(SELECT v FROM query_vector)`;
     const where = sql`${scopeCondition(filter)} AND m.embedding_dimensions = ${dims} AND m.embedding_model = ${space.model}`;
     const cap = Math.max(request.exactScanMaxRows, request.candidates) + 1;
