@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Executor } from '../../infra/db/database.js';
@@ -72,15 +73,17 @@ export class UsageRecorder {
    * credits charged as a number or as an expression over the statement's other CTEs. `record` runs
    * them as their own statement; a chat turn carries them in its one write, where a failure fails
    * that statement (the turn then records through `record`). Plain SQL rather than Drizzle's
-   * builders: built on every chat turn, where the builders cost ≈ 6× more.
+   * builders: built on every chat turn, where the builders cost ≈ 6× more. The row's id comes from
+   * here, not the column's default: the embedded database's `gen_random_uuid()` opens, reads and
+   * closes /dev/urandom through its emulated file system on every call (issue 14, tenth pass).
    */
   recordCtes(record: UsageRecord, creditsMicro: number | SQL): SQL[] {
     const promptTokens = record.promptTokens ?? 0;
     const completionTokens = record.completionTokens ?? 0;
     const { costUsd, costSource } = this.priced(record);
     const event = sql`usage_event AS (
-      INSERT INTO usage_events (user_id, character_id, service, provider, model, prompt_tokens, completion_tokens, characters, seconds, images, credits_micro, cost_usd, cost_source, paid_by, provider_key_id, request_id)
-      VALUES (${record.userId ?? null}::uuid, ${record.characterId ?? null}::uuid, ${record.service}::text, ${record.key.provider}::text, ${record.model ?? null}::text,
+      INSERT INTO usage_events (id, user_id, character_id, service, provider, model, prompt_tokens, completion_tokens, characters, seconds, images, credits_micro, cost_usd, cost_source, paid_by, provider_key_id, request_id)
+      VALUES (${randomUUID()}::uuid, ${record.userId ?? null}::uuid, ${record.characterId ?? null}::uuid, ${record.service}::text, ${record.key.provider}::text, ${record.model ?? null}::text,
         ${promptTokens}::int, ${completionTokens}::int, ${record.characters ?? 0}::int, ${record.seconds ?? 0}::float8, ${record.images ?? 0}::int,
         ${creditsMicro}::bigint, ${costUsd}::float8, ${costSource}::text, ${record.key.source}::text, ${record.key.providerKeyId ?? null}::uuid, ${record.requestId ?? null}::text)
       RETURNING id
