@@ -1,0 +1,178 @@
+/**
+ * Two versions of Anima side by side in one run (issue 14, tenth pass): a turn's CPU and latency on
+ * the sources as they are (B) against another checkout (A, e.g. a `git worktree` of an earlier commit),
+ * both servers running at once and taking turns one request at a time (A then B, B then A, …), so the
+ * machine's drift — on this class of VM the fake alone drifts ±25 % between runs minutes apart — falls
+ * on both alike. Sequential turns against a loopback fake that answers at once; non-streamed and
+ * streamed requests alternate. Reports each side's server CPU per turn (its process, every thread,
+ * from /proc; on PostgreSQL + Redis the services' CPU is not in it), added p50/p90 over the fake
+ * called directly in the same loop, and the added time to first token of the streamed ones.
+ *
+ *   git worktree add /tmp/anima-a <commit> && (cd /tmp/anima-a && npm ci)
+ *   npx tsx bench/turn-ab.ts --a /tmp/anima-a [--backend embedded|postgres] [--turns 1500] [--warmup 200]
+ *                            [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379]
+ *
+ * A's bundle is built with A's own scripts/build.mjs; A runs on its own node_modules.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { projectFile } from '../src/infra/project-files.js';
+import { startOpenRouterFake } from '../test/fakes/index.js';
+import { childEnvironment } from '../test/helpers/child-server.js';
+import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
+import { benchCharacter, enterpriseUsers } from './anima-setup.js';
+import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
+import { percentile } from './stats.js';
+
+const { values } = parseArgs({
+  options: {
+    a: { type: 'string' },
+    backend: { type: 'string', default: 'embedded' },
+    turns: { type: 'string', default: '1500' },
+    warmup: { type: 'string', default: '200' },
+    'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'redis-url': { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+  },
+});
+const aTree = values.a ? path.resolve(values.a) : undefined;
+if (!aTree || !existsSync(path.join(aTree, 'scripts', 'build.mjs')) || !existsSync(path.join(aTree, 'node_modules'))) {
+  throw new Error('--a takes another checkout of Anima with its node_modules installed (see the header of bench/turn-ab.ts)');
+}
+if (values.backend !== 'embedded' && values.backend !== 'postgres') throw new Error('--backend takes embedded or postgres');
+const turns = Number(values.turns);
+const warmup = Number(values.warmup);
+if (!Number.isInteger(turns) || turns < 10 || !Number.isInteger(warmup) || warmup < 0) throw new Error('--turns takes a whole number ≥ 10, --warmup one ≥ 0');
+
+/** CPU ms of one process (all its threads), from /proc. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+interface Side {
+  name: string;
+  child: ChildProcess;
+  url: string;
+  internalKey: string;
+  dataDir: string;
+  scratch: ScratchDatabase | undefined;
+}
+
+const USERS = Array.from({ length: 8 }, (_, index) => `ab-user-${index}`);
+
+async function startSide(name: string, tree: string, fakeUrl: string): Promise<Side> {
+  const scratch = values.backend === 'postgres' ? await createScratchDatabase(values['database-url'], 'anima_bench') : undefined;
+  const dataDir = mkdtempSync(path.join(tmpdir(), `anima-bench-ab-${name}-`));
+  const adminKey = `admin-${randomBytes(12).toString('hex')}`;
+  const internalKey = `internal-${randomBytes(12).toString('hex')}`;
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    ADMIN_API_KEY: adminKey,
+    INTERNAL_API_KEY: internalKey,
+    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    OPENROUTER_BASE_URL: fakeUrl,
+    OPENROUTER_API_KEY: 'test-key',
+    MEMORY_FORMATION_DELAY_MS: '600000',
+    ...(scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `benchab${randomBytes(4).toString('hex')}` } : {}),
+  };
+  const extra = process.env.CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...extra, path.join(tree, 'dist', 'src', 'server.js')], { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in 3 minutes:\n${output}`)), 180_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"url":"(http:\/\/[^"]+)".*"msg":"Anima is listening"/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening:\n${output}`)));
+  });
+  // From here the output is only drained (a kept log would grow with every turn).
+  child.stdout.removeAllListeners('data');
+  child.stderr.removeAllListeners('data');
+  child.stdout.resume();
+  child.stderr.resume();
+  await benchCharacter({ url }, adminKey);
+  await enterpriseUsers({ url }, { adminKey, internalKey }, USERS);
+  return { name, child, url, internalKey, dataDir, scratch };
+}
+
+async function stopSide(side: Side): Promise<void> {
+  if (side.child.exitCode === null) {
+    const exited = new Promise((resolve) => side.child.once('exit', resolve));
+    side.child.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(side.dataDir, { recursive: true, force: true });
+  await side.scratch?.drop();
+}
+
+/** One request, read to its end: total time, and time to its first body chunk. */
+async function timed(url: string, headers: Record<string, string>, model: string, text: string, stream: boolean): Promise<{ total: number; first: number }> {
+  const started = performance.now();
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model, messages: [{ role: 'user', content: text }], stream }) });
+  const reader = response.body!.getReader();
+  let first = 0;
+  for (;;) {
+    const { done } = await reader.read();
+    if (first === 0) first = performance.now() - started;
+    if (done) break;
+  }
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return { total: performance.now() - started, first };
+}
+
+async function main(): Promise<void> {
+  const machine = machineLine();
+  buildAnima();
+  execFileSync(process.execPath, [path.join(aTree!, 'scripts', 'build.mjs')], { cwd: aTree, stdio: ['ignore', 'ignore', 'inherit'] });
+  const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.', keepAliveMs: VENDOR_KEEP_ALIVE_MS });
+  const forget = setInterval(() => fake.requests.splice(0), 1000);
+  const sides: Side[] = [];
+  try {
+    sides.push(await startSide('A', aTree!, fake.url), await startSide('B', projectFile(), fake.url));
+    const samples = new Map(sides.map((side) => [side.name, { total: [] as number[], first: [] as number[] }]));
+    const direct = { total: [] as number[], first: [] as number[] };
+    const turn = (side: Side, index: number, stream: boolean) =>
+      timed(`${side.url}/v1/chat/completions`, { authorization: `Bearer ${side.internalKey}`, 'x-user-id': USERS[index % USERS.length]! }, 'character/bench', `What do you see tonight, turn ${index}?`, stream);
+    for (let index = 0; index < warmup; index += 1) for (const side of sides) await turn(side, index, index % 2 === 1);
+    const cpuBefore = sides.map((side) => processCpuMs(side.child.pid!));
+    for (let index = 0; index < turns; index += 1) {
+      const stream = index % 2 === 1;
+      const order = index % 4 < 2 ? sides : [...sides].reverse();
+      for (const side of order) {
+        const result = await turn(side, index, stream);
+        (stream ? samples.get(side.name)!.first : samples.get(side.name)!.total).push(stream ? result.first : result.total);
+      }
+      const baseline = await timed(`${fake.url}/chat/completions`, { authorization: 'Bearer test-key' }, 'openai/gpt-4o-mini', `Direct call ${index}`, stream);
+      (stream ? direct.first : direct.total).push(stream ? baseline.first : baseline.total);
+    }
+    const cpuPerTurn = sides.map((side, index) => (processCpuMs(side.child.pid!) - cpuBefore[index]!) / turns);
+    const p = (list: number[], fraction: number) => percentile(list, fraction);
+    console.log(`## turn-ab (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; A = ${aTree}, B = this checkout; ${turns} turns each, one at a time, after ${warmup})\n`);
+    console.log(`${machine}\n`);
+    console.log('| side | server CPU ms / turn | added p50 (ms) | added p90 (ms) | TTFT added p50 (ms) |');
+    console.log('| --- | ---: | ---: | ---: | ---: |');
+    sides.forEach((side, index) => {
+      const own = samples.get(side.name)!;
+      console.log(`| ${side.name} | ${cpuPerTurn[index]!.toFixed(2)} | ${(p(own.total, 0.5) - p(direct.total, 0.5)).toFixed(2)} | ${(p(own.total, 0.9) - p(direct.total, 0.9)).toFixed(2)} | ${(p(own.first, 0.5) - p(direct.first, 0.5)).toFixed(2)} |`);
+    });
+    console.log(`\nThe fake called directly: p50 ${p(direct.total, 0.5).toFixed(2)} ms, first chunk p50 ${p(direct.first, 0.5).toFixed(2)} ms. B / A CPU: ${(cpuPerTurn[1]! / cpuPerTurn[0]!).toFixed(3)}.`);
+    console.log(`\nCommand: \`npx tsx bench/turn-ab.ts ${process.argv.slice(2).join(' ')}\``);
+  } finally {
+    clearInterval(forget);
+    for (const side of sides) await stopSide(side);
+    await fake.close();
+  }
+}
+
+await main();
