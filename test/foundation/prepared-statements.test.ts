@@ -126,3 +126,39 @@ describe('with prepared statements turned off', () => {
     }
   });
 });
+
+describe('named statements on PGlite and its file system', () => {
+  it('syncs files after a named statement only where the file system keeps them elsewhere (not on a data directory on disk)', async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { PglitePreparedStatements } = await import('../../src/infra/db/pglite-prepared.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const directory = mkdtempSync(path.join(tmpdir(), 'anima-prepared-fs-'));
+    const onDisk = await PGlite.create({ dataDir: directory });
+    const inMemory = await PGlite.create();
+    try {
+      for (const [database, expectedSyncs] of [[onDisk, 0], [inMemory, 2]] as const) {
+        await database.exec('CREATE TABLE probe (id int PRIMARY KEY, n int NOT NULL)');
+        const named = new PglitePreparedStatements(database);
+        let syncs = 0;
+        const original = database.syncToFs.bind(database);
+        database.syncToFs = async () => {
+          syncs += 1;
+          await original();
+        };
+        // The first sight runs unnamed (PGlite's own query, which syncs by itself); the next two by name.
+        const text = 'INSERT INTO probe (id, n) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET n = probe.n + 1 RETURNING n';
+        await named.query(text, [1, 1], undefined);
+        syncs = 0;
+        expect((await named.query(text, [1, 1], undefined)).rows).toEqual([{ n: 2 }]);
+        expect((await named.query(text, [1, 1], undefined)).rows).toEqual([{ n: 3 }]);
+        expect(syncs).toBe(expectedSyncs);
+      }
+    } finally {
+      await onDisk.close();
+      await inMemory.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -11,6 +11,7 @@
  * the query lock; inside one (the transaction holds the first) the query lock alone.
  */
 import { parse, protocol, types, type PGlite, type QueryOptions, type Results } from '@electric-sql/pglite';
+import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { isStalePreparedStatement, StatementBook } from './prepared-statements.js';
 
 /** The members of PGlite this uses beyond its documented interface (its own `query` uses the same). */
@@ -48,9 +49,17 @@ export class PglitePreparedStatements {
   private readonly statements = new Map<string, Statement>();
   private readonly mergedParsers = new WeakMap<object, PgliteInternals['parsers']>();
   private readonly db: PgliteInternals;
+  /**
+   * Whether a statement outside a transaction is followed by `syncToFs`, as PGlite's `query` does.
+   * Not on NodeFS (a data directory on disk, what Anima opens): its `syncToFs` does nothing — the
+   * files are the real files, written as PostgreSQL writes them — while PGlite's call still takes a
+   * lock and a few promises, ≈ 25–50 µs of the database thread a statement (issue 14, tenth pass).
+   */
+  private readonly syncsFiles: boolean;
 
   constructor(private readonly pglite: PGlite) {
     this.db = pglite;
+    this.syncsFiles = !((pglite as unknown as { fs?: unknown }).fs instanceof NodeFS);
   }
 
   /**
@@ -105,7 +114,7 @@ export class PglitePreparedStatements {
           () => serialize.sync(),
         ),
       );
-      if (!inTransaction) await db.syncToFs();
+      if (!inTransaction && this.syncsFiles) await db.syncToFs();
       // PGlite would merge its whole parser table with the query's parsers on every call; merged once here.
       return resultOf(raw, options?.parsers ? this.merged(options.parsers) : db.parsers, options?.rowMode === 'array');
     } catch (error) {
