@@ -26,3 +26,11 @@ describe('vectorParam', () => {
     expect(received(vectorParam([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0.5])).values).toEqual([0, 0, 0, 0.5]);
   });
 });
+
+describe('vectorParam’s memory', () => {
+  it('owns its bytes (a view of a shared pool would be copied whole to the database thread)', () => {
+    const bytes = vectorParam(Array.from({ length: 300 }, (_, index) => index / 300));
+    expect(bytes.buffer.byteLength).toBe(bytes.length);
+    expect(structuredClone(bytes).buffer.byteLength).toBe(4 + 4 * 300);
+  });
+});

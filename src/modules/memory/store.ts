@@ -75,7 +75,9 @@ function dimensionsLiteral(dimensions: number): SQL {
  * WebAssembly), and writing it ≈ 35 µs of the main thread (issue 14, tenth pass).
  */
 export function vectorParam(vector: readonly number[]): Buffer {
-  const bytes = Buffer.allocUnsafe(4 + 4 * vector.length);
+  // Its own memory, not a slice of Node's 8 KiB pool: a pooled view would carry the whole pool
+  // across to the embedded database's thread (a message copies a view's entire buffer).
+  const bytes = Buffer.alloc(4 + 4 * vector.length);
   bytes.writeInt16BE(vector.length, 0);
   bytes.writeInt16BE(0, 2);
   for (let index = 0; index < vector.length; index += 1) {
