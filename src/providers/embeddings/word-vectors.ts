@@ -32,6 +32,12 @@ export interface WordVectorTable {
   zipfHarmonic: number;
   sifA: number;
   commonComponent: Float32Array;
+  /**
+   * Each word's neighbour pool, precomputed (`neighbours.u16.bin`, scripts/build-word-neighbours.ts):
+   * `NEIGHBOUR_POOL` word rows a word, nearest first, `NO_NEIGHBOUR` after the last. Undefined when the
+   * file is absent or does not match the table: pools are then computed when asked for.
+   */
+  neighbourPools?: Uint16Array | undefined;
 }
 
 interface Manifest {
@@ -98,9 +104,78 @@ export function loadWordVectors(directory = projectFile('assets', 'word-vectors'
     zipfHarmonic: manifest.zipfHarmonic,
     sifA: manifest.sifA,
     commonComponent: Float32Array.from(manifest.commonComponent),
+    neighbourPools: readNeighbourPools(directory, manifest),
   };
   return cached;
 }
+
+/** What neighbours.json says of neighbours.u16.bin: the vector table it was computed from, and how. */
+interface NeighbourManifest {
+  format: string;
+  vectors: string;
+  pool: number;
+  functionWordRank: number;
+}
+
+/**
+ * The precomputed neighbour pools, or undefined (then computed when asked for: the same answer,
+ * ≈ 8 ms of CPU a word) when the file is absent or was computed from another table or another rule.
+ */
+function readNeighbourPools(directory: string, manifest: Manifest): Uint16Array | undefined {
+  try {
+    const about = JSON.parse(readFileSync(`${directory}/neighbours.json`, 'utf8')) as NeighbourManifest;
+    if (about.format !== 'anima-word-neighbours/1' || about.vectors !== manifest.sha256['vectors.i8.bin'] || about.pool !== NEIGHBOUR_POOL || about.functionWordRank !== FUNCTION_WORD_RANK) return undefined;
+    const body = readFileSync(`${directory}/neighbours.u16.bin`);
+    if (body.length !== manifest.words * NEIGHBOUR_POOL * 2) return undefined;
+    const pools = new Uint16Array(manifest.words * NEIGHBOUR_POOL);
+    for (let slot = 0; slot < pools.length; slot += 1) pools[slot] = body.readUInt16LE(slot * 2);
+    return pools;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Marks the end of a word's precomputed pool. */
+export const NO_NEIGHBOUR = 0xffff;
+
+/**
+ * A word's neighbour pool: the `NEIGHBOUR_POOL` words nearest by cosine among those that are not
+ * function words (ties: the more frequent first), nearest first, keeping only words of letters.
+ * A scan of the whole table (≈ 8 ms): the build script computes every word's once, and the embedder
+ * does it for a word only without that file.
+ */
+export function neighbourPool(table: WordVectorTable, row: number): Array<{ row: number; similarity: number }> {
+  const { inverseNorms, ranks, dimensions, words } = table;
+  const best: Array<{ row: number; similarity: number }> = [];
+  const offset = row * dimensions;
+  const own = inverseNorms[row]!;
+  for (let other = 0; other < words.length; other += 1) {
+    if (other === row || ranks[other]! <= FUNCTION_WORD_RANK) continue;
+    const similarity = similarityOf(table, offset, own, other);
+    if (best.length < NEIGHBOUR_POOL || similarity > best[best.length - 1]!.similarity) {
+      let at = best.length;
+      while (at > 0 && best[at - 1]!.similarity < similarity) at -= 1;
+      best.splice(at, 0, { row: other, similarity });
+      if (best.length > NEIGHBOUR_POOL) best.pop();
+    }
+  }
+  return best.filter((entry) => LETTERS.test(words[entry.row]!));
+}
+
+/** Whether `row` is a word that has neighbours at all (a word of letters, not a function word). */
+export function hasNeighbours(table: WordVectorTable, row: number): boolean {
+  return table.ranks[row]! > FUNCTION_WORD_RANK && LETTERS.test(table.words[row]!);
+}
+
+function similarityOf(table: WordVectorTable, offset: number, ownInverseNorm: number, other: number): number {
+  const { values, inverseNorms, dimensions } = table;
+  const otherOffset = other * dimensions;
+  let dot = 0;
+  for (let d = 0; d < dimensions; d += 1) dot += values[offset + d]! * values[otherOffset + d]!;
+  return dot * ownInverseNorm * inverseNorms[other]!;
+}
+
+const LETTERS = /^\p{L}+$/u;
 
 /** Runs of letters and digits, lower-cased: the same tokens the table was built from. */
 export function wordsOf(text: string): string[] {
@@ -112,8 +187,9 @@ export function wordsOf(text: string): string[] {
 export const WORD_VECTOR_DIMENSIONS = 100;
 
 /** Words ranked this frequent are function words: never expanded, never offered as neighbours. */
-const FUNCTION_WORD_RANK = 300;
-const NEIGHBOUR_POOL = 16;
+export const FUNCTION_WORD_RANK = 300;
+/** Candidates kept per word (the nearest), from which `neighbours` takes those similar enough. */
+export const NEIGHBOUR_POOL = 16;
 
 export interface WordVectorOptions {
   /** Leave the common component in (for measurement). */
@@ -127,7 +203,7 @@ export class WordVectorEmbedder implements Embedder {
   readonly id: string;
   readonly dimensions: number;
   private loaded: WordVectorTable | undefined;
-  private readonly neighbourCache = new BoundedMap<string, Array<{ word: string; similarity: number }>>(20_000);
+  private readonly neighbourCache = new BoundedMap<string, Array<{ row: number; similarity: number }>>(20_000);
   private unknownWeight = 0;
   private unknownNorm = 0;
   private prepared = false;
@@ -210,31 +286,28 @@ export class WordVectorEmbedder implements Embedder {
    * function words; [] for function words and words outside the table. Cached per word.
    */
   neighbours(word: string, count: number, minSimilarity = 0.55): string[] {
-    const { index, values, inverseNorms, ranks, dimensions, words } = this.table;
-    const row = index.get(word);
-    if (row === undefined || ranks[row]! <= FUNCTION_WORD_RANK || !/^\p{L}+$/u.test(word)) return [];
+    const table = this.table;
+    const row = table.index.get(word);
+    if (row === undefined || !hasNeighbours(table, row)) return [];
     let found = this.neighbourCache.get(word);
     if (!found) {
-      const best: Array<{ word: string; similarity: number }> = [];
-      const offset = row * dimensions;
-      const own = inverseNorms[row]!;
-      for (let other = 0; other < words.length; other += 1) {
-        if (other === row || ranks[other]! <= FUNCTION_WORD_RANK) continue;
-        const otherOffset = other * dimensions;
-        let dot = 0;
-        for (let d = 0; d < dimensions; d += 1) dot += values[offset + d]! * values[otherOffset + d]!;
-        const similarity = dot * own * inverseNorms[other]!;
-        if (best.length < NEIGHBOUR_POOL || similarity > best[best.length - 1]!.similarity) {
-          let at = best.length;
-          while (at > 0 && best[at - 1]!.similarity < similarity) at -= 1;
-          best.splice(at, 0, { word: words[other]!, similarity });
-          if (best.length > NEIGHBOUR_POOL) best.pop();
-        }
-      }
-      found = best.filter((entry) => /^\p{L}+$/u.test(entry.word));
+      found = this.precomputedPool(table, row) ?? neighbourPool(table, row);
       this.neighbourCache.set(word, found);
     }
-    return found.filter((entry) => entry.similarity >= minSimilarity).slice(0, count).map((entry) => entry.word);
+    return found.filter((entry) => entry.similarity >= minSimilarity).slice(0, count).map((entry) => table.words[entry.row]!);
+  }
+
+  /** The pool from the shipped file, its similarities computed as the scan computes them (16 dot products, not 50,000). */
+  private precomputedPool(table: WordVectorTable, row: number): Array<{ row: number; similarity: number }> | undefined {
+    const pools = table.neighbourPools;
+    if (!pools) return undefined;
+    const pool: Array<{ row: number; similarity: number }> = [];
+    const offset = row * table.dimensions;
+    const own = table.inverseNorms[row]!;
+    for (let slot = row * NEIGHBOUR_POOL, end = slot + NEIGHBOUR_POOL; slot < end && pools[slot] !== NO_NEIGHBOUR; slot += 1) {
+      pool.push({ row: pools[slot]!, similarity: similarityOf(table, offset, own, pools[slot]!) });
+    }
+    return pool;
   }
 
   /** Neighbours of each content word of `text`, without the text's own words. */
