@@ -123,6 +123,8 @@ export class MemoryService implements ConversationMemory {
     this.flushTimer.unref();
     // Not awaited: on a large table the count takes a moment and start-up need not wait for it.
     void this.reportStaleEmbeddings();
+    // Nor this: it only moves the loading of pgvector and the stemmer from the first recall to start-up.
+    store.loadRecallFunctions(this.dependencies.db).catch((error: unknown) => this.dependencies.logger.warn({ err: error }, 'could not load the recall functions ahead of the first recall'));
   }
 
   /**

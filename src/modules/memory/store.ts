@@ -87,6 +87,19 @@ export function vectorParam(vector: readonly number[]): Buffer {
   return bytes;
 }
 
+/**
+ * Runs one vector comparison and one English full-text match, which load what recall needs into the
+ * database backend: pgvector's library and the snowball stemmer with its stop words are loaded by a
+ * backend's first use — on the embedded database ≈ 60 ms each (a WebAssembly module instantiated and
+ * linked) — which the first recall after a start would otherwise wait for. On PostgreSQL it warms the
+ * one pooled connection it runs on.
+ */
+export async function loadRecallFunctions(db: Executor): Promise<void> {
+  await db.execute(
+    sql`SELECT (${vectorParam([1])}::vector(1) <=> ${vectorParam([1])}::vector(1)) AS distance, to_tsvector('english', 'warming up') @@ to_tsquery('english', 'warm') AS matched`,
+  );
+}
+
 /** The partial HNSW index for one dimension; idempotent, run at start-up. */
 export async function ensureVectorIndex(db: Executor, dimensions: number): Promise<void> {
   const dims = dimensionsLiteral(dimensions);
