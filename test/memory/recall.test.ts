@@ -119,6 +119,27 @@ describe.each(backends())('memory recall (%s)', (backend) => {
     }
   });
 
+  it('writes a large batch of recalls in slices of 50, each its own statement, and records them all', async () => {
+    const { service } = server.container.memory;
+    const { db, identity } = server.container;
+    const carol = (await identity.service.registerUser('recall-carol', 'carol')).user.id;
+    const ids: string[] = [];
+    for (let index = 0; index < 120; index += 1) {
+      ids.push((await service.create({ characterId, scope: 'user', userId: carol, guildId: null, content: `Carol's note number ${index} about the tides.` })).id);
+    }
+    // As if 120 of carol's memories had come back from recalls since the last flush.
+    for (const id of ids) (service as unknown as { pendingRecalled: Set<string> }).pendingRecalled.add(id);
+    const counter = countStatements(db);
+    try {
+      await service.flushRecalled();
+      expect(counter.statements.filter((statement) => statement.includes('last_recalled_at'))).toHaveLength(3);
+    } finally {
+      counter.restore();
+    }
+    const result: unknown = await db.execute(sql`SELECT count(*)::int AS n FROM memories WHERE user_id = ${carol}::uuid AND last_recalled_at IS NOT NULL`);
+    expect((result as { rows: Array<{ n: number }> }).rows[0]!.n).toBe(120);
+  });
+
   it('forgetUser deletes only that user\'s memories with that character', async () => {
     const deleted = await server.container.memory.service.forgetUser(characterId, alice);
     expect(deleted).toBe(2);

@@ -71,6 +71,8 @@ export interface SearchRequest {
 const RECALL_FLUSH_MS = 5000;
 /** `last_recalled_at` is kept to within this: a memory recalled again sooner is not rewritten (see store.touchRecalled). */
 export const RECALLED_AT_RESOLUTION_MS = 10 * 60_000;
+/** Memories whose `last_recalled_at` one statement writes (see flushRecalled). */
+const RECALLED_AT_SLICE = 50;
 /** Open formation windows a process remembers queueing a job for (each one conversation and speaker). */
 const QUEUED_FORMATIONS = 20_000;
 /** Memories whose last recorded recall a process remembers (so it does not send them again within the resolution). */
@@ -405,8 +407,15 @@ export class MemoryService implements ConversationMemory {
     this.pendingRecalled.clear();
     if (ids.length === 0) return;
     try {
-      await store.touchRecalled(this.dependencies.db, ids, now, RECALLED_AT_RESOLUTION_MS);
-      for (const id of ids) this.recordedRecalls.set(id, now.getTime());
+      // In slices, each its own statement: an UPDATE of a memory also recomputes its stored tsvector,
+      // ≈ 80 µs a row on the embedded database, where 640 rows at once held its thread — and every
+      // turn waiting on it — for ≈ 53 ms (bench/turn-statements.ts --memories 40). Turns' statements
+      // run between the slices.
+      for (let start = 0; start < ids.length; start += RECALLED_AT_SLICE) {
+        const slice = ids.slice(start, start + RECALLED_AT_SLICE);
+        await store.touchRecalled(this.dependencies.db, slice, now, RECALLED_AT_RESOLUTION_MS);
+        for (const id of slice) this.recordedRecalls.set(id, now.getTime());
+      }
     } catch (error) {
       this.dependencies.logger.warn({ err: error }, 'could not record when memories were recalled');
     }
