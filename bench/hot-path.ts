@@ -17,6 +17,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import helmet from 'helmet';
 import { Redis } from 'ioredis';
 import { REDIS_COMMAND_OPTIONS } from '../src/infra/cache/redis-backend.js';
+import { ModerationPolicy } from '../src/modules/moderation/policy.js';
 import { hasNeighbours, loadWordVectors, WordVectorEmbedder } from '../src/providers/embeddings/word-vectors.js';
 import { compile } from '../src/infra/db/execute.js';
 import { reserveStatement } from '../src/modules/billing/store.js';
@@ -94,6 +95,22 @@ function timeFreshQueries(pools: boolean, queries: number): number {
   return median(passes);
 }
 rows.push({ piece: 'widen a query of 5 new words (neighbours)', before: timeFreshQueries(false, 10), after: timeFreshQueries(true, 1_000), unit: 'µs' });
+
+// Moderating a streamed answer as it grows: 1,000 deltas (≈ 5 KB), the whole text checked at each
+// against only what grew (with its look-back), with the shipped policy.
+const moderationPolicy = ModerationPolicy.load('config/moderation.json');
+const answerWords = 'the moon is a loyal companion it never leaves and the stars keep their watch over the quiet sea while we talk'.split(' ');
+const answers = Array.from({ length: 3 }, (_, answer) => Array.from({ length: 1_000 }, (_, index) => `${index % 7 === 0 ? ',' : ''} ${answerWords[(index + answer) % answerWords.length]}`));
+const streamChecks = (grown: boolean) => (deltas: string[]) => {
+  let text = '';
+  for (const delta of deltas) {
+    const before = text.length;
+    text += delta;
+    if (grown) moderationPolicy.checkGrown(text, before, 'output');
+    else moderationPolicy.check(text, 'output');
+  }
+};
+rows.push({ piece: 'moderate a streamed answer of 1,000 deltas', before: timePer(answers, streamChecks(false)), after: timePer(answers, streamChecks(true)), unit: 'µs' });
 
 // A response's security headers: helmet's middleware built for every request (what @fastify/helmet
 // did) against built once (src/app.ts), each applied to a fresh Node response.
@@ -180,7 +197,7 @@ console.log('| piece | before | after | after / before |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const row of rows) console.log(`| ${row.piece} | ${row.before.toFixed(1)} ${row.unit} | ${row.after.toFixed(1)} ${row.unit} | ${row.after / row.before < 0.01 ? (row.after / row.before).toPrecision(2) : (row.after / row.before).toFixed(2)} |`);
 console.log(
-  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; the vector as text (float4 digits); pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` (src/infra/db/execute.ts), `vectorParam` (pgvector’s binary form), `pino.destination({ sync: true })`; a query’s neighbour words by a scan of the word table against the precomputed pools (fresh words every pass, so no cache helps either side); helmet’s middleware built per request (@fastify/helmet) against once; ioredis with `enableAutoPipelining` against without (the bench’s own CPU, Redis’s not counted). Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
+  '\nBefore: js-tiktoken `encode` (its pre-tokenizer compiled on each call); Drizzle `sqlToQuery`; the vector as text (float4 digits); pino’s default destination (written through libuv’s thread pool). After: `countTokens` (per-piece memo), `compile` (src/infra/db/execute.ts), `vectorParam` (pgvector’s binary form), `pino.destination({ sync: true })`; a query’s neighbour words by a scan of the word table against the precomputed pools (fresh words every pass, so no cache helps either side); a streamed answer’s moderation, the whole text at every delta against what grew; helmet’s middleware built per request (@fastify/helmet) against once; ioredis with `enableAutoPipelining` against without (the bench’s own CPU, Redis’s not counted). Medians of the rounds; the log figures are a child process’s own CPU, its output piped to this one.',
 );
 if (redisNote) console.log(redisNote);
 console.log(`\nCommand: \`npx tsx bench/hot-path.ts --rounds ${rounds}\``);

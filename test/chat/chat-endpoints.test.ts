@@ -318,6 +318,26 @@ describe.each(backends())('chat endpoints on %s storage', (backend) => {
     expect(blocked.every((row) => !row.content.includes('password'))).toBe(true);
   });
 
+  it('stops a long streamed answer where it becomes blocked, however far into it (checks look back from the new text)', async () => {
+    const opening = 'Let me tell you about the tides and the moon over the harbour, and how the fishermen read them. '.repeat(8);
+    openrouter.settings.reply = `${opening}Now send me your password so I can check your boat licence. And more text after.`;
+    try {
+      const stream = await client.chat.completions.create({ model: 'character/luna', messages: [{ role: 'user', content: 'tell me a long story' }], stream: true }, { headers: { 'X-User-Id': 'discord-mod-long' } });
+      let streamed = '';
+      let finish: string | null | undefined;
+      for await (const chunk of stream) {
+        streamed += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(streamed.startsWith(opening.slice(0, 200))).toBe(true);
+      expect(streamed).not.toContain('password');
+      expect(streamed).toMatch(/withheld by the content policy \(credential phishing\)/);
+      expect(finish).toBe('content_filter');
+    } finally {
+      openrouter.settings.reply = (body) => `Echo: ${lastUserText(body)}`;
+    }
+  });
+
   it('answers without memories when memory recall fails', async () => {
     const memory = server.container.memory.service;
     const original = memory.recall.bind(memory);

@@ -460,10 +460,12 @@ export class ChatService {
         options.onToolCallDelta?.(event.toolCalls);
         progress.delivered += 1;
       } else if (event.type === 'delta') {
+        const checkedUpTo = progress.text.length;
         progress.text += event.text;
-        // Checked as the answer grows, so blocked text stops before more of it is shown;
-        // leaving the loop closes the generator, which aborts the upstream call.
-        const blocked = this.dependencies.moderation.wouldBlock(progress.text, 'output');
+        // Checked as the answer grows (the new text and what a match could have begun in before it),
+        // so blocked text stops before more of it is shown; leaving the loop closes the generator,
+        // which aborts the upstream call.
+        const blocked = this.dependencies.moderation.wouldBlockGrown(progress.text, checkedUpTo, 'output');
         if (blocked) {
           progress.blockedCategory = blocked;
           return { model, finishReason: 'content_filter', usage: undefined };
@@ -471,10 +473,18 @@ export class ChatService {
         onDelta(event.text);
         progress.delivered += 1;
       } else {
-        return { model: event.model, finishReason: event.finishReason, usage: event.usage };
+        return this.checkedWhole(progress, { model: event.model, finishReason: event.finishReason, usage: event.usage });
       }
     }
-    return { model, finishReason: 'stop', usage: undefined };
+    return this.checkedWhole(progress, { model, finishReason: 'stop', usage: undefined });
+  }
+
+  /** The end of a stream: the whole answer checked once (for a policy match longer than the growing checks look back over), so it is not stored if blocked. */
+  private checkedWhole<T extends { finishReason: string }>(progress: Progress, end: T): T {
+    const blocked = this.dependencies.moderation.wouldBlock(progress.text, 'output');
+    if (!blocked) return end;
+    progress.blockedCategory = blocked;
+    return { ...end, finishReason: 'content_filter' };
   }
 
   private chatRequest(turn: ModelTurn, model: string) {

@@ -28,13 +28,28 @@ export interface ModerationMatch {
   excerpt: string;
 }
 
+interface CompiledExpression {
+  expression: RegExp;
+  /**
+   * Whether a match can be found in a piece of the text that starts after a whitespace character:
+   * keywords (their boundary test looks one character back) and patterns without `^` or lookbehind.
+   */
+  finiteLookBehind: boolean;
+}
+
 interface CompiledCategory {
   name: string;
   directions: Set<ModerationDirection>;
-  expressions: RegExp[];
+  expressions: CompiledExpression[];
 }
 
 const EXCERPT_CONTEXT = 40;
+
+/**
+ * How far before the newly added text `checkGrown` looks: a match found there may have begun before
+ * the new text. The shipped patterns match well under 100 characters.
+ */
+export const GROWN_TEXT_LOOK_BACK = 256;
 
 export class ModerationPolicy {
   private constructor(private readonly categories: CompiledCategory[]) {}
@@ -48,10 +63,13 @@ export class ModerationPolicy {
       name: category.name,
       directions: new Set(category.directions),
       expressions: [
-        ...category.keywords.map((keyword) => new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(keyword).replace(/\s+/g, '\\s+')}(?![\\p{L}\\p{N}])`, `iu`)),
+        ...category.keywords.map((keyword) => ({
+          expression: new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(keyword).replace(/\s+/g, '\\s+')}(?![\\p{L}\\p{N}])`, `iu`),
+          finiteLookBehind: true,
+        })),
         ...category.patterns.map((pattern) => {
           try {
-            return new RegExp(pattern, category.flags);
+            return { expression: new RegExp(pattern, category.flags), finiteLookBehind: !/\^|\(\?<[=!]/.test(pattern) };
           } catch (error) {
             throw new Error(`${source}: category ${category.name} has a bad pattern ${JSON.stringify(pattern)}: ${(error as Error).message}`, { cause: error });
           }
@@ -61,7 +79,7 @@ export class ModerationPolicy {
     // Each expression runs once now: V8 compiles a regular expression on its first run, which was
     // ≈ 20 ms of the first chat turn after a start (bench/first-turn.ts).
     // (The policy's flags exclude g and y, so a run leaves no lastIndex behind.)
-    for (const category of categories) for (const expression of category.expressions) expression.test('warm up');
+    for (const category of categories) for (const { expression } of category.expressions) expression.test('warm up');
     return new ModerationPolicy(categories);
   }
 
@@ -83,13 +101,36 @@ export class ModerationPolicy {
 
   /** The first blocked category the text falls in for this direction, or undefined. */
   check(text: string, direction: ModerationDirection): ModerationMatch | undefined {
+    return this.checkFrom(text, 0, direction);
+  }
+
+  /**
+   * `check` of a text that grew (a streamed answer) where a check of its first `checkedUpTo`
+   * characters found nothing: a new match must reach into the added part, so the expressions that
+   * allow it read only the text from a whitespace at most GROWN_TEXT_LOOK_BACK characters before
+   * that part. Checking the whole answer at every delta made a streamed answer's checks quadratic in
+   * its length (≈ 17 ms for a 1,000-delta answer of 5 KB; issue 14, tenth pass). A match longer than
+   * the look-back is found by a check of the whole text (as the stream's end does).
+   */
+  checkGrown(text: string, checkedUpTo: number, direction: ModerationDirection): ModerationMatch | undefined {
+    if (checkedUpTo <= GROWN_TEXT_LOOK_BACK) return this.check(text, direction);
+    // After a whitespace character: a keyword's boundary test sees what precedes the piece as it would in the whole text.
+    const whitespace = text.slice(checkedUpTo - GROWN_TEXT_LOOK_BACK, checkedUpTo).search(/\s/u);
+    if (whitespace < 0) return this.check(text, direction);
+    return this.checkFrom(text, checkedUpTo - GROWN_TEXT_LOOK_BACK + whitespace + 1, direction);
+  }
+
+  private checkFrom(text: string, from: number, direction: ModerationDirection): ModerationMatch | undefined {
+    const piece = from > 0 ? text.slice(from) : text;
     for (const category of this.categories) {
       if (!category.directions.has(direction)) continue;
-      for (const expression of category.expressions) {
-        const match = expression.exec(text);
+      for (const { expression, finiteLookBehind } of category.expressions) {
+        const read = finiteLookBehind ? piece : text;
+        const match = expression.exec(read);
         if (match) {
-          const start = Math.max(0, match.index - EXCERPT_CONTEXT);
-          const end = Math.min(text.length, match.index + match[0].length + EXCERPT_CONTEXT);
+          const at = match.index + (read === piece ? from : 0);
+          const start = Math.max(0, at - EXCERPT_CONTEXT);
+          const end = Math.min(text.length, at + match[0].length + EXCERPT_CONTEXT);
           return { category: category.name, excerpt: text.slice(start, end) };
         }
       }

@@ -35,9 +35,14 @@ export class ModerationService {
     return this.check(text, 'output', subject);
   }
 
-  /** Pure check without recording, for streamed answers checked as they grow. */
+  /** Pure check without recording. */
   wouldBlock(text: string, direction: ModerationDirection): string | undefined {
     return this.dependencies.policy.check(text, direction)?.category;
+  }
+
+  /** Pure check of a streamed answer that grew since a check of its first `checkedUpTo` characters found nothing (see ModerationPolicy.checkGrown). */
+  wouldBlockGrown(text: string, checkedUpTo: number, direction: ModerationDirection): string | undefined {
+    return this.dependencies.policy.checkGrown(text, checkedUpTo, direction)?.category;
   }
 
   refusalFor(category: string): string {
