@@ -10,7 +10,13 @@
  *
  *   git worktree add /tmp/anima-a <commit> && (cd /tmp/anima-a && npm ci)
  *   npx tsx bench/turn-ab.ts --a /tmp/anima-a [--backend embedded|postgres] [--turns 1500] [--warmup 200]
+ *                            [--questions fixed|varied] [--answer-words 8]
  *                            [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379]
+ *
+ * `--questions varied` asks each turn six words drawn in a seeded walk over the built-in word table (as
+ * a real chat brings words the process has not met; `fixed`, the default, repeats one sentence as
+ * bench/turn-rate.ts does); `--answer-words N` makes the fake answer N words (a streamed answer arrives
+ * as N deltas).
  *
  * A's bundle is built with A's own scripts/build.mjs; A runs on its own node_modules.
  */
@@ -25,6 +31,7 @@ import { startOpenRouterFake } from '../test/fakes/index.js';
 import { childEnvironment } from '../test/helpers/child-server.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { benchCharacter, enterpriseUsers } from './anima-setup.js';
+import { loadWordVectors } from '../src/providers/embeddings/word-vectors.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -34,6 +41,8 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'embedded' },
     turns: { type: 'string', default: '1500' },
     warmup: { type: 'string', default: '200' },
+    questions: { type: 'string', default: 'fixed' },
+    'answer-words': { type: 'string', default: '8' },
     'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
     'redis-url': { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' },
   },
@@ -46,6 +55,17 @@ if (values.backend !== 'embedded' && values.backend !== 'postgres') throw new Er
 const turns = Number(values.turns);
 const warmup = Number(values.warmup);
 if (!Number.isInteger(turns) || turns < 10 || !Number.isInteger(warmup) || warmup < 0) throw new Error('--turns takes a whole number ≥ 10, --warmup one ≥ 0');
+if (values.questions !== 'fixed' && values.questions !== 'varied') throw new Error('--questions takes fixed or varied');
+const answerWords = Number(values['answer-words']);
+if (!Number.isInteger(answerWords) || answerWords < 1) throw new Error('--answer-words takes a whole number ≥ 1');
+
+/** The question of turn `index`: one sentence, or six words of the word table in a seeded walk (each turn's words mostly new to the server). */
+const question = (() => {
+  if (values.questions === 'fixed') return (index: number) => `What do you see tonight, turn ${index}?`;
+  const words = loadWordVectors().words.filter((word, row) => row >= 300 && /^\p{L}+$/u.test(word));
+  return (index: number) => `Tell me about ${Array.from({ length: 6 }, (_, slot) => words[(index * 6 + slot) * 7_919 % words.length]!).join(' ')}?`;
+})();
+const ANSWER = Array.from({ length: answerWords }, (_, index) => ['The', 'moon', 'is', 'a', 'loyal', 'companion;', 'it', 'never', 'leaves.'][index % 9]).join(' ');
 
 /** CPU ms of one process (all its threads), from /proc. */
 function processCpuMs(pid: number): number {
@@ -135,7 +155,7 @@ async function main(): Promise<void> {
   const machine = machineLine();
   buildAnima();
   execFileSync(process.execPath, [path.join(aTree!, 'scripts', 'build.mjs')], { cwd: aTree, stdio: ['ignore', 'ignore', 'inherit'] });
-  const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.', keepAliveMs: VENDOR_KEEP_ALIVE_MS });
+  const fake = await startOpenRouterFake({ reply: ANSWER, keepAliveMs: VENDOR_KEEP_ALIVE_MS });
   const forget = setInterval(() => fake.requests.splice(0), 1000);
   const sides: Side[] = [];
   try {
@@ -143,14 +163,14 @@ async function main(): Promise<void> {
     const samples = new Map(sides.map((side) => [side.name, { total: [] as number[], first: [] as number[] }]));
     const direct = { total: [] as number[], first: [] as number[] };
     const turn = (side: Side, index: number, stream: boolean) =>
-      timed(`${side.url}/v1/chat/completions`, { authorization: `Bearer ${side.internalKey}`, 'x-user-id': USERS[index % USERS.length]! }, 'character/bench', `What do you see tonight, turn ${index}?`, stream);
+      timed(`${side.url}/v1/chat/completions`, { authorization: `Bearer ${side.internalKey}`, 'x-user-id': USERS[index % USERS.length]! }, 'character/bench', question(index), stream);
     for (let index = 0; index < warmup; index += 1) for (const side of sides) await turn(side, index, index % 2 === 1);
     const cpuBefore = sides.map((side) => processCpuMs(side.child.pid!));
     for (let index = 0; index < turns; index += 1) {
       const stream = index % 2 === 1;
       const order = index % 4 < 2 ? sides : [...sides].reverse();
       for (const side of order) {
-        const result = await turn(side, index, stream);
+        const result = await turn(side, warmup + index, stream);
         (stream ? samples.get(side.name)!.first : samples.get(side.name)!.total).push(stream ? result.first : result.total);
       }
       const baseline = await timed(`${fake.url}/chat/completions`, { authorization: 'Bearer test-key' }, 'openai/gpt-4o-mini', `Direct call ${index}`, stream);
@@ -158,7 +178,7 @@ async function main(): Promise<void> {
     }
     const cpuPerTurn = sides.map((side, index) => (processCpuMs(side.child.pid!) - cpuBefore[index]!) / turns);
     const p = (list: number[], fraction: number) => percentile(list, fraction);
-    console.log(`## turn-ab (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; A = ${aTree}, B = this checkout; ${turns} turns each, one at a time, after ${warmup})\n`);
+    console.log(`## turn-ab (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; A = ${aTree}, B = this checkout; ${turns} turns each, one at a time, after ${warmup}; ${values.questions} questions, ${answerWords}-word answers)\n`);
     console.log(`${machine}\n`);
     console.log('| side | server CPU ms / turn | added p50 (ms) | added p90 (ms) | TTFT added p50 (ms) |');
     console.log('| --- | ---: | ---: | ---: | ---: |');
