@@ -30,8 +30,7 @@ import { projectFile } from '../src/infra/project-files.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { childEnvironment } from '../test/helpers/child-server.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
-import { benchCharacter, enterpriseUsers } from './anima-setup.js';
-import { loadWordVectors } from '../src/providers/embeddings/word-vectors.js';
+import { benchCharacter, benchQuestions, enterpriseUsers } from './anima-setup.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -59,12 +58,7 @@ if (values.questions !== 'fixed' && values.questions !== 'varied') throw new Err
 const answerWords = Number(values['answer-words']);
 if (!Number.isInteger(answerWords) || answerWords < 1) throw new Error('--answer-words takes a whole number ≥ 1');
 
-/** The question of turn `index`: one sentence, or six words of the word table in a seeded walk (each turn's words mostly new to the server). */
-const question = (() => {
-  if (values.questions === 'fixed') return (index: number) => `What do you see tonight, turn ${index}?`;
-  const words = loadWordVectors().words.filter((word, row) => row >= 300 && /^\p{L}+$/u.test(word));
-  return (index: number) => `Tell me about ${Array.from({ length: 6 }, (_, slot) => words[(index * 6 + slot) * 7_919 % words.length]!).join(' ')}?`;
-})();
+const question = benchQuestions(values.questions, (index) => `What do you see tonight, turn ${index}?`);
 const ANSWER = Array.from({ length: answerWords }, (_, index) => ['The', 'moon', 'is', 'a', 'loyal', 'companion;', 'it', 'never', 'leaves.'][index % 9]).join(' ');
 
 /** CPU ms of one process (all its threads), from /proc. */

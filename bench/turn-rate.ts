@@ -15,7 +15,7 @@
  *   npx tsx bench/turn-rate.ts [--rates 100,200,500] [--seconds 4] [--search 100,200,300,500,750,1000,1500,2000,3000]
  *                              [--only portkey,embedded,postgres] [--no-postgres] [--max-minutes 10] [--portkey-as-shipped]
  *                              [--users 64] [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379] [--card short|long] [--memories 0]
- *                              [--dump requests.tsv]
+ *                              [--dump requests.tsv] [--questions fixed|varied]
  *
  * --dump appends every answered request (series start as epoch ms, target, rate, streamed or not,
  * index, scheduled offset ms, latency ms) to a file, for bench/stall-report.ts to set beside the
@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { projectFile } from '../src/infra/project-files.js';
-import { benchCharacter, benchMemories, enterpriseUsers, startBenchAnima } from './anima-setup.js';
+import { benchCharacter, benchMemories, benchQuestions, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, commandLine, freePort, machineLine, namedCpuMs, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -61,6 +61,8 @@ const { values } = parseArgs({
     memories: { type: 'string', default: '0' },
     /** Appends every answered request to this file (see the header). */
     dump: { type: 'string' },
+    /** fixed: one sentence with the request's number; varied: six words a request the server has mostly not met (see benchQuestions). */
+    questions: { type: 'string', default: 'fixed' },
   },
 });
 if (values.card !== 'short' && values.card !== 'long') throw new Error('--card takes short or long');
@@ -131,7 +133,8 @@ interface DriveOptions {
   stopOnError: boolean;
 }
 
-const question = (index: number) => `Question ${index}: what is the moon made of?`;
+if (values.questions !== 'fixed' && values.questions !== 'varied') throw new Error('--questions takes fixed or varied');
+const question = benchQuestions(values.questions, (index) => `Question ${index}: what is the moon made of?`);
 
 async function once(target: Target, index: number, stream: boolean, scheduled: number, signal: AbortSignal): Promise<[number, number]> {
   const response = await fetch(target.url, {
