@@ -52,13 +52,19 @@ export interface LorebookOptions {
 
 const REGEX_KEY = /^\/(.+)\/([dgimsuvy]*)$/s;
 
-type Matcher = (haystack: string) => boolean;
+/** The text entries are scanned in, lower-cased once for every case-insensitive plain key. */
+interface Haystack {
+  text: string;
+  lower: string;
+}
+
+type Matcher = (haystack: Haystack) => boolean;
 
 function regexMatcher(source: string, flags: string): Matcher | undefined {
   try {
     // Stateful flags would make .test() depend on the previous call.
     const pattern = new RegExp(source, flags.replace(/[gy]/g, ''));
-    return (haystack) => pattern.test(haystack);
+    return (haystack) => pattern.test(haystack.text);
   } catch {
     return undefined;
   }
@@ -81,17 +87,46 @@ function keyMatcher(key: string, entry: CharacterBookEntry): Matcher | undefined
     }
   }
   // Plain keys (and regular expressions that do not compile) match as text.
-  if (caseSensitive) return (haystack) => haystack.includes(key);
+  if (caseSensitive) return (haystack) => haystack.text.includes(key);
   const lowered = key.toLowerCase();
-  return (haystack) => haystack.toLowerCase().includes(lowered);
+  return (haystack) => haystack.lower.includes(lowered);
 }
 
-function firstMatchingKey(keys: unknown, entry: CharacterBookEntry, haystack: string): string | undefined {
-  if (!Array.isArray(keys)) return undefined;
+/** An entry's keys as matchers, each with its key; undefined keys (not strings, blank) are left out. */
+type KeyMatchers = Array<{ key: string; matches: Matcher }>;
+
+function keyMatchers(keys: unknown, entry: CharacterBookEntry): KeyMatchers {
+  if (!Array.isArray(keys)) return [];
+  const matchers: KeyMatchers = [];
   for (const key of keys) {
     if (typeof key !== 'string') continue;
-    if (keyMatcher(key, entry)?.(haystack)) return key;
+    const matches = keyMatcher(key, entry);
+    if (matches) matchers.push({ key, matches });
   }
+  return matchers;
+}
+
+/**
+ * Each entry's matchers, built once per entry object: a character's book is the same object turn after
+ * turn while the character is cached, and building them — a regular expression compiled per key — was
+ * most of an activation's cost (with the haystack lower-cased once per key; issue 14, tenth pass).
+ */
+const compiledEntries = new WeakMap<CharacterBookEntry, { primary: KeyMatchers; secondary: KeyMatchers | undefined }>();
+
+function compiled(entry: CharacterBookEntry): { primary: KeyMatchers; secondary: KeyMatchers | undefined } {
+  let found = compiledEntries.get(entry);
+  if (!found) {
+    found = {
+      primary: keyMatchers(entry.keys, entry),
+      secondary: entry.selective === true && hasUsableKeys(entry.secondary_keys) ? keyMatchers(entry.secondary_keys, entry) : undefined,
+    };
+    compiledEntries.set(entry, found);
+  }
+  return found;
+}
+
+function firstMatchingKey(matchers: KeyMatchers, haystack: Haystack): string | undefined {
+  for (const { key, matches } of matchers) if (matches(haystack)) return key;
   return undefined;
 }
 
@@ -100,13 +135,12 @@ function hasUsableKeys(keys: unknown): boolean {
 }
 
 /** The key that triggers the entry in this text, or undefined when it does not fire. */
-function triggers(entry: CharacterBookEntry, haystack: string): string | undefined {
-  const primary = firstMatchingKey(entry.keys, entry, haystack);
-  if (primary === undefined) return undefined;
-  if (entry.selective === true && hasUsableKeys(entry.secondary_keys)) {
-    if (firstMatchingKey(entry.secondary_keys, entry, haystack) === undefined) return undefined;
-  }
-  return primary;
+function triggers(entry: CharacterBookEntry, haystack: Haystack): string | undefined {
+  const { primary, secondary } = compiled(entry);
+  const key = firstMatchingKey(primary, haystack);
+  if (key === undefined) return undefined;
+  if (secondary && firstMatchingKey(secondary, haystack) === undefined) return undefined;
+  return key;
 }
 
 function finiteOr(value: unknown, fallback: number): number {
@@ -138,9 +172,10 @@ export function activateLorebook(
   let pass = 0;
   for (;;) {
     const before = matched.size;
+    const scannedText: Haystack = { text: haystack, lower: haystack.toLowerCase() };
     book.entries.forEach((entry, index) => {
       if (matched.has(index) || entry.enabled === false || typeof entry.content !== 'string' || entry.content.trim() === '') return;
-      const key = triggers(entry, haystack);
+      const key = triggers(entry, scannedText);
       if (key !== undefined) matched.set(index, key);
     });
     pass += 1;
