@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activateLorebook } from './lorebook.js';
+import { activateLorebook, KeySearch } from './lorebook.js';
 import { countTokens } from './token-counter.js';
 import type { CharacterBook, CharacterBookEntry } from './types.js';
 
@@ -142,5 +142,21 @@ describe('countTokens', () => {
     expect(countTokens('')).toBe(0);
     expect(countTokens('hello world')).toBe(2);
     expect(countTokens('<|endoftext|>')).toBeGreaterThan(1);
+  });
+});
+
+describe('KeySearch (every key of a book in one pass)', () => {
+  it('finds exactly the keys text.includes finds, over seeded keys and texts (overlaps, prefixes, suffixes, repeats, accents, emoji)', () => {
+    let seed = 3;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648);
+    const alphabet = ['a', 'b', 'ab', 'ba', 'é', 'e', ' ', 'ß', '🐉', 'x'];
+    const word = (length: number) => Array.from({ length }, () => alphabet[next() % alphabet.length]!).join('');
+    for (let round = 0; round < 200; round += 1) {
+      const keys = Array.from({ length: 1 + (next() % 30) }, () => word(1 + (next() % 4)));
+      const text = word(next() % 120);
+      const search = new KeySearch(keys);
+      expect([...search.keysIn(text)].sort()).toEqual([...new Set(keys.filter((key) => text.includes(key)))].sort());
+    }
+    expect([...new KeySearch([]).keysIn('anything')]).toEqual([]);
   });
 });

@@ -52,10 +52,65 @@ export interface LorebookOptions {
 
 const REGEX_KEY = /^\/(.+)\/([dgimsuvy]*)$/s;
 
-/** The text entries are scanned in, lower-cased once for every case-insensitive plain key. */
+/** The text entries are scanned in, and which of the book's case-insensitive plain keys it holds (one pass, KeySearch). */
 interface Haystack {
   text: string;
-  lower: string;
+  present: Set<string>;
+}
+
+/**
+ * Every occurrence of many keys in one pass over a text (Aho–Corasick over UTF-16 code units, so a
+ * key is found exactly where `text.includes(key)` finds it). A book of hundreds of entries otherwise
+ * searched the scanned messages once per key, every turn.
+ */
+export class KeySearch {
+  private readonly next: Array<Map<number, number>> = [new Map()];
+  private readonly fallback: number[] = [0];
+  private readonly ends: string[][] = [[]];
+
+  constructor(keys: Iterable<string>) {
+    for (const key of keys) {
+      let state = 0;
+      for (let index = 0; index < key.length; index += 1) {
+        const unit = key.charCodeAt(index);
+        let to = this.next[state]!.get(unit);
+        if (to === undefined) {
+          to = this.next.length;
+          this.next.push(new Map());
+          this.fallback.push(0);
+          this.ends.push([]);
+          this.next[state]!.set(unit, to);
+        }
+        state = to;
+      }
+      this.ends[state]!.push(key);
+    }
+    // Breadth first: a state's fallback is the longest proper suffix of its path that is also a path.
+    const queue = [...this.next[0]!.values()];
+    for (let head = 0; head < queue.length; head += 1) {
+      const state = queue[head]!;
+      for (const [unit, to] of this.next[state]!) {
+        queue.push(to);
+        let fallback = this.fallback[state]!;
+        while (fallback !== 0 && !this.next[fallback]!.has(unit)) fallback = this.fallback[fallback]!;
+        this.fallback[to] = this.next[fallback]!.get(unit) ?? 0;
+        this.ends[to]!.push(...this.ends[this.fallback[to]]!);
+      }
+    }
+  }
+
+  /** The keys that occur in `text`. */
+  keysIn(text: string): Set<string> {
+    const found = new Set<string>();
+    let state = 0;
+    for (let index = 0; index < text.length; index += 1) {
+      const unit = text.charCodeAt(index);
+      while (state !== 0 && !this.next[state]!.has(unit)) state = this.fallback[state]!;
+      state = this.next[state]!.get(unit) ?? 0;
+      for (const key of this.ends[state]!) found.add(key);
+    }
+    return found;
+  }
 }
 
 type Matcher = (haystack: Haystack) => boolean;
@@ -86,14 +141,15 @@ function keyMatcher(key: string, entry: CharacterBookEntry): Matcher | undefined
       if (matcher) return matcher;
     }
   }
-  // Plain keys (and regular expressions that do not compile) match as text.
+  // Plain keys (and regular expressions that do not compile) match as text; case-insensitive ones
+  // through the book's KeySearch over the lower-cased text.
   if (caseSensitive) return (haystack) => haystack.text.includes(key);
   const lowered = key.toLowerCase();
-  return (haystack) => haystack.lower.includes(lowered);
+  return Object.assign((haystack: Haystack) => haystack.present.has(lowered), { searchedFor: lowered });
 }
 
-/** An entry's keys as matchers, each with its key; undefined keys (not strings, blank) are left out. */
-type KeyMatchers = Array<{ key: string; matches: Matcher }>;
+/** An entry's keys as matchers, each with its key; keys that are not strings or are blank are left out. */
+type KeyMatchers = Array<{ key: string; matches: Matcher & { searchedFor?: string } }>;
 
 function keyMatchers(keys: unknown, entry: CharacterBookEntry): KeyMatchers {
   if (!Array.isArray(keys)) return [];
@@ -106,10 +162,27 @@ function keyMatchers(keys: unknown, entry: CharacterBookEntry): KeyMatchers {
   return matchers;
 }
 
+/** Each book's KeySearch over its entries' case-insensitive plain keys, built once per book object. */
+const bookSearches = new WeakMap<CharacterBook, KeySearch>();
+
+function searchOf(book: CharacterBook): KeySearch {
+  let search = bookSearches.get(book);
+  if (!search) {
+    const keys = new Set<string>();
+    for (const entry of book.entries) {
+      const { primary, secondary } = compiled(entry);
+      for (const { matches } of [...primary, ...(secondary ?? [])]) if (matches.searchedFor !== undefined) keys.add(matches.searchedFor);
+    }
+    search = new KeySearch(keys);
+    bookSearches.set(book, search);
+  }
+  return search;
+}
+
 /**
  * Each entry's matchers, built once per entry object: a character's book is the same object turn after
  * turn while the character is cached, and building them — a regular expression compiled per key — was
- * most of an activation's cost (with the haystack lower-cased once per key; issue 14, tenth pass).
+ * part of an activation's cost (with the text lower-cased and searched once per key; issue 14, tenth pass).
  */
 const compiledEntries = new WeakMap<CharacterBookEntry, { primary: KeyMatchers; secondary: KeyMatchers | undefined }>();
 
@@ -172,7 +245,7 @@ export function activateLorebook(
   let pass = 0;
   for (;;) {
     const before = matched.size;
-    const scannedText: Haystack = { text: haystack, lower: haystack.toLowerCase() };
+    const scannedText: Haystack = { text: haystack, present: searchOf(book).keysIn(haystack.toLowerCase()) };
     book.entries.forEach((entry, index) => {
       if (matched.has(index) || entry.enabled === false || typeof entry.content !== 'string' || entry.content.trim() === '') return;
       const key = triggers(entry, scannedText);
