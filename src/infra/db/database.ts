@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
+import type { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -14,7 +13,7 @@ import type { Logger } from 'pino';
 import { projectFile } from '../project-files.js';
 import * as schema from './schema.js';
 import { acquireDirectoryLock, type DirectoryLock } from './directory-lock.js';
-import { sendByteArraysAsBinary } from './pglite-parameters.js';
+import { openPglite } from './pglite-open.js';
 import { buildPlainStatementsDirectly } from './execute.js';
 import { ThreadedPglite } from './pglite-client.js';
 
@@ -98,11 +97,7 @@ async function openEmbedded(dataDir: string, logger: Logger, thread: boolean, pr
   }
   let client: PGlite | ThreadedPglite;
   try {
-    if (thread) client = await ThreadedPglite.create(databaseDir, { preparedStatements });
-    else {
-      client = await PGlite.create({ dataDir: databaseDir, extensions: { vector } });
-      sendByteArraysAsBinary(client);
-    }
+    client = thread ? await ThreadedPglite.create(databaseDir, { preparedStatements }) : await openPglite(databaseDir);
   } catch (error) {
     await lock.release();
     throw error;

@@ -5,11 +5,10 @@
  * with the messages below; one PGlite instance, its own queue and transactions, exactly as before.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
+import type { Transaction } from '@electric-sql/pglite';
 import type { ThreadReply, ThreadRequest } from './pglite-protocol.js';
 import { serializeError } from './pglite-protocol.js';
-import { sendByteArraysAsBinary } from './pglite-parameters.js';
+import { openPglite } from './pglite-open.js';
 import { PglitePreparedStatements } from './pglite-prepared.js';
 
 const port = parentPort;
@@ -19,10 +18,7 @@ const { dataDir, preparedStatements } = workerData as { dataDir: string; prepare
 /** Open transactions by id: each waits in PGlite's own `transaction()` until the main thread ends it. */
 const transactions = new Map<number, { tx: Transaction; end: (commit: boolean) => void; finished: Promise<void> }>();
 
-const ready = PGlite.create({ dataDir, extensions: { vector } }).then((db) => {
-  sendByteArraysAsBinary(db);
-  return db;
-});
+const ready = openPglite(dataDir);
 /** Statements a turn repeats run by name (parsed and planned once); see pglite-prepared.ts. */
 const prepared = ready.then((db) => (preparedStatements === false ? undefined : new PglitePreparedStatements(db)));
 

@@ -1,4 +1,15 @@
-import type { PGlite } from '@electric-sql/pglite';
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+
+/**
+ * The embedded database as Anima opens it, on the main thread or its own (pglite-thread.ts): PGlite
+ * on a data directory, with pgvector, and byte arrays sent as binary parameters.
+ */
+export async function openPglite(dataDir: string): Promise<PGlite> {
+  const pglite = await PGlite.create({ dataDir, extensions: { vector } });
+  sendByteArraysAsBinary(pglite);
+  return pglite;
+}
 
 /** A parameter of a type PGlite has no serializer for: a byte array as it is (a binary parameter), anything else as text. */
 const binaryOrText = (value: unknown): unknown => (ArrayBuffer.isView(value) ? value : String(value));
@@ -12,7 +23,7 @@ const binaryOrText = (value: unknown): unknown => (ArrayBuffer.isView(value) ? v
  * transactions too, and the named statements of pglite-prepared.ts). Types PGlite knows (bytea among
  * them) keep their serializers. The recall's query vector is sent this way (`vectorParam`).
  */
-export function sendByteArraysAsBinary(pglite: PGlite): void {
+function sendByteArraysAsBinary(pglite: PGlite): void {
   const internals = pglite as unknown as { serializers: Record<number | string, unknown> };
   internals.serializers = new Proxy(internals.serializers, {
     get(target, key, receiver) {
