@@ -100,14 +100,15 @@ export interface BenchAnima {
  * Starts Anima (dist/src/server.js, see buildAnima in bench/harness.ts) as its own process on a fresh
  * data directory (`anima-bench-<name>-…` under the temporary directory) with fresh keys; `env` adds
  * the upstream and storage settings. A loaded machine may take well over the default 30 s to start the
- * embedded database, so it is given three minutes.
+ * embedded database, so it is given three minutes. `checkout`: another checkout's bundle instead of
+ * this one's (bench/turn-ab.ts).
  */
-export async function startBenchAnima(name: string, env: Record<string, string>): Promise<BenchAnima> {
+export async function startBenchAnima(name: string, env: Record<string, string>, checkout?: string): Promise<BenchAnima> {
   const dataDir = mkdtempSync(path.join(tmpdir(), `anima-bench-${name}-`));
   const adminKey = `admin-${randomBytes(12).toString('hex')}`;
   const internalKey = `internal-${randomBytes(12).toString('hex')}`;
   const serverEnv = { DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, INTERNAL_API_KEY: internalKey, ENCRYPTION_KEY: randomBytes(32).toString('base64'), ...env };
-  const start = () => startChildServer(serverEnv, 'src/server.ts', 180_000);
+  const start = () => startChildServer(serverEnv, 'src/server.ts', 180_000, checkout);
   const server = await start().catch((error: unknown) => {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;

@@ -20,17 +20,14 @@
  *
  * A's bundle is built with A's own scripts/build.mjs; A runs on its own node_modules.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { projectFile } from '../src/infra/project-files.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
-import { childEnvironment } from '../test/helpers/child-server.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
-import { benchCharacter, benchQuestions, enterpriseUsers } from './anima-setup.js';
+import { benchCharacter, benchQuestions, enterpriseUsers, startBenchAnima, type BenchAnima } from './anima-setup.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -70,63 +67,28 @@ function processCpuMs(pid: number): number {
 
 interface Side {
   name: string;
-  child: ChildProcess;
-  url: string;
-  internalKey: string;
-  dataDir: string;
+  anima: BenchAnima;
   scratch: ScratchDatabase | undefined;
 }
 
 const USERS = Array.from({ length: 8 }, (_, index) => `ab-user-${index}`);
 
-async function startSide(name: string, tree: string, fakeUrl: string): Promise<Side> {
+async function startSide(name: string, checkout: string | undefined, fakeUrl: string): Promise<Side> {
   const scratch = values.backend === 'postgres' ? await createScratchDatabase(values['database-url'], 'anima_bench') : undefined;
-  const dataDir = mkdtempSync(path.join(tmpdir(), `anima-bench-ab-${name}-`));
-  const adminKey = `admin-${randomBytes(12).toString('hex')}`;
-  const internalKey = `internal-${randomBytes(12).toString('hex')}`;
-  const env: Record<string, string> = {
-    DATA_DIR: dataDir,
-    ADMIN_API_KEY: adminKey,
-    INTERNAL_API_KEY: internalKey,
-    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    OPENROUTER_BASE_URL: fakeUrl,
-    OPENROUTER_API_KEY: 'test-key',
-    MEMORY_FORMATION_DELAY_MS: '600000',
-    ...(scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `benchab${randomBytes(4).toString('hex')}` } : {}),
-  };
-  const extra = process.env.CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...extra, path.join(tree, 'dist', 'src', 'server.js')], { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start in 3 minutes:\n${output}`)), 180_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"url":"(http:\/\/[^"]+)".*"msg":"Anima is listening"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening:\n${output}`)));
-  });
-  // From here the output is only drained (a kept log would grow with every turn).
-  child.stdout.removeAllListeners('data');
-  child.stderr.removeAllListeners('data');
-  child.stdout.resume();
-  child.stderr.resume();
-  await benchCharacter({ url }, adminKey);
-  await enterpriseUsers({ url }, { adminKey, internalKey }, USERS);
-  return { name, child, url, internalKey, dataDir, scratch };
+  const storage: Record<string, string> = scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `benchab${randomBytes(4).toString('hex')}` } : {};
+  try {
+    const anima = await startBenchAnima(`ab-${name}`, { OPENROUTER_BASE_URL: fakeUrl, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...storage }, checkout);
+    await benchCharacter(anima.server, anima.adminKey);
+    await enterpriseUsers(anima.server, anima, USERS);
+    return { name, anima, scratch };
+  } catch (error) {
+    await scratch?.drop();
+    throw error;
+  }
 }
 
 async function stopSide(side: Side): Promise<void> {
-  if (side.child.exitCode === null) {
-    const exited = new Promise((resolve) => side.child.once('exit', resolve));
-    side.child.kill('SIGTERM');
-    await exited;
-  }
-  rmSync(side.dataDir, { recursive: true, force: true });
+  await side.anima.stop();
   await side.scratch?.drop();
 }
 
@@ -153,13 +115,13 @@ async function main(): Promise<void> {
   const forget = setInterval(() => fake.requests.splice(0), 1000);
   const sides: Side[] = [];
   try {
-    sides.push(await startSide('A', aTree!, fake.url), await startSide('B', projectFile(), fake.url));
+    sides.push(await startSide('A', aTree, fake.url), await startSide('B', undefined, fake.url));
     const samples = new Map(sides.map((side) => [side.name, { total: [] as number[], first: [] as number[] }]));
     const direct = { total: [] as number[], first: [] as number[] };
     const turn = (side: Side, index: number, stream: boolean) =>
-      timed(`${side.url}/v1/chat/completions`, { authorization: `Bearer ${side.internalKey}`, 'x-user-id': USERS[index % USERS.length]! }, 'character/bench', question(index), stream);
+      timed(`${side.anima.server.url}/v1/chat/completions`, { authorization: `Bearer ${side.anima.internalKey}`, 'x-user-id': USERS[index % USERS.length]! }, 'character/bench', question(index), stream);
     for (let index = 0; index < warmup; index += 1) for (const side of sides) await turn(side, index, index % 2 === 1);
-    const cpuBefore = sides.map((side) => processCpuMs(side.child.pid!));
+    const cpuBefore = sides.map((side) => processCpuMs(side.anima.server.process.pid!));
     for (let index = 0; index < turns; index += 1) {
       const stream = index % 2 === 1;
       const order = index % 4 < 2 ? sides : [...sides].reverse();
@@ -170,7 +132,7 @@ async function main(): Promise<void> {
       const baseline = await timed(`${fake.url}/chat/completions`, { authorization: 'Bearer test-key' }, 'openai/gpt-4o-mini', `Direct call ${index}`, stream);
       (stream ? direct.first : direct.total).push(stream ? baseline.first : baseline.total);
     }
-    const cpuPerTurn = sides.map((side, index) => (processCpuMs(side.child.pid!) - cpuBefore[index]!) / turns);
+    const cpuPerTurn = sides.map((side, index) => (processCpuMs(side.anima.server.process.pid!) - cpuBefore[index]!) / turns);
     const p = (list: number[], fraction: number) => percentile(list, fraction);
     console.log(`## turn-ab (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; A = ${aTree}, B = this checkout; ${turns} turns each, one at a time, after ${warmup}; ${values.questions} questions, ${answerWords}-word answers)\n`);
     console.log(`${machine}\n`);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { projectFile } from '../../src/infra/project-files.js';
 
 export interface ChildServer {
@@ -15,8 +16,9 @@ export interface ChildServer {
  * per run from the current sources: what `npm start` runs, and a quarter of the CPU of `tsx`
  * transpiling every module in every child (measured: 1.9 s against 7.6 s of CPU per CLI call).
  */
-export function childCommand(entry: string): [string, string[]] {
-  const built = projectFile('dist', entry.replace(/\.ts$/, '.js'));
+export function childCommand(entry: string, checkout?: string): [string, string[]] {
+  const relative = entry.replace(/\.ts$/, '.js');
+  const built = checkout ? path.join(checkout, 'dist', relative) : projectFile('dist', relative);
   // CHILD_NODE_ARGS adds Node flags to every child, e.g. '--cpu-prof --cpu-prof-dir=/tmp/anima-prof' to profile a benchmark's server.
   const extra = process.env.CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   return [process.execPath, [...extra, '--enable-source-maps', built]];
@@ -28,8 +30,9 @@ export function childEnvironment(env: Record<string, string>): NodeJS.ProcessEnv
 }
 
 /** Runs an entry point (src/server.ts by default) as its own process and waits until it listens. */
-export function startChildServer(env: Record<string, string>, entry = 'src/server.ts', timeoutMs = 30_000): Promise<ChildServer> {
-  const [command, commandArgs] = childCommand(entry);
+/** `checkout`: another checkout of Anima whose bundle to run (bench/turn-ab.ts), this one's by default. */
+export function startChildServer(env: Record<string, string>, entry = 'src/server.ts', timeoutMs = 30_000, checkout?: string): Promise<ChildServer> {
+  const [command, commandArgs] = childCommand(entry, checkout);
   const child = spawn(command, commandArgs, { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
