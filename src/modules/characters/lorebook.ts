@@ -99,6 +99,11 @@ export class KeySearch {
     }
   }
 
+  /** Whether it was given no key (a search would find nothing). */
+  get empty(): boolean {
+    return this.next[0]!.size === 0;
+  }
+
   /** The keys that occur in `text`. */
   keysIn(text: string): Set<string> {
     const found = new Set<string>();
@@ -245,7 +250,8 @@ export function activateLorebook(
   let pass = 0;
   for (;;) {
     const before = matched.size;
-    const scannedText: Haystack = { text: haystack, present: searchOf(book).keysIn(haystack.toLowerCase()) };
+    const search = searchOf(book);
+    const scannedText: Haystack = { text: haystack, present: search.empty ? new Set() : search.keysIn(haystack.toLowerCase()) };
     book.entries.forEach((entry, index) => {
       if (matched.has(index) || entry.enabled === false || typeof entry.content !== 'string' || entry.content.trim() === '') return;
       const key = triggers(entry, scannedText);
