@@ -10,13 +10,15 @@
  *
  *   git worktree add /tmp/anima-a <commit> && (cd /tmp/anima-a && npm ci)
  *   npx tsx bench/turn-ab.ts --a /tmp/anima-a [--backend embedded|postgres] [--turns 1500] [--warmup 200]
- *                            [--questions fixed|varied] [--answer-words 8]
+ *                            [--questions fixed|varied] [--answer-words 8] [--memories 0]
  *                            [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379]
  *
  * `--questions varied` asks each turn six words drawn in a seeded walk over the built-in word table (as
  * a real chat brings words the process has not met; `fixed`, the default, repeats one sentence as
  * bench/turn-rate.ts does); `--answer-words N` makes the fake answer N words (a streamed answer arrives
- * as N deltas).
+ * as N deltas); `--memories N` gives each of the bench's eight users N memories of their own and the
+ * character N / 2 core ones (bench/anima-setup.ts benchMemories), on both sides, so that recall has
+ * something to rank as it has for real users (the other options leave memory empty).
  *
  * A's bundle is built with A's own scripts/build.mjs; A runs on its own node_modules.
  */
@@ -27,7 +29,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
-import { benchCharacter, benchQuestions, enterpriseUsers, startBenchAnima, type BenchAnima } from './anima-setup.js';
+import { benchCharacter, benchMemories, benchQuestions, enterpriseUsers, startBenchAnima, type BenchAnima } from './anima-setup.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '200' },
     questions: { type: 'string', default: 'fixed' },
     'answer-words': { type: 'string', default: '8' },
+    memories: { type: 'string', default: '0' },
     'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
     'redis-url': { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' },
   },
@@ -54,6 +57,8 @@ if (!Number.isInteger(turns) || turns < 10 || !Number.isInteger(warmup) || warmu
 if (values.questions !== 'fixed' && values.questions !== 'varied') throw new Error('--questions takes fixed or varied');
 const answerWords = Number(values['answer-words']);
 if (!Number.isInteger(answerWords) || answerWords < 1) throw new Error('--answer-words takes a whole number ≥ 1');
+const memories = Number(values.memories);
+if (!Number.isInteger(memories) || memories < 0) throw new Error('--memories takes a whole number ≥ 0');
 
 const question = benchQuestions(values.questions, (index) => `What do you see tonight, turn ${index}?`);
 const ANSWER = Array.from({ length: answerWords }, (_, index) => ['The', 'moon', 'is', 'a', 'loyal', 'companion;', 'it', 'never', 'leaves.'][index % 9]).join(' ');
@@ -80,6 +85,7 @@ async function startSide(name: string, checkout: string | undefined, fakeUrl: st
     const anima = await startBenchAnima(`ab-${name}`, { OPENROUTER_BASE_URL: fakeUrl, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...storage }, checkout);
     await benchCharacter(anima.server, anima.adminKey);
     await enterpriseUsers(anima.server, anima, USERS);
+    await benchMemories(anima.server, anima, USERS, memories);
     return { name, anima, scratch };
   } catch (error) {
     await scratch?.drop();
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
     }
     const cpuPerTurn = sides.map((side, index) => (processCpuMs(side.anima.server.process.pid!) - cpuBefore[index]!) / turns);
     const p = (list: number[], fraction: number) => percentile(list, fraction);
-    console.log(`## turn-ab (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; A = ${aTree}, B = this checkout; ${turns} turns each, one at a time, after ${warmup}; ${values.questions} questions, ${answerWords}-word answers)\n`);
+    console.log(`## turn-ab (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; A = ${aTree}, B = this checkout; ${turns} turns each, one at a time, after ${warmup}; ${values.questions} questions, ${answerWords}-word answers${memories > 0 ? `, ${memories} memories a user` : ''})\n`);
     console.log(`${machine}\n`);
     console.log('| side | server CPU ms / turn | added p50 (ms) | added p90 (ms) | TTFT added p50 (ms) |');
     console.log('| --- | ---: | ---: | ---: | ---: |');

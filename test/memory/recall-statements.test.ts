@@ -154,4 +154,43 @@ describe.each(backends())('memory recall statements (%s)', (backend) => {
     }
     expect(compared).toBeGreaterThan(150);
   }, 120_000);
+
+  it("counts every position of the related words, whatever the memory's text holds", async () => {
+    const { db, identity, memory } = server.container;
+    const userId = (await identity.service.registerUser('statements-awkward', 'awkward')).user.id;
+    // Repeated related words (counted per position), capitals, apostrophes, accented and non-Latin
+    // letters, numbers, a URL, an e-mail address, a file path, hyphenated words, and a word far
+    // past position 16,383 (PostgreSQL's largest position: later words share it).
+    const texts = [
+      'The Natural History Museum is a MUSEUM of museums; the museum café opens at 9.',
+      "O'Brien's ANNA and Ånna went to the Ångström lab at A-level; AAA batteries, v2.0A.",
+      'Mail anna@example.com or see https://example.com/Museum/A?x=A — /var/A/museum.txt',
+      'Ночной музей и café crème: the night-time museum tour, night after night.',
+      `${'filler '.repeat(16_500)}museum night museum`,
+      'Nothing related here at all.',
+    ];
+    for (const content of texts) await memory.service.create({ characterId, scope: 'user', userId, guildId: null, content });
+    const filter = MemoryService.scopesOf({ characterId, userId, guildId: undefined });
+    let repeated = 0;
+    for (const words of [['museum', 'night'], ['anna', 'batteries', 'lab'], ['example', 'museum', 'txt', 'café'], ['музей', 'night-time', 'crème']]) {
+      const question = 'what is open at night';
+      const tsQuery = store.textQueryOf(question)!;
+      // The related words as the search takes them (split into words, e.g. night-time → night time).
+      const relatedWords = store.textQueryOf(words.join(' '))!.split(' | ').join(' ');
+      // The former statement's count: the positions of the related lexemes, read by unnest.
+      const former = await db.execute(
+        sql`SELECT m.id, (SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(m.search_vector) u WHERE u.lexeme = ANY(r.lexemes))::int AS positions, ts_rank_cd(m.search_vector, q.query)::float8 AS own FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), tsvector_to_array(to_tsvector('english', ${relatedWords})) AS r(lexemes) WHERE m.user_id = ${userId}::uuid`,
+      );
+      const expected = new Map((former as { rows: Array<{ id: string; positions: number; own: number }> }).rows.map((row) => [row.id, row]));
+      const hits = (await store.textSearch(db, filter, question, 1000, { words, weight: 0.5 })).filter((hit) => hit.userId === userId);
+      expect(hits.length, words.join(' ')).toBeGreaterThan(0);
+      for (const hit of hits) {
+        const row = expected.get(hit.id)!;
+        expect(hit.rank, words.join(' ')).toBeCloseTo(Number(row.own) + 0.5 * Math.fround(row.positions * Math.fround(0.1)), 6);
+      }
+      repeated += hits.filter((hit) => expected.get(hit.id)!.positions >= 2).length;
+    }
+    // The case a count of lexemes would get wrong was met.
+    expect(repeated).toBeGreaterThan(2);
+  }, 60_000);
 });

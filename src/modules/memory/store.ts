@@ -215,13 +215,18 @@ function queryWordsOf(text: string): string[] {
  * The related words' rank is what `ts_rank_cd(search_vector, to_tsquery('w1 | w2 | …'))` gives —
  * for an OR of single words every cover is one position, so it is 0.1 (weight D, the only weight
  * `search_vector` has) for each position of the memory holding one of them — but counted from the
- * tsvector's own positions: ts_rank_cd's cover search over ≈ 30 related words, and `q || e` built
- * again for every row, were most of recall's time on the embedded database (issue 14). Both
- * queries are parsed once per statement. `test/memory/recall-statements.test.ts` holds the two
- * equal on real memories.
+ * tsvector itself: ts_rank_cd's cover search over ≈ 30 related words, and `q || e` built again for
+ * every row, were most of recall's time on the embedded database (issue 14). The positions are
+ * counted without a set-returning function (an `unnest` per row cost ≈ 20 µs a memory on PGlite,
+ * more than the rest of the row's work; issue 14, eleventh pass): `setweight` marks the related
+ * lexemes' positions with weight A, `ts_filter` keeps only those, and in that tsvector's text
+ * (`'museum':3A,9A`) each position carries one letter A — a lexeme never holds an upper-case
+ * letter (every dictionary of the `english` configuration lower-cases). Both queries are parsed
+ * once per statement. `test/memory/recall-statements.test.ts` holds the rank equal to ts_rank_cd's
+ * on real memories.
  */
 function expandedTextHits(filter: ScopeFilter, tsQuery: string, { words: relatedWords, weight }: TextExpansion, limit: number): SQL {
-  const related = sql`((SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(m.search_vector) u WHERE u.lexeme = ANY(r.lexemes))::float8 * 0.1::float4::float8)::float4`;
+  const related = sql`(coalesce(array_length(string_to_array(ts_filter(setweight(m.search_vector, 'A', r.lexemes), '{a}')::text, 'A'), 1) - 1, 0)::float8 * 0.1::float4::float8)::float4`;
   return sql`SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (ts_rank_cd(m.search_vector, q.query) + ${weight}::float8 * ${related})::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${`${tsQuery} | ${relatedWords.join(' | ')}`}) AS a(query), tsvector_to_array(to_tsvector('english', ${relatedWords.join(' ')})) AS r(lexemes) WHERE m.search_vector @@ a.query AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${limit}`;
 }
 
