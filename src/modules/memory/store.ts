@@ -353,6 +353,7 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
   const outputs: SQL[] = [];
   const nothing = sql`NULL::float8 AS distance, NULL::float8 AS rank, NULL::boolean AS matched, NULL::int AS "scopeRows"`;
   const unionParts: SQL[] = [];
+  const listNames: string[] = [];
   if (request.vector) {
     const { space, query } = request.vector;
     const dims = dimensionsLiteral(space.dimensions);
@@ -387,6 +388,7 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
     }
     outputs.push(sql`SELECT kind, ${LIST_COLUMNS}, distance, NULL::float8 AS rank, NULL::boolean AS matched, "scopeRows" FROM vector_hits`);
     unionParts.push(sql`SELECT id FROM vector_hits`);
+    listNames.push('vector_hits');
   }
   const tsQuery = request.text === undefined ? undefined : textQueryOf(request.text);
   if (tsQuery) {
@@ -401,9 +403,14 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
     }
     outputs.push(sql`SELECT 'text'::text AS kind, ${LIST_COLUMNS}, NULL::float8 AS distance, rank, matched, NULL::int AS "scopeRows" FROM text_hits`);
     unionParts.push(sql`SELECT id FROM text_hits`);
+    listNames.push('text_hits');
   }
   if (request.fillUpTo !== undefined && request.fillUpTo > 0) {
-    const gate = unionParts.length > 0 ? sql` AND (SELECT count(*) FROM (${sql.join(unionParts, sql` UNION `)}) listed) < ${request.fillUpTo}` : sql``;
+    // Each list holds a memory at most once, so one list with `fillUpTo` rows already fills the answer:
+    // those counts come first and spare the union's de-duplication on most turns (an AND of one-time
+    // filters stops at the first false one).
+    const listCounts = listNames.map((name) => sql` AND (SELECT count(*) FROM ${sql.raw(name)}) < ${request.fillUpTo}`);
+    const gate = unionParts.length > 0 ? sql`${sql.join(listCounts, sql``)} AND (SELECT count(*) FROM (${sql.join(unionParts, sql` UNION `)}) listed) < ${request.fillUpTo}` : sql``;
     ctes.push(
       sql`standing AS MATERIALIZED (SELECT ${SCORED_COLUMNS} FROM memories m WHERE ${scopeCondition(filter)}${gate} ORDER BY m.importance DESC, m.updated_at DESC LIMIT ${request.fillUpTo * 2})`,
     );
