@@ -614,7 +614,9 @@ export async function memoriesOfUser(db: Executor, userId: string): Promise<Memo
  * recent than that is left as it is. Every rewrite of a memory writes a new row version and, off a
  * full page, a new entry in each of the table's indexes (HNSW and full-text included); the same
  * memories come back turn after turn, so without the resolution a busy scope rewrote them all every
- * few seconds (on the embedded database, ≈ 75 ms of its one thread for a scope of 60).
+ * few seconds (on the embedded database, ≈ 75 ms of its one thread for a scope of 60). The table
+ * keeps 40 % of each page free (`drizzle/0016_memories_fillfactor.sql`) so that the new version stays
+ * on its page as a heap-only tuple and no index is written (50 rows: 11 → 2.7 ms on the embedded database).
  */
 export async function touchRecalled(db: Executor, ids: string[], at: Date, resolutionMs: number): Promise<void> {
   if (ids.length === 0) return;
