@@ -129,16 +129,17 @@ describe.each(backends())('memory recall (%s)', (backend) => {
       const created = await memory.service.create({ characterId: keeper, scope: 'user', userId: dora, guildId: null, content: `The user mentioned a walk by the sea on day ${index}, with a long story about the tide, the gulls and the lighthouse keeper who waved.` });
       ids.push(created.id);
     }
-    const [options] = (await db.execute(sql`SELECT reloptions FROM pg_class WHERE oid = 'memories'::regclass`) as unknown as { rows: Array<{ reloptions: string[] | string }> }).rows;
+    const optionsResult: unknown = await db.execute(sql`SELECT reloptions FROM pg_class WHERE oid = 'memories'::regclass`);
+    const [options] = (optionsResult as { rows: Array<{ reloptions: string[] | string }> }).rows;
     expect(String(options!.reloptions)).toContain('fillfactor=60');
     // The session's counts not yet sent to the statistics (this transaction's and maybe earlier ones'): read before and after.
     const counts = await db.transaction(async (transaction) => {
-      const read = async () =>
-        (
-          (await transaction.execute(
-            sql`SELECT pg_stat_get_xact_tuples_updated('memories'::regclass)::int AS updated, pg_stat_get_xact_tuples_hot_updated('memories'::regclass)::int AS hot`,
-          )) as unknown as { rows: Array<{ updated: number; hot: number }> }
-        ).rows[0]!;
+      const read = async () => {
+        const result: unknown = await transaction.execute(
+          sql`SELECT pg_stat_get_xact_tuples_updated('memories'::regclass)::int AS updated, pg_stat_get_xact_tuples_hot_updated('memories'::regclass)::int AS hot`,
+        );
+        return (result as { rows: Array<{ updated: number; hot: number }> }).rows[0]!;
+      };
       const before = await read();
       await touchRecalled(transaction, ids, new Date(), RECALLED_AT_RESOLUTION_MS);
       const after = await read();
