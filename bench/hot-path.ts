@@ -24,7 +24,7 @@ import { compile } from '../src/infra/db/execute.js';
 import { reserveStatement } from '../src/modules/billing/store.js';
 import { writeTurnStatement } from '../src/modules/chat/store.js';
 import { countTokens, encoderTokenCount } from '../src/modules/characters/token-counter.js';
-import { fuseResults, type RankedMemory, type RankingSettings } from '../src/modules/memory/retrieval.js';
+import { fuseResults, similarityBounds, type RankedMemory, type RankingSettings } from '../src/modules/memory/retrieval.js';
 import { recallListsStatement, vectorParam, type TextHit, type VectorHit } from '../src/modules/memory/store.js';
 import { median } from './stats.js';
 
@@ -135,35 +135,23 @@ rows.push({
 function fuseBySpreading(vectorHits: VectorHit[], textHits: TextHit[], settings: RankingSettings, now: Date): RankedMemory[] {
   const byId = new Map<string, RankedMemory & { fusion: number }>();
   const vectorWeight = Math.min(Math.max(settings.vectorWeight, 0), 1);
-  let best = -Infinity;
-  let worst = Infinity;
-  for (const hit of vectorHits) {
-    best = Math.max(best, 1 - hit.distance);
-    worst = Math.min(worst, 1 - hit.distance);
-  }
+  const { best, worst } = similarityBounds(vectorHits);
   for (const hit of vectorHits) {
     const similarity = 1 - hit.distance;
-    const normalised = best > worst ? (similarity - worst) / (best - worst) : 1;
-    byId.set(hit.id, { ...hit, score: 0, similarity, textRank: undefined, relevant: similarity >= settings.minRelevance, fusion: vectorWeight * normalised });
+    const fusion = vectorWeight * (best > worst ? (similarity - worst) / (best - worst) : 1);
+    byId.set(hit.id, { ...hit, score: 0, similarity, textRank: undefined, relevant: similarity >= settings.minRelevance, fusion });
   }
   const bestText = textHits.reduce((max, hit) => Math.max(max, hit.rank), 0);
   for (const hit of textHits) {
     const fusion = (1 - vectorWeight) * (bestText > 0 ? hit.rank / bestText : 1);
-    const existing = byId.get(hit.id);
-    if (existing) {
-      existing.fusion += fusion;
-      existing.textRank = hit.rank;
-      existing.relevant ||= hit.matched;
-    } else {
-      byId.set(hit.id, { ...hit, score: 0, similarity: undefined, textRank: hit.rank, relevant: hit.matched, fusion });
-    }
+    const known = byId.get(hit.id);
+    if (!known) byId.set(hit.id, { ...hit, score: 0, similarity: undefined, textRank: hit.rank, relevant: hit.matched, fusion });
+    else Object.assign(known, { fusion: known.fusion + fusion, textRank: hit.rank, relevant: known.relevant || hit.matched });
   }
   const ranked: RankedMemory[] = [];
   for (const { fusion, ...memory } of byId.values()) {
-    const ageDays = Math.max(0, (now.getTime() - memory.updatedAt.getTime()) / 86_400_000);
-    const recency = 0.8 + 0.2 * Math.pow(0.5, ageDays / 60);
-    const importance = 0.75 + 0.5 * Math.min(Math.max(memory.importance, 0), 1);
-    ranked.push({ ...memory, score: fusion * settings.weights[memory.scope] * importance * recency });
+    const recency = 0.8 + 0.2 * Math.pow(0.5, Math.max(0, (now.getTime() - memory.updatedAt.getTime()) / 86_400_000) / 60);
+    ranked.push({ ...memory, score: fusion * settings.weights[memory.scope] * (0.75 + 0.5 * Math.min(Math.max(memory.importance, 0), 1)) * recency });
   }
   return ranked.sort((left, right) => Number(right.relevant) - Number(left.relevant) || right.score - left.score);
 }

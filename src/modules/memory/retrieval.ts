@@ -38,12 +38,7 @@ export function fuseResults(vectorHits: VectorHit[], textHits: TextHit[], settin
   // turn, and three object spreads a candidate were most of this function's time (issue 14).
   const byId = new Map<string, Fused>();
   const vectorWeight = Math.min(Math.max(settings.vectorWeight, 0), 1);
-  let best = -Infinity;
-  let worst = Infinity;
-  for (const hit of vectorHits) {
-    best = Math.max(best, 1 - hit.distance);
-    worst = Math.min(worst, 1 - hit.distance);
-  }
+  const { best, worst } = similarityBounds(vectorHits);
   for (const hit of vectorHits) {
     const similarity = 1 - hit.distance;
     const normalised = best > worst ? (similarity - worst) / (best - worst) : 1;
@@ -85,6 +80,17 @@ export function fuseResults(vectorHits: VectorHit[], textHits: TextHit[], settin
   }
   // The threshold orders rather than drops: relevant memories first, the rest after them.
   return ranked.sort((left, right) => Number(right.relevant) - Number(left.relevant) || right.score - left.score);
+}
+
+/** The best and the worst cosine similarity of a vector list: the bounds of its min–max normalisation. */
+export function similarityBounds(vectorHits: VectorHit[]): { best: number; worst: number } {
+  let best = -Infinity;
+  let worst = Infinity;
+  for (const hit of vectorHits) {
+    best = Math.max(best, 1 - hit.distance);
+    worst = Math.min(worst, 1 - hit.distance);
+  }
+  return { best, worst };
 }
 
 interface Fused {
