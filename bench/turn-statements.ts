@@ -11,13 +11,15 @@
  * transactions of 10 (N/10 commits), on the same thread; the difference per statement is the most a
  * group commit of that many turns could save per write.
  *
- *   npx tsx bench/turn-statements.ts [--turns 400] [--warmup 100] [--memories 0] [--users 16]
+ *   npx tsx bench/turn-statements.ts [--turns 400] [--warmup 100] [--memories 0] [--users 16] [--questions fixed|varied]
+ *
+ * `--questions varied` asks six words a turn from a seeded walk over the word table (as bench/turn-ab.ts does).
  */
 import { parseArgs } from 'node:util';
 import { ThreadedPglite } from '../src/infra/db/pglite-client.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { startTestServer } from '../test/helpers/test-server.js';
-import { benchMemories } from './anima-setup.js';
+import { benchMemories, benchQuestions } from './anima-setup.js';
 import { machineLine } from './harness.js';
 import { percentile } from './stats.js';
 
@@ -27,8 +29,11 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '100' },
     memories: { type: 'string', default: '0' },
     users: { type: 'string', default: '16' },
+    questions: { type: 'string', default: 'fixed' },
   },
 });
+if (values.questions !== 'fixed' && values.questions !== 'varied') throw new Error('--questions takes fixed or varied');
+const question = benchQuestions(values.questions, (index) => `Tell me about Saturn's rings, question ${index}.`);
 const turns = Number(values.turns);
 const warmup = Number(values.warmup);
 const memories = Number(values.memories);
@@ -85,7 +90,7 @@ try {
     const response = await server.request('POST', '/v1/chat/completions', {
       key: server.internalKey,
       headers: { 'x-user-id': users[index % users.length]! },
-      body: { model: 'character/bench', messages: [{ role: 'user', content: `Tell me about Saturn's rings, question ${index}.` }] },
+      body: { model: 'character/bench', messages: [{ role: 'user', content: question(index) }] },
     });
     if (response.status !== 200) throw new Error(`turn ${index}: HTTP ${response.status} ${response.text}`);
   };
@@ -121,7 +126,7 @@ try {
   const oneMessage = (performance.now() - started) / commitRounds;
 
   const lines = [
-    `## turn-statements (embedded; ${turns} turns one at a time after ${warmup} warm-up; ${memories} memories per user over ${userCount} users${memories > 0 ? ` and ${Math.max(1, Math.floor(memories / 2))} core` : ''})`,
+    `## turn-statements (embedded; ${turns} turns one at a time after ${warmup} warm-up; ${memories} memories per user over ${userCount} users${memories > 0 ? ` and ${Math.max(1, Math.floor(memories / 2))} core` : ''}; ${values.questions} questions)`,
     '',
     machineLine(),
     '',

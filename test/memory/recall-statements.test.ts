@@ -155,7 +155,7 @@ describe.each(backends())('memory recall statements (%s)', (backend) => {
     expect(compared).toBeGreaterThan(150);
   }, 120_000);
 
-  it("counts every position of the related words, whatever the memory's text holds", async () => {
+  it("counts every position of the question's and the related words, whatever the texts hold", async () => {
     const { db, identity, memory } = server.container;
     const userId = (await identity.service.registerUser('statements-awkward', 'awkward')).user.id;
     // Repeated related words (counted per position), capitals, apostrophes, accented and non-Latin
@@ -172,12 +172,17 @@ describe.each(backends())('memory recall statements (%s)', (backend) => {
     for (const content of texts) await memory.service.create({ characterId, scope: 'user', userId, guildId: null, content });
     const filter = MemoryService.scopesOf({ characterId, userId, guildId: undefined });
     let repeated = 0;
-    for (const words of [['museum', 'night'], ['anna', 'batteries', 'lab'], ['example', 'museum', 'txt', 'café'], ['музей', 'night-time', 'crème']]) {
-      const question = 'what is open at night';
+    const cases: Array<[string, string[]]> = [
+      ['what is open at night', ['museum', 'night']],
+      ["O'Brien's ANNA, Ånna and the AAA v2.0A batteries", ['anna', 'batteries', 'lab']],
+      ['mail anna@example.com about the museum.txt museum', ['example', 'museum', 'txt', 'café']],
+      ['Ночной музей: a night-time tour, abc123 e2e', ['музей', 'night-time', 'crème']],
+    ];
+    for (const [question, words] of cases) {
       const tsQuery = store.textQueryOf(question)!;
       // The related words as the search takes them (split into words, e.g. night-time → night time).
       const relatedWords = store.textQueryOf(words.join(' '))!.split(' | ').join(' ');
-      // The former statement's count: the positions of the related lexemes, read by unnest.
+      // The former statement's ranks: ts_rank_cd of the question's own words, and the positions of the related lexemes read by unnest.
       const former = await db.execute(
         sql`SELECT m.id, (SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(m.search_vector) u WHERE u.lexeme = ANY(r.lexemes))::int AS positions, ts_rank_cd(m.search_vector, q.query)::float8 AS own FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), tsvector_to_array(to_tsvector('english', ${relatedWords})) AS r(lexemes) WHERE m.user_id = ${userId}::uuid`,
       );

@@ -210,24 +210,32 @@ function queryWordsOf(text: string): string[] {
 
 /**
  * Full-text hits that match the query's words or the related ones (as a sub-select, best first):
- * rank = the query's ts_rank_cd + weight × the related words' rank.
+ * rank = the query's ts_rank_cd + weight × the related words' ts_rank_cd.
  *
- * The related words' rank is what `ts_rank_cd(search_vector, to_tsquery('w1 | w2 | …'))` gives —
- * for an OR of single words every cover is one position, so it is 0.1 (weight D, the only weight
- * `search_vector` has) for each position of the memory holding one of them — but counted from the
- * tsvector itself: ts_rank_cd's cover search over ≈ 30 related words, and `q || e` built again for
- * every row, were most of recall's time on the embedded database (issue 14). The positions are
- * counted without a set-returning function (an `unnest` per row cost ≈ 20 µs a memory on PGlite,
- * more than the rest of the row's work; issue 14, eleventh pass): `setweight` marks the related
- * lexemes' positions with weight A, `ts_filter` keeps only those, and in that tsvector's text
- * (`'museum':3A,9A`) each position carries one letter A — a lexeme never holds an upper-case
- * letter (every dictionary of the `english` configuration lower-cases). Both queries are parsed
- * once per statement. `test/memory/recall-statements.test.ts` holds the rank equal to ts_rank_cd's
- * on real memories.
+ * Both queries are ORs of single words, and for such a query every cover ts_rank_cd finds is one
+ * position, so its rank is 0.1 (weight D, the only weight `search_vector` has) for each position of
+ * the memory holding one of the query's lexemes. Both ranks are counted that way here, from the
+ * tsvector itself (`positionsRank`): ts_rank_cd's cover search (over ≈ 30–70 words with the
+ * expansion) and, before that, an `unnest` per memory were most of recall's time on the embedded
+ * database (issue 14, tenth and eleventh passes). Both queries are parsed once per statement.
+ * `test/memory/recall-statements.test.ts` holds the rank equal to the ts_rank_cd form on the
+ * evaluation set's memories and questions and on awkward texts.
  */
 function expandedTextHits(filter: ScopeFilter, tsQuery: string, { words: relatedWords, weight }: TextExpansion, limit: number): SQL {
-  const related = sql`(coalesce(array_length(string_to_array(ts_filter(setweight(m.search_vector, 'A', r.lexemes), '{a}')::text, 'A'), 1) - 1, 0)::float8 * 0.1::float4::float8)::float4`;
-  return sql`SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (ts_rank_cd(m.search_vector, q.query) + ${weight}::float8 * ${related})::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${`${tsQuery} | ${relatedWords.join(' | ')}`}) AS a(query), tsvector_to_array(to_tsvector('english', ${relatedWords.join(' ')})) AS r(lexemes) WHERE m.search_vector @@ a.query AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${limit}`;
+  const own = positionsRank(sql`w.lexemes`);
+  const related = positionsRank(sql`r.lexemes`);
+  return sql`SELECT * FROM (SELECT ${SCORED_COLUMNS}, m.search_vector @@ q.query AS matched, (${own} + ${weight}::float8 * ${related})::float8 AS rank FROM memories m, to_tsquery('english', ${tsQuery}) AS q(query), to_tsquery('english', ${`${tsQuery} | ${relatedWords.join(' | ')}`}) AS a(query), tsvector_to_array(to_tsvector('english', ${tsQuery.split(' | ').join(' ')})) AS w(lexemes), tsvector_to_array(to_tsvector('english', ${relatedWords.join(' ')})) AS r(lexemes) WHERE m.search_vector @@ a.query AND ${scopeCondition(filter)}) hits ORDER BY rank DESC, "updatedAt" DESC LIMIT ${limit}`;
+}
+
+/**
+ * ts_rank_cd of an OR of single words, `lexemes` being theirs: 0.1 for each position of the memory
+ * that holds one of them, as a real. Counted without a set-returning function: `setweight` marks
+ * those lexemes' positions with weight A, `ts_filter` keeps only them, and in that tsvector's text
+ * (`'museum':3A,9A`) each position carries one letter A — a lexeme never holds an upper-case letter
+ * (every dictionary of the `english` configuration lower-cases).
+ */
+function positionsRank(lexemes: SQL): SQL {
+  return sql`(coalesce(array_length(string_to_array(ts_filter(setweight(m.search_vector, 'A', ${lexemes}), '{a}')::text, 'A'), 1) - 1, 0)::float8 * 0.1::float4::float8)::float4`;
 }
 
 /** The expansion with its words as the query takes them; undefined when there is nothing to search with it. */
