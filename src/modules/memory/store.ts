@@ -360,7 +360,7 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
   const ctes: SQL[] = [];
   const outputs: SQL[] = [];
   const nothing = sql`NULL::float8 AS distance, NULL::float8 AS rank, NULL::boolean AS matched, NULL::int AS "scopeRows"`;
-  const unionParts: SQL[] = [];
+  /** The CTEs of the lists the fill-up is gated on. */
   const listNames: string[] = [];
   if (request.vector) {
     const { space, query } = request.vector;
@@ -395,7 +395,6 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
       );
     }
     outputs.push(sql`SELECT kind, ${LIST_COLUMNS}, distance, NULL::float8 AS rank, NULL::boolean AS matched, "scopeRows" FROM vector_hits`);
-    unionParts.push(sql`SELECT id FROM vector_hits`);
     listNames.push('vector_hits');
   }
   const tsQuery = request.text === undefined ? undefined : textQueryOf(request.text);
@@ -410,15 +409,16 @@ export function recallListsStatement(request: RecallListsRequest): SQL | undefin
       ctes.push(sql`text_hits AS MATERIALIZED (${expandedTextHits(filter, tsQuery, related, request.candidates)})`);
     }
     outputs.push(sql`SELECT 'text'::text AS kind, ${LIST_COLUMNS}, NULL::float8 AS distance, rank, matched, NULL::int AS "scopeRows" FROM text_hits`);
-    unionParts.push(sql`SELECT id FROM text_hits`);
     listNames.push('text_hits');
   }
   if (request.fillUpTo !== undefined && request.fillUpTo > 0) {
     // Each list holds a memory at most once, so one list with `fillUpTo` rows already fills the answer:
     // those counts come first and spare the union's de-duplication on most turns (an AND of one-time
     // filters stops at the first false one).
-    const listCounts = listNames.map((name) => sql` AND (SELECT count(*) FROM ${sql.raw(name)}) < ${request.fillUpTo}`);
-    const gate = unionParts.length > 0 ? sql`${sql.join(listCounts, sql``)} AND (SELECT count(*) FROM (${sql.join(unionParts, sql` UNION `)}) listed) < ${request.fillUpTo}` : sql``;
+    const lists = listNames.map((name) => sql.raw(name));
+    const listCounts = lists.map((list) => sql` AND (SELECT count(*) FROM ${list}) < ${request.fillUpTo}`);
+    const union = sql.join(lists.map((list) => sql`SELECT id FROM ${list}`), sql` UNION `);
+    const gate = lists.length > 0 ? sql`${sql.join(listCounts, sql``)} AND (SELECT count(*) FROM (${union}) listed) < ${request.fillUpTo}` : sql``;
     ctes.push(
       sql`standing AS MATERIALIZED (SELECT ${SCORED_COLUMNS} FROM memories m WHERE ${scopeCondition(filter)}${gate} ORDER BY m.importance DESC, m.updated_at DESC LIMIT ${request.fillUpTo * 2})`,
     );
