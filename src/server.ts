@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildContainer, type Container } from './container.js';
 import { createLogger } from './infra/logging/logger.js';
 import { stopOnSignals } from './infra/process-signals.js';
+import { warmUpModules } from './modules/warm-up.js';
 
 export interface RunningServer {
   app: AppInstance;
@@ -20,7 +21,12 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
   const container = await buildContainer(config, logger);
   let app: AppInstance;
   try {
-    app = await buildApp(container);
+    // The first turn's database work done before listening (rolled back; see src/modules/warm-up.ts),
+    // beside the routes' set-up: on the embedded default it runs on the database's own thread.
+    const warming = warmUpModules(container.db, container.modules, logger);
+    app = await buildApp(container).finally(() => warming);
+    const warmedUp = await warming;
+    logger.debug({ warm_up_ms: Math.round(warmedUp.ms), failed: warmedUp.failed }, 'warmed up the turn path');
     // Jobs run beside requests here: background jobs (memory formation, summaries) within BACKGROUND_JOB_*.
     if (config.runWorkersInProcess) await container.queue.startConsuming(container.jobHandlers, { background: 'budgeted' });
     await app.listen({ port: config.port, host: config.host });

@@ -41,6 +41,9 @@ export function createBillingModule(infrastructure: Infrastructure, dependencies
     jobHandlers: {
       'billing.release-stale': async () => ((await service.releaseStale()) > 0 ? 'success' : 'skipped'),
     },
+    warmUp: async ({ db, userId, planId }) => {
+      if (userId) await service.warmUp(db, userId, planId);
+    },
     start: async () => {
       await service.startCache();
       const interval = config.billing.reservationSweepIntervalMs;

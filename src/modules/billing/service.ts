@@ -187,6 +187,34 @@ export class BillingService {
     return { entry: result.entry, duplicate: result.duplicate, balanceMicro: result.entry.balanceAfterMicro, shortfallMicro: result.shortfallMicro };
   }
 
+  /**
+   * The start-up warm-up's billing of a turn (src/modules/warm-up.ts) on `db`, the warm-up's
+   * transaction, for its throwaway user: the plan read, today's refresh (the wallet made), a hold and
+   * its settle — the statements and foreign-key checks of a paid turn. Through the store only: no
+   * cached balance or refresh day of this process changes.
+   */
+  async warmUp(db: Executor, userId: string, planId: string | undefined): Promise<void> {
+    const { config } = this.dependencies;
+    await store.findPlan(db, planId ?? 'free');
+    const now = this.now();
+    const today = utcDay(now);
+    await store.refreshDaily(db, userId, today, MICRO_PER_CREDIT);
+    const reservationId = randomUUID();
+    const reserved = await store.reserve(db, {
+      reservationId,
+      userId,
+      amountMicro: 1,
+      today,
+      service: 'chat',
+      provider: 'openrouter',
+      model: undefined,
+      idempotencyKey: undefined,
+      expiresAt: new Date(now.getTime() + config.billing.reservationTtlMs),
+    });
+    if (!reserved?.held) throw new Error('the warm-up could not hold a credit on its own wallet');
+    await store.endReservation(db, reservationId, { kind: 'settle', chargedMicro: 1 });
+  }
+
   // ---- reservations ----
 
   /**

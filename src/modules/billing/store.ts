@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
-import type { Database, Executor } from '../../infra/db/database.js';
+import type { Executor } from '../../infra/db/database.js';
 import { plans } from '../../infra/db/schema.js';
 import { creditLedger, creditReservations, wallets, type LedgerKind, type LedgerRow, type ReservationRow, type WalletRow } from './tables.js';
 
@@ -56,7 +56,7 @@ export async function findWallet(db: Executor, userId: string): Promise<WalletRo
  * the plan's amount (unused ones never stack beyond it). Creates the wallet on first sight. One
  * transaction with the wallet row locked, so concurrent first uses refresh once.
  */
-export async function refreshDaily(db: Database, userId: string, today: string, dailyMicro: number): Promise<WalletRow> {
+export async function refreshDaily(db: Executor, userId: string, today: string, dailyMicro: number): Promise<WalletRow> {
   return db.transaction(async (transaction) => {
     await transaction.insert(wallets).values({ userId }).onConflictDoNothing();
     const [wallet] = await transaction.select().from(wallets).where(eq(wallets.userId, userId)).for('update');

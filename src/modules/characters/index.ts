@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Infrastructure } from '../../container.js';
 import type { IdentityService } from '../identity/service.js';
 import type { AppModule } from '../module.js';
 import { registerCharacterRoutes } from './routes.js';
 import { CharactersService } from './service.js';
+import * as store from './store.js';
 
 export { CharactersService } from './service.js';
 export type { Character, CharacterBook, CharacterBookEntry, CharacterInput, CharacterPatch, CharacterViewer, InteractionStyle } from './types.js';
@@ -32,6 +34,14 @@ export function createCharactersModule(infrastructure: Infrastructure, modules: 
     registerRoutes: identity
       ? (app) => registerCharacterRoutes(app, { characters: service, identity, config: infrastructure.config })
       : undefined,
+    // The character reads of a turn (by slug, by id) and a throwaway character for the later modules.
+    warmUp: async ({ db, userId }) => {
+      const slug = `warm-up-${randomUUID()}`;
+      const characterId = await store.insertCharacter(db, { slug, name: 'Warm-up', ownerUserId: userId ?? null });
+      await store.findCharacterBySlug(db, slug);
+      await store.findCharacterById(db, characterId);
+      return { characterId };
+    },
     start: () => service.start(),
     close: () => service.close(),
   };

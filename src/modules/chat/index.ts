@@ -64,6 +64,9 @@ export function createChatModule(dependencies: ChatModuleDependencies): ChatModu
         keepAliveMs: config.streamKeepAliveMs,
         voice: dependencies.voice,
       }),
+    warmUp: async ({ db, characterId, userId }) => {
+      if (characterId && userId) await service.warmUp(db, { characterId, userId });
+    },
     start: () => service.start(),
     close: () => service.close(),
   };

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { BoundedMap } from '../../infra/bounded-map.js';
 import type { Events } from '../../infra/cache/cache.js';
-import type { Database } from '../../infra/db/database.js';
+import type { Database, Executor } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
 import { AppError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError, ValidationError } from '../../infra/http/errors.js';
 import { DEFAULT_MAX_FETCH_BYTES, safeFetch } from '../../infra/http/safe-fetch.js';
@@ -739,6 +739,27 @@ export class ChatService {
   }
 
   // ---- conversations API ----
+
+  /**
+   * The start-up warm-up's turn (src/modules/warm-up.ts) on `db`, the warm-up's transaction: the
+   * place's conversation found and made, its history read, and an exchange written — the foreign
+   * keys' check plans are prepared by that real write. Through the store only (no cache, no events).
+   */
+  async warmUp(db: Executor, place: { characterId: string; userId: string }): Promise<void> {
+    const conversation = await store.findOrCreateConversation(db, place.characterId, { userId: place.userId, guildId: undefined, channelId: undefined });
+    await store.recentMessages(db, conversation, HISTORY_ROW_LIMIT);
+    const now = Date.now();
+    const message = (role: 'user' | 'assistant', offset: number): MessageInsert & { id: string } => ({
+      id: randomUUID(),
+      conversationId: conversation.id,
+      role,
+      speakerUserId: role === 'user' ? place.userId : null,
+      content: role === 'user' ? 'Hello there.' : 'Hello! How are you today?',
+      tokenCount: 4,
+      createdAt: new Date(now + offset),
+    });
+    await store.writeTurn(db, conversation.id, [message('user', 0), message('assistant', 1)]);
+  }
 
   async listConversations(user: UserRow | undefined, options: { limit: number; cursor: string | undefined }) {
     const rows = await store.listConversations(this.dependencies.db, user?.id, { limit: options.limit + 1, afterConversationId: this.decodeCursor(options.cursor) });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Infrastructure } from '../../container.js';
 import type { VaultCipher } from '../../infra/crypto/vault-cipher.js';
 import { loadVaultCipher } from '../../infra/crypto/vault-key-file.js';
@@ -8,8 +9,10 @@ import { createOidcVerifier } from './oidc.js';
 import { registerSignInRoutes } from './sign-in-routes.js';
 import { registerProviderKeyRoutes } from './provider-key-routes.js';
 import { ProviderKeyVault } from './provider-keys.js';
+import * as keyStore from './provider-key-store.js';
 import { registerIdentityRoutes } from './routes.js';
-import { IdentityService } from './service.js';
+import * as store from './store.js';
+import { IdentityService, RESERVED_EXTERNAL_ID_PREFIX } from './service.js';
 import { registerUserRoutes } from './user-routes.js';
 
 export { describeResolvedKey, rejectedKeyError, VaultKeyResolver } from './key-resolution.js';
@@ -44,6 +47,15 @@ export function createIdentityModule(infrastructure: Infrastructure): IdentityMo
       registerProviderKeyRoutes(app, { identity: service, vault });
       registerSignInRoutes(app, { oidc: config.oidc });
       registerLinkCodeRoutes(app, { identity: service, counters: keyValue.counters, setupUrl: config.setupUrl, publicBaseUrl: config.publicBaseUrl });
+    },
+    // A turn's reads of this module (the user by external id and by id, the plan, the user's own
+    // provider keys), and a throwaway user the later modules' rows can belong to.
+    warmUp: async ({ db }) => {
+      const { user } = await store.findOrCreateUserByExternalId(db, `${RESERVED_EXTERNAL_ID_PREFIX}warm-up:${randomUUID()}`, undefined);
+      await store.findUserById(db, user.id);
+      await store.findPlan(db, user.planId);
+      await keyStore.usableProviderKeys(db, user.id, 'openrouter');
+      return { userId: user.id, planId: user.planId };
     },
     start: async () => {
       await service.startCaches();

@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { BoundedMap } from '../../infra/bounded-map.js';
-import type { Database } from '../../infra/db/database.js';
+import type { Database, Executor } from '../../infra/db/database.js';
 import { conversations, messages } from '../../infra/db/schema.js';
 import type { JobQueue } from '../../infra/queue/index.js';
 import type { MemoryModel } from './memory-model.js';
@@ -69,11 +69,7 @@ export class ConversationSummaries {
     this.untilThreshold.delete(exchange.conversationId);
     // One statement, O(everyMessages): the count stops at the threshold (on the conversation/created_at
     // index), so a conversation whose summaries never ran does not cost more with every turn.
-    const result = await db.execute(
-      sql`SELECT c.last_summarized_at AS since, (SELECT count(*)::int FROM (SELECT 1 FROM messages x WHERE x.conversation_id = c.id AND x.created_at > coalesce(c.last_summarized_at, '-infinity'::timestamptz) LIMIT ${everyMessages}) segment) AS count FROM conversations c WHERE c.id = ${exchange.conversationId}`,
-    );
-    const [found] = (result as { rows: Array<{ since: Date | string | null; count: number | string }> }).rows;
-    const row = found ? { since: found.since, count: Number(found.count) } : undefined;
+    const row = await this.segment(db, exchange.conversationId, everyMessages);
     if (!row) return;
     if (row.count < everyMessages) {
       this.untilThreshold.set(exchange.conversationId, everyMessages - row.count);
@@ -91,6 +87,20 @@ export class ConversationSummaries {
     // has moved the marker, or the same job is asked for once more). Checking again on every turn
     // until the job ran cost a statement and a queue round trip per turn of a busy conversation.
     this.untilThreshold.set(exchange.conversationId, everyMessages);
+  }
+
+  /** Where the conversation's current segment starts, and its messages counted up to `cap`. */
+  private async segment(db: Executor, conversationId: string, cap: number): Promise<{ since: Date | string | null; count: number } | undefined> {
+    const result = await db.execute(
+      sql`SELECT c.last_summarized_at AS since, (SELECT count(*)::int FROM (SELECT 1 FROM messages x WHERE x.conversation_id = c.id AND x.created_at > coalesce(c.last_summarized_at, '-infinity'::timestamptz) LIMIT ${cap}) segment) AS count FROM conversations c WHERE c.id = ${conversationId}`,
+    );
+    const [found] = (result as { rows: Array<{ since: Date | string | null; count: number | string }> }).rows;
+    return found ? { since: found.since, count: Number(found.count) } : undefined;
+  }
+
+  /** The start-up warm-up's check of a turn (src/modules/warm-up.ts), on `db`, the warm-up's transaction. */
+  async warmUp(db: Executor, conversationId: string): Promise<void> {
+    if (this.dependencies.everyMessages > 0) await this.segment(db, conversationId, this.dependencies.everyMessages);
   }
 
   async handleJob(payload: { conversationId: string; payerUserId: string; provider: string | null; chatModel: string }): Promise<'success' | 'skipped'> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Infrastructure } from '../../container.js';
 import type { Embedder } from '../../providers/embeddings/index.js';
 import { countTokens } from '../characters/token-counter.js';
@@ -74,6 +75,11 @@ export function createMemoryModule(dependencies: MemoryModuleDependencies): Memo
     registerRoutes: (app) => {
       registerMemoryRoutes(app, { memory: service, formation, characters: dependencies.characters.service, identity: identity.service, config });
       registerUserDataRoutes(app, { registry: userData, identity: identity.service, db });
+    },
+    // A turn's recall (both statement shapes) and its summary check, on the warm-up's transaction.
+    warmUp: async ({ db, characterId, userId }) => {
+      if (characterId) await service.warmUp(db, { characterId, userId });
+      await summaries.warmUp(db, randomUUID());
     },
     start: () => service.start(),
     close: () => service.close(),

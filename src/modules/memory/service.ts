@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { BoundedMap } from '../../infra/bounded-map.js';
-import type { Database } from '../../infra/db/database.js';
+import type { Database, Executor } from '../../infra/db/database.js';
 import type { JobQueue } from '../../infra/queue/index.js';
 import type { Embedder } from '../../providers/embeddings/index.js';
 import type { ConversationMemory, FinishedExchange, MemoryPlace, RecallResult } from './memory-port.js';
@@ -194,8 +194,9 @@ export class MemoryService implements ConversationMemory {
    * memories whenever the scope does: what matches least (or has no vector of this embedder yet)
    * comes last, after the most important of the rest.
    */
-  async search(request: SearchRequest): Promise<RankedMemory[]> {
-    const { db, embedder, settings, logger } = this.dependencies;
+  async search(request: SearchRequest, on: { db?: Executor; vector?: number[] } = {}): Promise<RankedMemory[]> {
+    const { embedder, settings, logger } = this.dependencies;
+    const db = on.db ?? this.dependencies.db;
     const candidates = Math.max(request.limit * 4, 40);
     const space = { model: embedder.id, dimensions: embedder.dimensions };
     const query = request.query.trim();
@@ -205,8 +206,8 @@ export class MemoryService implements ConversationMemory {
       embedder.expandQuery && expansionWeight > 0 && settings.expansionNeighbours > 0
         ? { words: embedder.expandQuery(query, settings.expansionNeighbours), weight: expansionWeight }
         : undefined;
-    let vector: number[] | undefined;
-    if (request.only !== 'text') {
+    let vector: number[] | undefined = on.vector;
+    if (request.only !== 'text' && !vector) {
       try {
         [vector] = await embedder.embed([query], 'query');
       } catch (error) {
@@ -259,6 +260,21 @@ export class MemoryService implements ConversationMemory {
       }
     }
     return ranked;
+  }
+
+  /**
+   * The start-up warm-up's recall (src/modules/warm-up.ts): a turn's search on `db` (the warm-up's
+   * transaction) in a scope that holds nothing, once as a scope not seen yet (the statement that
+   * counts and may go through HNSW) and once as a known small one (the exact scan only): the two
+   * statements a place's first and later turns send. The query's vector is made here, not by the
+   * embedder (which may be a metered provider call); the related words are the embedder's own.
+   */
+  async warmUp(db: Executor, place: { characterId: string; userId?: string | undefined }): Promise<void> {
+    const { embedder, settings } = this.dependencies;
+    const vector = Array.from({ length: embedder.dimensions }, (_, index) => (index === 0 ? 1 : 0));
+    const request: SearchRequest = { filter: { characterId: place.characterId, includeCore: true, userId: place.userId }, query: 'What did we talk about last time, and how is the garden?', limit: settings.topK };
+    await this.search(request, { db, vector });
+    await this.search(request, { db, vector });
   }
 
   async rememberExchange(exchange: FinishedExchange): Promise<void> {

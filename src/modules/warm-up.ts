@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import type { Database } from '../infra/db/database.js';
+import type { AppModule, WarmUpScratch } from './module.js';
+
+class RollBack extends Error {}
+
+export interface WarmUpReport {
+  ms: number;
+  /** Modules whose warm-up failed (logged; start-up goes on: a warm-up only moves work earlier). */
+  failed: string[];
+}
+
+/**
+ * The work a process's first chat turn would otherwise do, done before it listens: each module runs
+ * its turn's statements once (`AppModule.warmUp`), in module order, inside ONE transaction that is
+ * always rolled back — reads that find nothing, and writes of throwaway rows (a user, a character, a
+ * wallet with a hold, a conversation with two messages) that no one else ever sees.
+ *
+ * What that buys is the database's per-connection state, which a rollback keeps: catalog and
+ * relation caches (on the embedded database read through its emulated file system), prepared
+ * statements, the foreign keys' cached check plans (prepared by a real write only), pgvector and the
+ * stemmer loaded. On the embedded default the first turn after a restart drops from ≈ 0.3–0.45 s to
+ * near a later turn's time (bench/first-turn.ts); on PostgreSQL it warms the one pooled connection
+ * it runs on.
+ *
+ * Each module runs in its own savepoint: one that fails is logged and skipped, and what it made is
+ * not handed on (the savepoint rolled it back).
+ */
+export async function warmUpModules(db: Database, modules: readonly AppModule[], logger: Logger): Promise<WarmUpReport> {
+  const started = performance.now();
+  const failed: string[] = [];
+  try {
+    await db.transaction(async (transaction) => {
+      let scratch: WarmUpScratch = { db: transaction };
+      for (const module of modules) {
+        if (!module.warmUp) continue;
+        try {
+          const made = await transaction.transaction(async (savepoint) => module.warmUp!({ ...scratch, db: savepoint }));
+          if (made) scratch = { ...scratch, ...made };
+        } catch (error) {
+          failed.push(module.name);
+          logger.warn({ err: error, module: module.name }, 'start-up warm-up failed for a module; its first turn will be slower');
+        }
+      }
+      throw new RollBack();
+    });
+  } catch (error) {
+    if (!(error instanceof RollBack)) {
+      failed.push('transaction');
+      logger.warn({ err: error }, 'start-up warm-up failed; the first turn will be slower');
+    }
+  }
+  return { ms: performance.now() - started, failed };
+}
