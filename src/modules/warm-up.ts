@@ -6,6 +6,8 @@ class RollBack extends Error {}
 
 export interface WarmUpReport {
   ms: number;
+  /** Each module's warm-up that succeeded, in milliseconds. */
+  modulesMs: Record<string, number>;
   /** Modules whose warm-up failed (logged; start-up goes on: a warm-up only moves work earlier). */
   failed: string[];
 }
@@ -29,14 +31,17 @@ export interface WarmUpReport {
 export async function warmUpModules(db: Database, modules: readonly AppModule[], logger: Logger): Promise<WarmUpReport> {
   const started = performance.now();
   const failed: string[] = [];
+  const modulesMs: Record<string, number> = {};
   try {
     await db.transaction(async (transaction) => {
       let scratch: WarmUpScratch = { db: transaction };
       for (const module of modules) {
         if (!module.warmUp) continue;
+        const moduleStarted = performance.now();
         try {
           const made = await transaction.transaction(async (savepoint) => module.warmUp!({ ...scratch, db: savepoint }));
           if (made) scratch = { ...scratch, ...made };
+          modulesMs[module.name] = Math.round(performance.now() - moduleStarted);
         } catch (error) {
           failed.push(module.name);
           logger.warn({ err: error, module: module.name }, 'start-up warm-up failed for a module; its first turn will be slower');
@@ -50,5 +55,5 @@ export async function warmUpModules(db: Database, modules: readonly AppModule[],
       logger.warn({ err: error }, 'start-up warm-up failed; the first turn will be slower');
     }
   }
-  return { ms: performance.now() - started, failed };
+  return { ms: performance.now() - started, modulesMs, failed };
 }
