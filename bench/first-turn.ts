@@ -6,17 +6,30 @@
  * the same run, is the baseline. Whatever a process builds lazily on its first turn shows as the
  * first turn's excess over the later ones.
  *
- *   npx tsx bench/first-turn.ts [--runs 3]
+ * `--backend postgres` runs it on PostgreSQL + Redis (a scratch database per run, dropped after).
+ *
+ *   npx tsx bench/first-turn.ts [--runs 3] [--backend embedded|postgres]
+ *                               [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379]
  */
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
+import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { median } from './stats.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    backend: { type: 'string', default: 'embedded' },
+    'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'redis-url': { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+  },
+});
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number above 0');
+if (values.backend !== 'embedded' && values.backend !== 'postgres') throw new Error('--backend takes embedded or postgres');
 
 const TURNS = 5;
 
@@ -41,7 +54,12 @@ async function main(): Promise<void> {
   const directs: number[] = [];
   try {
     for (let run = 0; run < runs; run += 1) {
-      const anima = await startBenchAnima('first-turn', { OPENROUTER_BASE_URL: fake.url, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000' });
+      const scratch = values.backend === 'postgres' ? await createScratchDatabase(values['database-url'], 'anima_bench') : undefined;
+      const storage: Record<string, string> = scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `benchfirst${randomBytes(4).toString('hex')}` } : {};
+      const anima = await startBenchAnima('first-turn', { OPENROUTER_BASE_URL: fake.url, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...storage }).catch(async (error: unknown) => {
+        await scratch?.drop();
+        throw error;
+      });
       const headers = { authorization: `Bearer ${anima.internalKey}`, 'x-user-id': 'first-turn-user' };
       try {
         await benchCharacter(anima.server, anima.adminKey);
@@ -55,13 +73,14 @@ async function main(): Promise<void> {
         for (let call = 0; call < TURNS; call += 1) directs.push(await timed(`${fake.url}/chat/completions`, { authorization: 'Bearer test-key' }, 'openai/gpt-4o-mini', `Direct call ${call}`));
       } finally {
         await anima.stop();
+        await scratch?.drop();
       }
     }
   } finally {
     await fake.close();
   }
   const direct = median(directs);
-  console.log(`## first-turn (embedded; ${runs} restarts, ${TURNS} turns one at a time after each)`);
+  console.log(`## first-turn (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; ${runs} restarts, ${TURNS} turns one at a time after each)`);
   console.log('');
   console.log(machine);
   console.log('');
@@ -72,7 +91,7 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`The fake called directly: ${direct.toFixed(1)} ms median over ${directs.length} calls.`);
   console.log('');
-  console.log(`Command: \`npx tsx bench/first-turn.ts --runs ${runs}\``);
+  console.log(`Command: \`npx tsx bench/first-turn.ts --runs ${runs}${values.backend === 'postgres' ? ' --backend postgres' : ''}\``);
 }
 
 main().catch((error: unknown) => {
