@@ -21,9 +21,13 @@ export interface WarmUpReport {
  * What that buys is the database's per-connection state, which a rollback keeps: catalog and
  * relation caches (on the embedded database read through its emulated file system), prepared
  * statements, the foreign keys' cached check plans (prepared by a real write only), pgvector and the
- * stemmer loaded. On the embedded default the first turn after a restart drops from ≈ 0.3–0.45 s to
- * near a later turn's time (bench/first-turn.ts); on PostgreSQL it warms the one pooled connection
- * it runs on.
+ * stemmer loaded. `npx tsx bench/first-turn.ts --runs 5` (issue 14, twelfth pass): the first turn
+ * after a restart on the embedded default 482 -> 221 ms (later turns ≈ 50), on PostgreSQL + Redis
+ * 190 -> 160 ms (`--backend postgres`; it warms the one pooled connection it runs on: warming all
+ * ten side by side gained nothing measurable and took 0.5 s instead of 0.1). What is left of the
+ * first turn is mostly JavaScript run for the first time (the character's card counted, the
+ * moderation expressions, Drizzle's and zod's first builds). The warm-up itself: 0.1 s on PostgreSQL,
+ * 0.3–0.45 s on the embedded default (in the tests' processes), so a restart is ready that much later.
  *
  * Each module runs in its own savepoint: one that fails is logged and skipped, and what it made is
  * not handed on (the savepoint rolled it back).
