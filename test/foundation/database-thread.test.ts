@@ -148,8 +148,8 @@ describe('the embedded database thread', () => {
   });
   it("reads a named statement's answer exactly as PGlite's own parser reads the unnamed one: every type, nulls, UTF-8, array rows, counts", async () => {
     const client = (database.db as unknown as { $client: ThreadedPglite }).$client;
-    await client.query('CREATE TABLE reading_probe (id int PRIMARY KEY, big bigint, ratio real, exact numeric, flag boolean, tags text[], doc jsonb, at timestamptz, day date, uid uuid, bytes bytea, note text, embedding vector(3))');
-    await client.query(`INSERT INTO reading_probe VALUES (1, 9007199254740993, 0.1, 12.50, true, ARRAY['a', 'b c', NULL], '{"k": [1, "ü"]}', '2026-01-02T03:04:05.678Z', '2026-01-02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x00ff', 'Grüße, 世界 🌍 — "quoted"' || chr(10) || 'line', '[1,2.5,3]'), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
+    await client.query('CREATE TABLE reading_probe (id int PRIMARY KEY, big bigint, ratio real, exact numeric, flag boolean, tags text[], counts int[], stamps timestamptz[], doc jsonb, at timestamptz, day date, uid uuid, bytes bytea, note text, embedding vector(3))');
+    await client.query(`INSERT INTO reading_probe VALUES (1, 9007199254740993, 0.1, 12.50, true, ARRAY['a', 'b c', NULL], ARRAY[3, NULL, -4], ARRAY['2026-01-02T03:04:05Z'::timestamptz], '{"k": [1, "ü"]}', '2026-01-02T03:04:05.678Z', '2026-01-02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x00ff', 'Grüße, 世界 🌍 — "quoted"' || chr(10) || 'line', '[1,2.5,3]'), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
     const statements: Array<[string, unknown[]]> = [
       ['SELECT * FROM reading_probe WHERE id <= $1 ORDER BY id', [5]],
       ['SELECT id, note FROM reading_probe WHERE id > $1', [100]],
@@ -161,11 +161,13 @@ describe('the embedded database thread', () => {
     ];
     class Undo extends Error {}
     /** Runs a statement in a transaction rolled back afterwards, so every run sees the same rows. */
-    const runUndone = async (text: string, params: unknown[], rowMode: 'object' | 'array') => {
+    const runUndone = async (text: string, params: unknown[], rowMode: 'object' | 'array', asText: boolean) => {
       let answer: unknown;
+      // asText: timestamps and their arrays as the text PostgreSQL wrote, as Drizzle asks for them.
+      const parsers = asText ? { 1184: (value: string) => value, 1185: (value: string) => value } : undefined;
       await client
         .transaction(async (tx) => {
-          answer = await tx.query(text, params, { rowMode });
+          answer = await tx.query(text, params, { rowMode, ...(parsers ? { parsers } : {}) });
           throw new Undo();
         })
         .catch((error: unknown) => {
@@ -175,15 +177,17 @@ describe('the embedded database thread', () => {
     };
     for (const [statement, params] of statements) {
       for (const rowMode of ['object', 'array'] as const) {
-        const text = `${statement} -- ${rowMode}`;
-        // The first sight runs unnamed (PGlite's own query and parser); the second and third by name.
-        const unnamed = await runUndone(text, params, rowMode);
-        const named = await runUndone(text, params, rowMode);
-        expect(named, text).toEqual(unnamed);
-        expect(await runUndone(text, params, rowMode), text).toEqual(unnamed);
+        for (const asText of [false, true]) {
+          const text = `${statement} -- ${rowMode}${asText ? ' as text' : ''}`;
+          // The first sight runs unnamed (PGlite's own query and parser); the second and third by name.
+          const unnamed = await runUndone(text, params, rowMode, asText);
+          const named = await runUndone(text, params, rowMode, asText);
+          expect(named, text).toEqual(unnamed);
+          expect(await runUndone(text, params, rowMode, asText), text).toEqual(unnamed);
+        }
       }
     }
     const { rows: prepared } = await rows(sql`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE '% -- %'`);
-    expect(prepared[0]!.n).toBe(statements.length * 2);
+    expect(prepared[0]!.n).toBe(statements.length * 4);
   });
 });
