@@ -22,7 +22,7 @@ export interface WarmUpReport {
  * relation caches (on the embedded database read through its emulated file system), prepared
  * statements, the foreign keys' cached check plans (prepared by a real write only), pgvector and the
  * stemmer loaded. `npx tsx bench/first-turn.ts --runs 5` (issue 14, twelfth pass): the first turn
- * after a restart on the embedded default 482 -> 221 ms (later turns ≈ 50), on PostgreSQL + Redis
+ * after a restart on the embedded default 482 -> 228 ms (later turns ≈ 50), on PostgreSQL + Redis
  * 190 -> 160 ms (`--backend postgres`; it warms the one pooled connection it runs on: warming all
  * ten side by side gained nothing measurable and took 0.5 s instead of 0.1). What is left of the
  * first turn is mostly JavaScript run for the first time (the character's card counted, the

@@ -78,7 +78,7 @@ export function createMemoryModule(dependencies: MemoryModuleDependencies): Memo
     },
     // A turn's recall (both statement shapes) and its summary check, on the warm-up's transaction.
     warmUp: async ({ db, characterId, userId }) => {
-      if (characterId) await service.warmUp(db, { characterId, userId });
+      await service.warmUp(db, characterId ? { characterId, userId } : undefined);
       await summaries.warmUp(db, randomUUID());
     },
     start: () => service.start(),

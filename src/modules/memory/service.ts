@@ -125,8 +125,6 @@ export class MemoryService implements ConversationMemory {
     this.flushTimer.unref();
     // Not awaited: on a large table the count takes a moment and start-up need not wait for it.
     void this.reportStaleEmbeddings();
-    // Nor this: it only moves the loading of pgvector and the stemmer from the first recall to start-up.
-    store.loadRecallFunctions(this.dependencies.db).catch((error: unknown) => this.dependencies.logger.warn({ err: error }, 'could not load the recall functions ahead of the first recall'));
   }
 
   /**
@@ -268,8 +266,12 @@ export class MemoryService implements ConversationMemory {
    * counts and may go through HNSW) and once as a known small one (the exact scan only): the two
    * statements a place's first and later turns send. The query's vector is made here, not by the
    * embedder (which may be a metered provider call); the related words are the embedder's own.
+   * First of all pgvector and the stemmer are loaded (`loadRecallFunctions`), which needs no throwaway
+   * character: a server whose warm-up has none still does not load them on its first recall.
    */
-  async warmUp(db: Executor, place: { characterId: string; userId?: string | undefined }): Promise<void> {
+  async warmUp(db: Executor, place: { characterId: string; userId?: string | undefined } | undefined): Promise<void> {
+    await store.loadRecallFunctions(db);
+    if (!place) return;
     const { embedder, settings } = this.dependencies;
     const vector = Array.from({ length: embedder.dimensions }, (_, index) => (index === 0 ? 1 : 0));
     const request: SearchRequest = { filter: { characterId: place.characterId, includeCore: true, userId: place.userId }, query: 'What did we talk about last time, and how is the garden?', limit: settings.topK };

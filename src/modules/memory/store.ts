@@ -91,8 +91,8 @@ export function vectorParam(vector: readonly number[]): Buffer {
  * Runs one vector comparison and one English full-text match, which load what recall needs into the
  * database backend: pgvector's library and the snowball stemmer with its stop words are loaded by a
  * backend's first use — on the embedded database ≈ 60 ms each (a WebAssembly module instantiated and
- * linked) — which the first recall after a start would otherwise wait for. On PostgreSQL it warms the
- * one pooled connection it runs on.
+ * linked) — which the first recall after a start would otherwise wait for. Run by the memory module's
+ * start-up warm-up (MemoryService.warmUp); on PostgreSQL it warms the one pooled connection it runs on.
  */
 export async function loadRecallFunctions(db: Executor): Promise<void> {
   await db.execute(
