@@ -68,10 +68,9 @@ export class SseWriter {
     this.keepAliveTimer = undefined;
   }
 
+  /** The next keep-alive a whole interval after this write (the timer re-armed in place, not recreated, at every event). */
   private restartKeepAlive(): void {
-    if (!this.keepAliveTimer) return;
-    this.stopKeepAlive();
-    this.startKeepAlive();
+    this.keepAliveTimer?.refresh();
   }
 
   private write(text: string): void {
