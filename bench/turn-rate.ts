@@ -15,11 +15,17 @@
  *   npx tsx bench/turn-rate.ts [--rates 100,200,500] [--seconds 4] [--search 100,200,300,500,750,1000,1500,2000,3000]
  *                              [--only portkey,embedded,postgres] [--no-postgres] [--max-minutes 10] [--portkey-as-shipped]
  *                              [--users 64] [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379] [--card short|long] [--memories 0]
- *                              [--dump requests.tsv] [--questions fixed|varied]
+ *                              [--dump requests.tsv] [--questions fixed|varied] [--disk-probe /tmp]
  *
  * --dump appends every answered request (series start as epoch ms, target, rate, streamed or not,
  * index, scheduled offset ms, latency ms) to a file, for bench/stall-report.ts to set beside the
  * server's stalls (bench/stall-watch.mjs).
+ *
+ * --disk-probe DIR (thirteenth pass) runs bench/disk-probe.ts during the run: 8 KB written and
+ * fdatasync'ed every 20 ms on DIR's file system (give one on the database's disk); the fixed-rate
+ * table then shows each series' slowest sync and how many took over 50 ms. PostgreSQL acknowledges a
+ * commit once its WAL is synced, so a stall of the disk is a stall of every turn committing then.
+ * With --dump FILE too, syncs over 5 ms go to FILE.disk.tsv, a stall file for bench/stall-report.ts.
  *
  * Anima's turns are full turns: auth, character, key, history, memory recall, storage and metering
  * (bench users on the enterprise plan: limits on, but not reached). Memory formation is deferred.
@@ -36,6 +42,7 @@ import { startOpenRouterFake } from '../test/fakes/index.js';
 import { projectFile } from '../src/infra/project-files.js';
 import { benchCharacter, benchMemories, benchQuestions, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, commandLine, freePort, machineLine, namedCpuMs, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
+import { startDiskProbe } from './disk-probe.js';
 import { percentile } from './stats.js';
 
 const OPTIONAL_TARGETS = ['portkey', 'embedded', 'postgres'] as const;
@@ -63,6 +70,8 @@ const { values } = parseArgs({
     dump: { type: 'string' },
     /** fixed: one sentence with the request's number; varied: six words a request the server has mostly not met (see benchQuestions). */
     questions: { type: 'string', default: 'fixed' },
+    /** A directory on the database's file system: its disk's sync latency is probed during the run (see the header). */
+    'disk-probe': { type: 'string' },
   },
 });
 if (values.card !== 'short' && values.card !== 'long') throw new Error('--card takes short or long');
@@ -121,6 +130,8 @@ interface Series {
   benchCpuMsPerRequest: number;
   /** Why the series stopped before its last request, if it did. */
   stopped: string | undefined;
+  /** The series' span as epoch ms (for the disk probe). */
+  span: [number, number];
 }
 
 interface DriveOptions {
@@ -228,6 +239,7 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
   if (values.dump && dumped.length > 0) appendFileSync(values.dump, `${dumped.join('\n')}\n`);
   const wallMs = performance.now() - started;
   const cpuAfter = targetCpu();
+  const span: [number, number] = [performance.timeOrigin + started, performance.timeOrigin + started + wallMs];
   return {
     rate,
     sent,
@@ -241,6 +253,7 @@ async function drive(target: Target, rate: number, options: DriveOptions): Promi
     cpuMsPerRequest: target.pid ? (cpuAfter - cpuBefore) / sent : undefined,
     benchCpuMsPerRequest: (ownCpuMs() - benchCpuBefore) / sent,
     stopped,
+    span,
   };
 }
 
@@ -374,6 +387,13 @@ async function main(): Promise<void> {
     // The fake keeps every request it receives; a long run does not need them.
     const forget = setInterval(() => fake.requests.splice(0), 1000);
     cleanups.push(async () => clearInterval(forget));
+    const disk = values['disk-probe'] ? startDiskProbe(values['disk-probe'], values.dump ? { stallFile: `${values.dump}.disk.tsv` } : {}) : undefined;
+    if (disk) cleanups.push(() => disk.stop());
+    const diskCell = (series: Series) => {
+      if (!disk) return '';
+      const seen = disk.between(series.span[0], series.span[1]);
+      return ` ${format(seen.slowestMs)} (${seen.slow} of ${seen.syncs}) |`;
+    };
 
     const tableOptions = (offset: number, stream: boolean): DriveOptions => ({ stream, offset, seconds, giveUpMs: TABLE_GIVE_UP_MS, stopOnError: false });
     // Warm-up: connections, JIT, caches (streamed too, so the first streamed series is not the first stream).
@@ -403,7 +423,7 @@ async function main(): Promise<void> {
         const base = direct.get(rate)!;
         const added = (fraction: number) => (target.direct ? undefined : percentile(series.latencies, fraction) - percentile(base.latencies, fraction));
         rows.push(
-          `| ${rate} | ${target.name} | ${format(percentile(series.latencies, 0.5))} | ${format(percentile(series.latencies, 0.99))} | ${format(added(0.5))} | ${format(added(0.99))} | ${series.errors}${series.stopped ? ' (stopped)' : ''} | ${format(series.achievedRate)} | ${format(series.cpuMsPerRequest)} | ${format(series.benchCpuMsPerRequest)} |`,
+          `| ${rate} | ${target.name} | ${format(percentile(series.latencies, 0.5))} | ${format(percentile(series.latencies, 0.99))} | ${format(added(0.5))} | ${format(added(0.99))} | ${series.errors}${series.stopped ? ' (stopped)' : ''} | ${format(series.achievedRate)} | ${format(series.cpuMsPerRequest)} | ${format(series.benchCpuMsPerRequest)} |${diskCell(series)}`,
         );
         if (series.errorSample) console.error(`${target.name} at ${rate}/s: ${series.errors} errors, e.g. ${series.errorSample}`);
         if (series.stopped) console.error(`${target.name} at ${rate}/s: stopped after ${series.sent} requests (${series.stopped})`);
@@ -489,8 +509,8 @@ async function main(): Promise<void> {
         `CPU: target = the target's process tree, from /proc (for PostgreSQL + Redis, with the database server's and Redis's processes); bench = this process (load generator and fake), from process.cpuUsage; both per request sent. All share the machine's cores.`,
     );
     console.log('');
-    console.log('| rate (req/s) | target | p50 (ms) | p99 (ms) | added p50 | added p99 | errors | achieved (req/s) | target CPU ms / request | bench CPU ms / request |');
-    console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log(`| rate (req/s) | target | p50 (ms) | p99 (ms) | added p50 | added p99 | errors | achieved (req/s) | target CPU ms / request | bench CPU ms / request |${disk ? ' slowest disk sync, ms (syncs over 50 ms of all) |' : ''}`);
+    console.log(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${disk ? ' ---: |' : ''}`);
     for (const row of rows) console.log(row);
     console.log('');
     for (const note of notes) console.log(`${note}\n`);
