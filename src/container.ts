@@ -17,7 +17,7 @@ import { createMarketModule, type MarketModule } from './modules/market/index.js
 import type { AppModule } from './modules/module.js';
 import { UsageRecorder } from './modules/usage/usage-recorder.js';
 import { createProviderRegistry, ProviderGateway } from './modules/gateway/index.js';
-import { createBillingModule, type BillingModule } from './modules/billing/index.js';
+import { createBillingModule, createPlanCatalog, type BillingModule } from './modules/billing/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
 
 /** The side-effecting parts every module is built from; one object, passed whole. */
@@ -88,8 +88,10 @@ export async function buildContainer(config: Readonly<Config>, logger: Logger): 
 
   // Modules in dependency order; each receives the infrastructure and the modules it builds on.
   const usage = new UsageRecorder({ db: database.db, logger });
-  const identity = createIdentityModule(infrastructure);
-  const billing = createBillingModule(infrastructure, { identity });
+  // Plans are billing's; identity reads them too (a user's plan, platform keys), so they come first.
+  const plans = createPlanCatalog(infrastructure);
+  const identity = createIdentityModule(infrastructure, { plans });
+  const billing = createBillingModule(infrastructure, { identity, plans });
   const gateway = new ProviderGateway({
     config,
     logger: logger.child({ module: 'gateway' }),

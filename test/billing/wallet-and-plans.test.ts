@@ -41,6 +41,11 @@ describe.each(backends())('plans, wallet and ledger on %s storage', (backend) =>
     // Identity reads the same row: a user moved to the plan sees it, platform keys off.
     const ann = await userId('plan-ann');
     expect((await server.request('PATCH', `/v1/admin/users/${ann}`, { body: { plan: 'team' } })).body.plan).toMatchObject({ id: 'team', allows_platform_keys: false });
+    // Through billing's one plan cache: a change shows in identity's answers at once (read, changed, read again).
+    expect((await server.request('GET', '/v1/me', asUser('plan-ann'))).body.plan).toMatchObject({ id: 'team', allows_platform_keys: false });
+    expect((await server.request('PATCH', '/v1/admin/plans/team', { body: { features: { platform_keys: true } } })).status).toBe(200);
+    expect((await server.request('GET', '/v1/me', asUser('plan-ann'))).body.plan).toMatchObject({ id: 'team', allows_platform_keys: true });
+    expect((await server.request('PATCH', '/v1/admin/plans/team', { body: { features: { platform_keys: false } } })).status).toBe(200);
 
     // Bad input: unknown plan, negative or absurd limits, unknown features, too many decimals, not an admin.
     expect((await server.request('PATCH', '/v1/admin/plans/gold', { body: { daily_credits: 1 } })).status).toBe(404);

@@ -318,7 +318,7 @@ describe.each(backends())('BYOK vault and key resolution on %s storage', (backen
     expect(second).toMatchObject({ reencrypted: 0, alreadyCurrent: first.total, failed: 0 });
 
     // Only the new key is needed now.
-    const resolver = new VaultKeyResolver({ ...server.container, cipher: new VaultCipher(newKey) });
+    const resolver = new VaultKeyResolver({ ...server.container, plans: server.container.billing.service.plans, cipher: new VaultCipher(newKey) });
     const alice = await userByExternalId('discord:alice');
     expect((await resolver.resolve(alice, 'gemini')).apiKey).toBe(USER_KEYS.gemini);
     // The running server's resolver (old key only) skips rows it cannot decrypt, falling back without leaking.

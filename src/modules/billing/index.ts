@@ -3,11 +3,13 @@ import type { IdentityModule } from '../identity/index.js';
 import type { AppModule } from '../module.js';
 import { createLimitCounters, type LimitCounters } from './limits.js';
 import { MeteredBilling } from './metered-billing.js';
+import { PlanCatalog } from './plan-catalog.js';
 import { registerBillingRoutes } from './routes.js';
 import { BillingService } from './service.js';
 
 export { BillingService, planHasFeature, MAX_AMOUNT_MICRO, type GrantInput, type GrantResult, type PlanRow } from './service.js';
 export { MeteredBilling } from './metered-billing.js';
+export { PlanCatalog, PLANS_CHANGED_CHANNEL, type PlanReader } from './plan-catalog.js';
 export { MICRO_PER_CREDIT, creditsFromMicro, microFromCredits } from './pricing.js';
 
 declare module '../../infra/queue/queue.js' {
@@ -24,10 +26,15 @@ export interface BillingModule extends AppModule {
   limits: LimitCounters;
 }
 
-export function createBillingModule(infrastructure: Infrastructure, dependencies: { identity: IdentityModule; now?: () => Date }): BillingModule {
+/** The plans, built before the modules that read them (identity) and handed to billing, which owns, starts and closes them. */
+export function createPlanCatalog(infrastructure: Infrastructure): PlanCatalog {
+  return new PlanCatalog({ db: infrastructure.db, events: infrastructure.keyValue.events });
+}
+
+export function createBillingModule(infrastructure: Infrastructure, dependencies: { identity: IdentityModule; plans: PlanCatalog; now?: () => Date }): BillingModule {
   const { config, db, logger, queue } = infrastructure;
   const log = logger.child({ module: 'billing' });
-  const service = new BillingService({ config, db, logger: log, now: dependencies.now, events: infrastructure.keyValue.events });
+  const service = new BillingService({ config, db, logger: log, now: dependencies.now, plans: dependencies.plans });
   const limits = createLimitCounters({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix });
   const limitsEnabled = config.billing.rateLimitsEnabled;
   const port = new MeteredBilling({ service, limits, logger: log, limitsEnabled });

@@ -3,13 +3,13 @@ import { sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { BoundedMap } from '../../infra/bounded-map.js';
-import { LocalCache, type Events } from '../../infra/cache/index.js';
+import type { Events } from '../../infra/cache/index.js';
 import type { Database, Executor } from '../../infra/db/database.js';
 import { ConflictError, InsufficientCreditsError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
 import type { MeteredService } from '../gateway/billing-port.js';
-import { IDENTITY_CACHE_TTL_MS, PLANS_CHANGED_CHANNEL } from '../identity/service.js';
 import type { UserRow } from '../identity/store.js';
 import { utcDay } from './limits.js';
+import { PlanCatalog } from './plan-catalog.js';
 import { creditsFromMicro, MICRO_PER_CREDIT } from './pricing.js';
 import * as store from './store.js';
 import type { PlanInsert, PlanRow } from './store.js';
@@ -31,6 +31,8 @@ export interface BillingServiceDependencies {
   now?: () => Date;
   /** Cross-replica invalidation of the per-process plan cache (absent: this process only). */
   events?: Events | undefined;
+  /** The plans (shared with the modules that read them); absent: one of this service's own. */
+  plans?: PlanCatalog | undefined;
 }
 
 export interface GrantInput {
@@ -75,11 +77,11 @@ export class BillingService {
   private readonly seenBalance = new BoundedMap<string, { balanceMicro: number; entryId: number }>(50_000);
   /** Per user, the micro-credits of this process's holds under way or promised by `expectCovered` and not written yet. */
   private readonly underway = new Map<string, number>();
-  /** Plans by id, per process: every metered call reads its plan; changes are published to every replica. */
-  private readonly plans: LocalCache<PlanRow | undefined>;
+  /** Plans by id, cached per process: every metered call reads its plan; changes are published to every replica. */
+  readonly plans: PlanCatalog;
 
   constructor(private readonly dependencies: BillingServiceDependencies) {
-    this.plans = new LocalCache({ events: dependencies.events, channel: PLANS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS, maxEntries: 1_000 });
+    this.plans = dependencies.plans ?? new PlanCatalog({ db: dependencies.db, events: dependencies.events });
   }
 
   async startCache(): Promise<void> {
@@ -90,10 +92,6 @@ export class BillingService {
     await this.plans.close();
   }
 
-  private cachedPlan(planId: string): Promise<PlanRow | undefined> {
-    return this.plans.get(planId, '*', () => store.findPlan(this.dependencies.db, planId));
-  }
-
   now(): Date {
     return this.dependencies.now?.() ?? new Date();
   }
@@ -101,33 +99,31 @@ export class BillingService {
   // ---- plans ----
 
   listPlans(options: { publicOnly: boolean }): Promise<PlanRow[]> {
-    return store.listPlans(this.dependencies.db, options);
+    return this.plans.list(options);
   }
 
   async getPlan(planId: string): Promise<PlanRow> {
-    const plan = await store.findPlan(this.dependencies.db, planId);
+    const plan = await this.plans.findIn(this.dependencies.db, planId);
     if (!plan) throw new NotFoundError('Plan');
     return plan;
   }
 
   /** The user's plan; a user on a plan that was removed is treated as on `free`. */
   async planFor(user: UserRow): Promise<PlanRow> {
-    const plan = (await this.cachedPlan(user.planId)) ?? (await this.cachedPlan('free'));
+    const plan = (await this.plans.find(user.planId)) ?? (await this.plans.find('free'));
     if (!plan) throw new Error(`neither plan "${user.planId}" nor "free" exists`);
     return plan;
   }
 
   async createPlan(values: PlanInsert & { id: string }): Promise<PlanRow> {
-    const created = await store.insertPlan(this.dependencies.db, values);
+    const created = await this.plans.create(values);
     if (!created) throw new ConflictError(`A plan "${values.id}" already exists: change it with PATCH /v1/admin/plans/${values.id}.`, { extra: { field: 'id' } });
-    await this.plans.invalidate('*');
     return created;
   }
 
   async updatePlan(planId: string, changes: Partial<PlanInsert>): Promise<PlanRow> {
-    const updated = await store.updatePlan(this.dependencies.db, planId, changes);
+    const updated = await this.plans.update(planId, changes);
     if (!updated) throw new NotFoundError('Plan');
-    await this.plans.invalidate('*');
     return updated;
   }
 
@@ -195,7 +191,7 @@ export class BillingService {
    */
   async warmUp(db: Executor, userId: string, planId: string | undefined): Promise<void> {
     const { config } = this.dependencies;
-    await store.findPlan(db, planId ?? 'free');
+    await this.plans.findIn(db, planId ?? 'free');
     const now = this.now();
     const today = utcDay(now);
     await store.refreshDaily(db, userId, today, MICRO_PER_CREDIT);

@@ -13,6 +13,7 @@ import { AppError, InsufficientCreditsError } from '../../infra/http/errors.js';
 import { contractErrorForProviderFailure } from '../../infra/http/provider-failure.js';
 import type { ChatModelProvider, ChatRequest } from '../../providers/chat/chat-model.js';
 import { ProviderCallError } from '../../providers/chat/provider-error.js';
+import { PlanCatalog } from '../billing/plan-catalog.js';
 import { VaultKeyResolver } from '../identity/key-resolution.js';
 import { providerKeyAssociatedData } from '../identity/provider-keys.js';
 import type { UserRow } from '../identity/store.js';
@@ -76,7 +77,7 @@ describe('ProviderGateway', () => {
     database = await openDatabase({ databaseUrl: undefined, dataDir, logger });
     const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, OPENROUTER_API_KEY: 'platform-openrouter-key' });
     cipher = new VaultCipher(randomBytes(32));
-    const keys = new VaultKeyResolver({ config, db: database.db, cipher, logger });
+    const keys = new VaultKeyResolver({ config, db: database.db, cipher, logger, plans: new PlanCatalog({ db: database.db }) });
     billing = new FakeBilling();
     chat = new FakeChat();
     const registry = new ProviderRegistry().register('chat', 'openrouter', chat);

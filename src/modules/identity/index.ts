@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Infrastructure } from '../../container.js';
 import type { VaultCipher } from '../../infra/crypto/vault-cipher.js';
 import { loadVaultCipher } from '../../infra/crypto/vault-key-file.js';
+import type { PlanReader } from '../billing/plan-catalog.js';
 import type { AppModule } from '../module.js';
 import { VaultKeyResolver } from './key-resolution.js';
 import { registerLinkCodeRoutes } from './link-code-routes.js';
@@ -27,14 +28,15 @@ export interface IdentityModule extends AppModule {
   cipher: VaultCipher;
 }
 
-export function createIdentityModule(infrastructure: Infrastructure): IdentityModule {
+export function createIdentityModule(infrastructure: Infrastructure, dependencies: { plans: PlanReader }): IdentityModule {
   const { config, db, logger, keyValue } = infrastructure;
+  const { plans } = dependencies;
   const events = keyValue.events;
-  const service = new IdentityService({ config, db, logger, events });
+  const service = new IdentityService({ config, db, logger, events, plans });
   if (config.oidc) service.setTokenVerifier(createOidcVerifier(config.oidc, { cooldownMs: config.oidc.jwksCooldownMs }));
   const cipher = loadVaultCipher(config, logger);
-  const keys = new VaultKeyResolver({ config, db, cipher, logger, events, plans: (planId) => service.findPlan(planId) });
-  const vault = new ProviderKeyVault({ config, db, cipher, logger, onChange: (userId) => keys.forgetUser(userId) });
+  const keys = new VaultKeyResolver({ config, db, cipher, logger, events, plans });
+  const vault = new ProviderKeyVault({ config, db, cipher, logger, plans, onChange: (userId) => keys.forgetUser(userId) });
   return {
     name: 'identity',
     service,
@@ -48,12 +50,11 @@ export function createIdentityModule(infrastructure: Infrastructure): IdentityMo
       registerSignInRoutes(app, { oidc: config.oidc });
       registerLinkCodeRoutes(app, { identity: service, counters: keyValue.counters, setupUrl: config.setupUrl, publicBaseUrl: config.publicBaseUrl });
     },
-    // A turn's reads of this module (the user by external id and by id, the plan, the user's own
-    // provider keys), and a throwaway user the later modules' rows can belong to.
+    // A turn's reads of this module (the user by external id and by id, the user's own provider
+    // keys), and a throwaway user the later modules' rows can belong to (billing reads its plan).
     warmUp: async ({ db }) => {
       const { user } = await store.findOrCreateUserByExternalId(db, `${RESERVED_EXTERNAL_ID_PREFIX}warm-up:${randomUUID()}`, undefined);
       await store.findUserById(db, user.id);
-      await store.findPlan(db, user.planId);
       await keyStore.usableProviderKeys(db, user.id, 'openrouter');
       return { userId: user.id, planId: user.planId };
     },

@@ -4,10 +4,10 @@ import { LocalCache, type Events } from '../../infra/cache/index.js';
 import type { Database } from '../../infra/db/database.js';
 import { VaultDecryptionError, type VaultCipher } from '../../infra/crypto/vault-cipher.js';
 import { AppError, ProviderKeyRequiredError, UpstreamError } from '../../infra/http/errors.js';
+import type { PlanReader } from '../billing/plan-catalog.js';
 import { maskSecret } from './masking.js';
 import { providerKeyAssociatedData } from './provider-keys.js';
 import * as keyStore from './provider-key-store.js';
-import * as store from './store.js';
 import type { UserRow } from './store.js';
 
 /**
@@ -71,8 +71,8 @@ export interface VaultKeyResolverDependencies {
   logger: Logger;
   /** Cross-replica invalidation of the cached key rows (absent: this process only). */
   events?: Events | undefined;
-  /** Plans by id (the identity service's cached lookup); defaults to reading the table. */
-  plans?: ((planId: string) => Promise<store.PlanRow | undefined>) | undefined;
+  /** Plans (billing's cached catalog): whether the user's plan allows platform keys. */
+  plans: PlanReader;
 }
 
 export const PROVIDER_KEYS_CHANGED_CHANNEL = 'identity:provider-keys-changed';
@@ -121,7 +121,7 @@ export class VaultKeyResolver implements ProviderKeyResolver {
     }
     const platformKey = config.providers[provider].platformKey;
     if (platformKey !== undefined) {
-      const plan = user ? await (this.dependencies.plans?.(user.planId) ?? store.findPlan(db, user.planId)) : undefined;
+      const plan = user ? await this.dependencies.plans.find(user.planId) : undefined;
       if (!user || plan?.allowsPlatformKeys === true) {
         return { provider, apiKey: platformKey, source: 'platform', providerKeyId: null, masked: maskSecret(platformKey), name: null };
       }

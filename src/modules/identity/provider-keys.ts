@@ -5,10 +5,10 @@ import type { Database } from '../../infra/db/database.js';
 import { VaultDecryptionError, type VaultCipher } from '../../infra/crypto/vault-cipher.js';
 import { AppError, NotFoundError, ValidationError } from '../../infra/http/errors.js';
 import { checkProviderKey } from '../../providers/key-checks/index.js';
+import type { PlanReader } from '../billing/plan-catalog.js';
 import { maskSecret } from './masking.js';
 import * as keyStore from './provider-key-store.js';
 import type { ProviderKeyRow } from './provider-key-store.js';
-import * as store from './store.js';
 import type { UserRow } from './store.js';
 
 /** Ties a ciphertext to its row, so a sealed key copied into another row does not decrypt. */
@@ -24,6 +24,8 @@ export interface ProviderKeyVaultDependencies {
   fetch?: typeof fetch;
   /** Told after a user's keys changed (the key resolver drops its cached copies in every replica). */
   onChange?: ((userId: string) => Promise<void>) | undefined;
+  /** Plans (billing's cached catalog): whether the user's plan allows platform keys. */
+  plans: PlanReader;
 }
 
 /**
@@ -135,7 +137,7 @@ export class ProviderKeyVault {
    */
   async status(user: UserRow): Promise<Record<ProviderName, boolean>> {
     const { config, db } = this.dependencies;
-    const [rows, plan] = await Promise.all([keyStore.listProviderKeys(db, user.id), store.findPlan(db, user.planId)]);
+    const [rows, plan] = await Promise.all([keyStore.listProviderKeys(db, user.id), this.dependencies.plans.find(user.planId)]);
     const platformAllowed = plan?.allowsPlatformKeys ?? false;
     const result = {} as Record<ProviderName, boolean>;
     for (const provider of PROVIDERS) {

@@ -4,8 +4,9 @@ import { LocalCache, type Events } from '../../infra/cache/index.js';
 import type { Database, Executor } from '../../infra/db/database.js';
 import { AppError, ForbiddenError, UnauthorizedError, ValidationError } from '../../infra/http/errors.js';
 import { apiKeyLookupPrefix, generateApiKey, hashApiKey, hashesEqual, secretsEqual } from './api-keys.js';
+import type { PlanReader } from '../billing/plan-catalog.js';
 import * as store from './store.js';
-import type { ApiKeyRole, UserRow } from './store.js';
+import type { ApiKeyRole, PlanRow, UserRow } from './store.js';
 
 export interface Principal {
   role: ApiKeyRole;
@@ -32,15 +33,16 @@ export interface IdentityServiceDependencies {
   config: Readonly<Config>;
   db: Database;
   logger: Logger;
-  /** Cross-replica invalidation of the per-process user, key and plan caches (absent: this process only). */
+  /** Cross-replica invalidation of the per-process user and key caches (absent: this process only). */
   events?: Events | undefined;
+  /** Plans, which billing owns: a user's plan is read through it (cached there), never from the table here. */
+  plans: PlanReader;
 }
 
-/** Per-process copies of users, API keys and plans live this long without an invalidation. */
+/** Per-process copies of users and API keys live this long without an invalidation. */
 export const IDENTITY_CACHE_TTL_MS = 30_000;
 export const USERS_CHANGED_CHANNEL = 'identity:users-changed';
 export const API_KEYS_CHANGED_CHANNEL = 'identity:api-keys-changed';
-export const PLANS_CHANGED_CHANNEL = 'billing:plans-changed';
 
 export class IdentityService {
   private tokenVerifier: TokenVerifier | undefined;
@@ -53,27 +55,25 @@ export class IdentityService {
   private readonly users: LocalCache<UserRow | undefined>;
   /** API key rows by lookup prefix, tagged with the key id (revocation drops them everywhere). */
   private readonly apiKeys: LocalCache<store.ApiKeyRow | undefined>;
-  private readonly plans: LocalCache<store.PlanRow | undefined>;
 
   constructor(private readonly dependencies: IdentityServiceDependencies) {
     const { events } = dependencies;
     this.users = new LocalCache({ events, channel: USERS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS });
     this.apiKeys = new LocalCache({ events, channel: API_KEYS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS });
-    this.plans = new LocalCache({ events, channel: PLANS_CHANGED_CHANNEL, ttlMs: IDENTITY_CACHE_TTL_MS, maxEntries: 1_000 });
   }
 
   /** Subscribes the caches to changes made by other replicas. */
   async startCaches(): Promise<void> {
-    await Promise.all([this.users.start(), this.apiKeys.start(), this.plans.start()]);
+    await Promise.all([this.users.start(), this.apiKeys.start()]);
   }
 
   async closeCaches(): Promise<void> {
-    await Promise.all([this.users.close(), this.apiKeys.close(), this.plans.close()]);
+    await Promise.all([this.users.close(), this.apiKeys.close()]);
   }
 
-  /** A plan by id (cached per process; billing publishes plan changes). */
-  findPlan(planId: string): Promise<store.PlanRow | undefined> {
-    return this.plans.get(planId, '*', () => store.findPlan(this.dependencies.db, planId));
+  /** A plan by id (billing's cached catalog). */
+  findPlan(planId: string): Promise<PlanRow | undefined> {
+    return this.dependencies.plans.find(planId);
   }
 
   /** Drops a user's cached row in every replica: call after any committed change to the user (or its deletion). */
@@ -219,7 +219,7 @@ export class IdentityService {
   }
 
   /** A user with their plan and external identities, as GET /v1/me and the admin view show them. */
-  async describeUser(user: UserRow): Promise<{ user: UserRow; plan: store.PlanRow | undefined; identities: string[] }> {
+  async describeUser(user: UserRow): Promise<{ user: UserRow; plan: PlanRow | undefined; identities: string[] }> {
     const { db } = this.dependencies;
     const [plan, identities] = await Promise.all([this.findPlan(user.planId), store.listIdentities(db, user.id)]);
     return { user, plan, identities };
@@ -230,14 +230,14 @@ export class IdentityService {
    * `search` (or whose id it is), described as GET /v1/me and the admin view describe one user.
    */
   async listUsers(options: { search?: string | undefined; cursor?: string | undefined; limit: number }): Promise<{
-    data: Array<{ user: UserRow; plan: store.PlanRow | undefined; identities: string[] }>;
+    data: Array<{ user: UserRow; plan: PlanRow | undefined; identities: string[] }>;
     nextCursor: string | null;
   }> {
     const { db } = this.dependencies;
     const rows = await store.listUsers(db, { search: options.search, before: decodeUserCursor(options.cursor), limit: options.limit + 1 });
     const page = rows.slice(0, options.limit);
     const identities = await store.listIdentitiesOf(db, page.map((row) => row.user.id));
-    const plans = new Map<string, store.PlanRow | undefined>();
+    const plans = new Map<string, PlanRow | undefined>();
     for (const planId of new Set(page.map((row) => row.user.planId))) plans.set(planId, await this.findPlan(planId));
     const last = page.at(-1);
     return {
@@ -252,7 +252,7 @@ export class IdentityService {
 
   /** Puts a user on a plan (the market, on a subscription's events), inside the caller's transaction. */
   async setPlan(userId: string, planId: string, executor: Executor = this.dependencies.db): Promise<void> {
-    if (!(await store.findPlan(executor, planId))) throw new ValidationError('plan', `There is no plan "${planId}".`);
+    if (!(await this.dependencies.plans.findIn(executor, planId))) throw new ValidationError('plan', `There is no plan "${planId}".`);
     await this.updateUserRow(executor, userId, { planId });
     // The caller's transaction commits after this returns: a replica that re-read the row before
     // the commit may hold the old plan, so the change is announced once more when it is visible.
@@ -260,7 +260,7 @@ export class IdentityService {
   }
 
   async planExists(planId: string): Promise<boolean> {
-    return (await store.findPlan(this.dependencies.db, planId)) !== undefined;
+    return (await this.dependencies.plans.findIn(this.dependencies.db, planId)) !== undefined;
   }
 
   /** An admin route's `{id}`: the internal id or an external id (e.g. a Discord user id). */
@@ -278,7 +278,7 @@ export class IdentityService {
     const { db } = this.dependencies;
     const update: { planId?: string; active?: boolean; quotas?: Record<string, number>; username?: string } = {};
     if (changes.plan !== undefined) {
-      if (!(await store.findPlan(db, changes.plan))) throw new ValidationError('plan', `There is no plan "${changes.plan}".`);
+      if (!(await this.dependencies.plans.findIn(db, changes.plan))) throw new ValidationError('plan', `There is no plan "${changes.plan}".`);
       update.planId = changes.plan;
     }
     if (changes.active !== undefined) update.active = changes.active;

@@ -1,10 +1,11 @@
 import { and, desc, eq, ilike, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
-import { apiKeys, plans, systemSettings, userIdentities, users } from '../../infra/db/schema.js';
+import { apiKeys, systemSettings, userIdentities, users } from '../../infra/db/schema.js';
 
 export type UserRow = typeof users.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
-export type PlanRow = typeof plans.$inferSelect;
+/** Plans are billing's (src/modules/billing/plan-catalog.ts); identity reads them through its PlanReader. */
+export type { PlanRow } from '../billing/plan-catalog.js';
 export type ApiKeyRole = ApiKeyRow['role'];
 
 export async function findUserById(db: Executor, userId: string): Promise<UserRow | undefined> {
@@ -110,11 +111,6 @@ export async function updateUser(
 ): Promise<UserRow | undefined> {
   if (Object.keys(changes).length === 0) return findUserById(db, userId);
   const [row] = await db.update(users).set(changes).where(eq(users.id, userId)).returning();
-  return row;
-}
-
-export async function findPlan(db: Executor, planId: string): Promise<PlanRow | undefined> {
-  const [row] = await db.select().from(plans).where(eq(plans.id, planId)).limit(1);
   return row;
 }
 
