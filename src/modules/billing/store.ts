@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../infra/db/database.js';
+import { RELAXED_COMMIT } from '../../infra/db/relaxed-commit.js';
 import { plans } from '../../infra/db/schema.js';
 import { creditLedger, creditReservations, wallets, type LedgerKind, type LedgerRow, type ReservationRow, type WalletRow } from './tables.js';
 
@@ -106,6 +107,12 @@ export interface ReserveInput {
  * when held, the balance after this hold and its entry; when not (the balance does not cover it or
  * today's refresh has not happened yet), the wallet's balance and newest entry as of the statement's
  * snapshot. Undefined only when the user has no wallet.
+ *
+ * Its commit does not wait for the disk (RELAXED_COMMIT): nothing acknowledged rests on a hold until
+ * the turn's own write — a synchronous commit that carries the hold to disk with it — and a hold lost
+ * in a database crash belongs to a call that failed with it, nothing charged. So a streamed answer's
+ * first token, which waits for the hold, does not also wait for a WAL flush (issue 14, thirteenth pass).
+ * Run it as its own statement (the warm-up's, inside a transaction always rolled back, is the one exception).
  */
 export async function reserve(db: Executor, input: ReserveInput): Promise<{ held: boolean; balanceMicro: number; entryId: number } | undefined> {
   const result = await db.execute(reserveStatement(input));
@@ -128,8 +135,8 @@ export function reserveStatement(input: ReserveInput): SQL {
       INSERT INTO credit_ledger (user_id, kind, amount_micro, balance_after_micro, idempotency_key, reservation_id, reference)
       SELECT ${input.userId}::uuid, 'reserve', ${-input.amountMicro}::bigint, debit.balance_micro, ${`reserve:${input.reservationId}`}::text, hold.id, ${`${input.service}:${input.provider}${input.model ? `:${input.model}` : ''}`}::text
       FROM debit, hold RETURNING id
-    )
-    SELECT true AS held, debit.balance_micro AS balance, entry.id AS entry_id FROM debit, entry
+    ), ${RELAXED_COMMIT}
+    SELECT true AS held, debit.balance_micro AS balance, entry.id AS entry_id FROM debit, entry, relaxed_commit
     UNION ALL
     SELECT false, wallets.balance_micro, coalesce((SELECT max(id) FROM credit_ledger WHERE user_id = ${input.userId}::uuid), 0)
     FROM wallets WHERE wallets.user_id = ${input.userId}::uuid AND NOT EXISTS (SELECT 1 FROM debit)`;
