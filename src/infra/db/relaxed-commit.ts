@@ -6,9 +6,9 @@ import { sql, type SQL } from 'drizzle-orm';
  * `set_config(…, true)` is undone when it ends). Reference `relaxed_commit` in the statement's FROM,
  * or PostgreSQL never evaluates it.
  *
- * What such a commit promises: visible to every session at once, as any commit; durable within the
- * WAL writer's next round (≈ 200 ms), or as soon as any later synchronous commit, which flushes the
- * WAL up to itself and so everything committed before it. So a crash of the database can lose it only
+ * What such a commit promises: visible to every session at once, as any commit; durable once the WAL
+ * writer flushes (within three times `wal_writer_delay`, 600 ms by default), or as soon as any later
+ * synchronous commit, which flushes the WAL up to itself and so everything committed before it. So a crash of the database can lose it only
  * while no later synchronous commit has followed — use it only for a write nothing acknowledged rests
  * on until such a commit: a credit hold (the turn's answer is stored, and its charge settled, by a
  * synchronous commit after it; a hold lost in a database crash is a hold of a turn that failed, with
