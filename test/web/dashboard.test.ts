@@ -432,7 +432,7 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await nav().getByRole('link', { name: 'Admin' }).click();
     await page.getByTestId('health-status').filter({ hasText: 'ok' }).waitFor();
-    await page.getByRole('cell', { name: 'Premium' }).waitFor();
+    await page.getByRole('cell', { name: 'Premium', exact: true }).waitFor();
     // The users list as the API gives it (newest first), the dashboard tester among them.
     const users = page.getByRole('list', { name: 'Users' });
     await users.getByRole('button', { name: /discord:dashboard-tester/ }).waitFor();
@@ -445,17 +445,54 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await expect.poll(() => users.getByRole('listitem').count()).toBe(1);
     await users.getByRole('button', { name: /discord:dashboard-tester/ }).click();
-    await expect.poll(() => page.getByLabel('Plan').inputValue()).toBe('premium');
+    await expect.poll(() => page.getByLabel('Plan', { exact: true }).inputValue()).toBe('premium');
     await page.getByRole('region', { name: /^User / }).getByText(/openrouter sk-or-.*\(valid\)/).waitFor();
     await page.getByLabel('Key name').fill('second bot');
     await page.getByRole('button', { name: 'Create key' }).click();
     await page.getByRole('status').filter({ hasText: 'shown once' }).waitFor();
     await page.getByRole('cell', { name: 'second bot', exact: true }).waitFor();
     // The screenshot shows the users list and the opened user (below the sticky top bar).
-    await page.getByRole('heading', { name: 'Users and plans' }).evaluate((heading) => window.scrollTo(0, heading.getBoundingClientRect().top + window.scrollY - 80));
+    await page.getByRole('heading', { name: 'Users', exact: true }).evaluate((heading) => window.scrollTo(0, heading.getBoundingClientRect().top + window.scrollY - 80));
     await screenshots('admin');
+
+    // Plans: an admin changes one (every field the API takes), a bad one is refused with the server's reason, a new one is offered at once.
+    const premiumBefore = (await server.request('GET', '/v1/admin/plans')).body.data.find((plan: { id: string }) => plan.id === 'premium');
+    await page.getByRole('button', { name: 'Edit plan Premium' }).click();
+    const editor = page.getByRole('form', { name: 'Plan Premium' });
+    expect(await editor.getByLabel('Daily credits').inputValue()).toBe('100');
+    expect(await editor.getByLabel('Credits per 1,000 tokens').inputValue()).toBe('0.07');
+    expect(await editor.getByLabel('Voice', { exact: true }).isChecked()).toBe(true);
+    await editor.getByLabel('Daily credits').fill('150');
+    await editor.getByLabel('Credits per 1,000 tokens').fill('0.065');
+    await editor.getByLabel('Monthly price (empty: custom)').fill('12.50');
+    await editor.getByLabel('Image generation').uncheck();
+    await editor.getByRole('heading').evaluate((heading) => window.scrollTo(0, heading.getBoundingClientRect().top + window.scrollY - 80));
+    await screenshots('admin-plan');
+    await editor.getByRole('button', { name: 'Save plan' }).click();
+    await page.getByRole('status').filter({ hasText: 'Plan Premium saved.' }).waitFor();
+    const premium = (await server.request('GET', '/v1/admin/plans')).body.data.find((plan: { id: string }) => plan.id === 'premium');
+    expect(premium).toMatchObject({ daily_credits: 150, credits_per_1k_tokens: 0.065, price: { amount_cents: 1250 }, features: { image_generation: false, voice: true } });
+    await page.getByRole('row', { name: /Premium/ }).getByRole('cell', { name: '150' }).waitFor();
+    // A plan id the API refuses: its problem shows, nothing is created.
+    await page.getByRole('button', { name: 'New plan' }).click();
+    const creating = page.getByRole('form', { name: 'New plan' });
+    await creating.getByLabel('Id').fill('Bad Id');
+    await creating.getByLabel('Name').fill('Bad');
+    await creating.getByRole('button', { name: 'Create plan' }).click();
+    await page.getByRole('alert').filter({ hasText: /lower-case letters/ }).waitFor();
+    await creating.getByLabel('Id').fill('team');
+    await creating.getByLabel('Name').fill('Team');
+    await creating.getByLabel('Daily credits').fill('250');
+    await creating.getByRole('button', { name: 'Create plan' }).click();
+    await page.getByRole('status').filter({ hasText: 'Plan Team saved.' }).waitFor();
+    await page.getByRole('cell', { name: 'Team', exact: true }).waitFor();
+    expect((await server.request('GET', '/v1/admin/plans')).body.data.find((plan: { id: string }) => plan.id === 'team')).toMatchObject({ name: 'Team', daily_credits: 250, public: true });
+    await page.getByLabel('Plan', { exact: true }).locator('option', { hasText: 'Team' }).waitFor({ state: 'attached' });
+    // Back as it was for the tests after this one.
+    const restore = { daily_credits: premiumBefore.daily_credits, credits_per_1k_tokens: premiumBefore.credits_per_1k_tokens, price_cents: premiumBefore.price.amount_cents, features: { image_generation: true } };
+    expect((await server.request('PATCH', '/v1/admin/plans/premium', { body: restore })).status).toBe(200);
     await page.getByRole('button', { name: 'Sign out' }).click();
-  }, STEP * 2);
+  }, STEP * 3);
 
   it('signs in with a Discord link code opened from the bot’s link, as that Discord user', async () => {
     const issued = await server.request('POST', '/v1/link-codes', { key: server.internalKey, headers: { 'x-user-id': 'discord:linked-user' } });

@@ -17,12 +17,51 @@ interface Health {
   queue: Component;
   providers: Record<string, { configured: boolean }>;
 }
+/** A plan as GET /v1/admin/plans answers it. */
 interface Plan {
   id: string;
   name: string;
+  description: string;
   daily_credits: number;
+  credits_per_1k_tokens: number;
+  credits_per_image: number;
+  credits_per_audio_second: number;
   requests_per_minute: number;
+  concurrent_streams: number;
+  voice_seconds_per_month: number;
   images_per_day: number;
+  features: Record<string, unknown>;
+  price: { amount_cents: number | null; currency: string; interval: 'month' };
+  public: boolean;
+  sort_order: number;
+}
+const PLAN_FEATURES = [
+  ['platform_keys', 'Platform keys (the platform pays when the user has no key)'],
+  ['long_term_memory', 'Long-term memory'],
+  ['voice', 'Voice'],
+  ['image_generation', 'Image generation'],
+] as const;
+/** The plan's numeric fields as the editor shows them: [field, label, credits (decimals) or a whole number]. */
+const PLAN_NUMBERS = [
+  ['daily_credits', 'Daily credits', 'whole'],
+  ['credits_per_1k_tokens', 'Credits per 1,000 tokens', 'credits'],
+  ['credits_per_image', 'Credits per image', 'credits'],
+  ['credits_per_audio_second', 'Credits per audio second', 'credits'],
+  ['requests_per_minute', 'Requests per minute', 'whole'],
+  ['concurrent_streams', 'Concurrent streams', 'whole'],
+  ['images_per_day', 'Images per day', 'whole'],
+  ['voice_seconds_per_month', 'Voice seconds per month', 'whole'],
+  ['sort_order', 'Sort order', 'whole'],
+] as const;
+type PlanNumber = (typeof PLAN_NUMBERS)[number][0];
+interface PlanForm {
+  id: string;
+  name: string;
+  description: string;
+  numbers: Record<PlanNumber, string>;
+  features: Record<(typeof PLAN_FEATURES)[number][0], boolean>;
+  price: string;
+  currency: string;
   public: boolean;
 }
 interface PlatformKey {
@@ -210,14 +249,77 @@ function UsersPanel({ plans }: { plans: Plan[] }) {
           </form>
         </div>
       )}
-      <h4>Plans</h4>
+    </>
+  );
+}
+
+function planForm(plan: Plan | null): PlanForm {
+  const numbers = Object.fromEntries(PLAN_NUMBERS.map(([field]) => [field, plan ? String(plan[field]) : ''])) as Record<PlanNumber, string>;
+  const features = Object.fromEntries(PLAN_FEATURES.map(([feature]) => [feature, plan ? plan.features[feature] === true : false])) as PlanForm['features'];
+  return {
+    id: plan?.id ?? '',
+    name: plan?.name ?? '',
+    description: plan?.description ?? '',
+    numbers,
+    features,
+    // The price in the currency's main unit (e.g. 9.99); empty: a custom price.
+    price: plan?.price.amount_cents === null || plan === null ? '' : (plan.price.amount_cents / 100).toFixed(2),
+    currency: plan?.price.currency ?? 'usd',
+    public: plan?.public ?? true,
+  };
+}
+
+/**
+ * Plans: every limit and price an admin may set (GET/POST/PATCH /v1/admin/plans). A new plan sends
+ * what is filled in (the server's defaults for the rest); a change sends the whole form. The server
+ * validates (422 names the field); a change reaches every replica at once.
+ */
+function PlansPanel({ plans, onChanged }: { plans: Plan[]; onChanged: () => void }) {
+  const [editing, setEditing] = useState<{ plan: Plan | null; form: PlanForm } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+
+  function edit(plan: Plan | null) {
+    setError(null);
+    setSaved(null);
+    setEditing({ plan, form: planForm(plan) });
+  }
+  function update(change: Partial<PlanForm>) {
+    setEditing((current) => (current ? { ...current, form: { ...current.form, ...change } } : current));
+  }
+  async function save(event: FormEvent) {
+    event.preventDefault();
+    if (!editing) return;
+    const { plan, form } = editing;
+    const body: Record<string, unknown> = { name: form.name.trim(), description: form.description.trim(), public: form.public, currency: form.currency.trim(), features: form.features };
+    for (const [field] of PLAN_NUMBERS) if (form.numbers[field].trim() !== '') body[field] = Number(form.numbers[field]);
+    body.price_cents = form.price.trim() === '' ? null : Math.round(Number(form.price) * 100);
+    try {
+      const answer = plan ? await api<Plan>('PATCH', `/v1/admin/plans/${encodeURIComponent(plan.id)}`, body) : await api<Plan>('POST', '/v1/admin/plans', { id: form.id.trim(), ...body });
+      setEditing(null);
+      setError(null);
+      setSaved(`Plan ${answer.name} saved.`);
+      onChanged();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  return (
+    <>
+      <div className="table-scroll">
       <table>
         <thead>
           <tr>
             <th scope="col">Plan</th>
             <th scope="col">Daily credits</th>
+            <th scope="col">Per 1k tokens</th>
             <th scope="col">Req./min</th>
             <th scope="col">Images/day</th>
+            <th scope="col">Price</th>
+            <th scope="col">
+              <span className="sr-only">Edit</span>
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -227,12 +329,90 @@ function UsersPanel({ plans }: { plans: Plan[] }) {
                 {plan.name} {plan.public ? '' : <span className="muted small">(hidden)</span>}
               </td>
               <td>{formatCredits(plan.daily_credits)}</td>
+              <td>{plan.credits_per_1k_tokens}</td>
               <td>{plan.requests_per_minute}</td>
               <td>{plan.images_per_day}</td>
+              <td>{plan.price.amount_cents === null ? 'custom' : `${(plan.price.amount_cents / 100).toFixed(2)} ${plan.price.currency.toUpperCase()}`}</td>
+              <td>
+                <button type="button" className="ghost" aria-label={`Edit plan ${plan.name}`} onClick={() => edit(plan)}>
+                  Edit
+                </button>
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
+      </div>
+      <button type="button" onClick={() => edit(null)}>
+        New plan
+      </button>
+      {saved && (
+        <p role="status" className="small">
+          {saved}
+        </p>
+      )}
+      {editing && (
+        <form className="card" aria-label={editing.plan ? `Plan ${editing.plan.name}` : 'New plan'} onSubmit={(event) => void save(event)}>
+          <h4>{editing.plan ? `Plan ${editing.plan.name} (${editing.plan.id})` : 'New plan'}</h4>
+          <div className="row-form">
+            {!editing.plan && (
+              <div className="field">
+                <label htmlFor="plan-id">Id</label>
+                <input id="plan-id" value={editing.form.id} onChange={(event) => update({ id: event.target.value })} placeholder="lower-case, e.g. team" required />
+              </div>
+            )}
+            <div className="field grow">
+              <label htmlFor="plan-name">Name</label>
+              <input id="plan-name" value={editing.form.name} onChange={(event) => update({ name: event.target.value })} required />
+            </div>
+            <div className="field full">
+              <label htmlFor="plan-description">Description</label>
+              <input id="plan-description" value={editing.form.description} onChange={(event) => update({ description: event.target.value })} />
+            </div>
+          </div>
+          <div className="row-form">
+            {PLAN_NUMBERS.map(([field, label, kind]) => (
+              <div className="field" key={field}>
+                <label htmlFor={`plan-${field}`}>{label}</label>
+                <input
+                  id={`plan-${field}`}
+                  type="number"
+                  min={field === 'sort_order' ? -1000 : 0}
+                  step={kind === 'credits' ? 'any' : 1}
+                  value={editing.form.numbers[field]}
+                  onChange={(event) => update({ numbers: { ...editing.form.numbers, [field]: event.target.value } })}
+                />
+              </div>
+            ))}
+            <div className="field">
+              <label htmlFor="plan-price">Monthly price (empty: custom)</label>
+              <input id="plan-price" type="number" min={0} step="0.01" value={editing.form.price} onChange={(event) => update({ price: event.target.value })} />
+            </div>
+            <div className="field">
+              <label htmlFor="plan-currency">Currency</label>
+              <input id="plan-currency" value={editing.form.currency} maxLength={3} onChange={(event) => update({ currency: event.target.value.toLowerCase() })} />
+            </div>
+          </div>
+          <fieldset className="checks">
+            <legend>Features</legend>
+            {PLAN_FEATURES.map(([feature, label]) => (
+              <label className="check" key={feature}>
+                <input type="checkbox" checked={editing.form.features[feature]} onChange={(event) => update({ features: { ...editing.form.features, [feature]: event.target.checked } })} /> {label}
+              </label>
+            ))}
+            <label className="check">
+              <input type="checkbox" checked={editing.form.public} onChange={(event) => update({ public: event.target.checked })} /> Listed publicly (GET /v1/plans)
+            </label>
+          </fieldset>
+          <div className="row-form">
+            <button type="submit">{editing.plan ? 'Save plan' : 'Create plan'}</button>
+            <button type="button" className="ghost" onClick={() => setEditing(null)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      )}
+      {error !== null && <Problem error={error} />}
     </>
   );
 }
@@ -376,9 +556,11 @@ export function AdminPage() {
       <h2 id="admin-title">Admin</h2>
       <h3>Health</h3>
       <HealthPanel />
-      <h3>Users and plans</h3>
+      <h3>Users</h3>
       {plans.error !== null && <Problem error={plans.error} />}
       {plans.data && <UsersPanel plans={plans.data.data} />}
+      <h3>Plans</h3>
+      {plans.data && <PlansPanel plans={plans.data.data} onChanged={plans.reload} />}
       <h3>Platform keys</h3>
       <KeysPanel />
       <h3>Voices</h3>
