@@ -78,6 +78,12 @@ describe.each(backends())('text to speech (%s)', (backend) => {
     const patched = await server.request('PATCH', `/v1/admin/voices/${created.body.id}`, { body: { active: false } });
     expect(patched.body.active).toBe(false);
     expect((await server.request('GET', '/v1/voices?provider=minimax&gender=female')).body.data).toHaveLength(1);
+    // The admin's list keeps the deactivated voice (to turn it back on); it is the admin's only.
+    const registry = await server.request('GET', '/v1/admin/voices?provider=minimax&gender=female');
+    expect(registry.body.data.map((voice: { name: string; active: boolean }) => [voice.name, voice.active])).toEqual([['british-female', true], ['graceful-lady', false]]);
+    expect((await server.request('GET', '/v1/admin/voices', { key: server.internalKey })).status).toBe(403);
+    expect((await server.request('PATCH', `/v1/admin/voices/${created.body.id}`, { body: { active: true } })).body.active).toBe(true);
+    expect((await server.request('GET', '/v1/voices?provider=minimax&gender=female')).body.data).toHaveLength(2);
   });
 
   it('ElevenLabs, whole: real MP3 of the right length, billed characters and measured seconds recorded', async () => {

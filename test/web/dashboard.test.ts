@@ -488,6 +488,21 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await page.getByRole('cell', { name: 'Team', exact: true }).waitFor();
     expect((await server.request('GET', '/v1/admin/plans')).body.data.find((plan: { id: string }) => plan.id === 'team')).toMatchObject({ name: 'Team', daily_credits: 250, public: true });
     await page.getByLabel('Plan', { exact: true }).locator('option', { hasText: 'Team' }).waitFor({ state: 'attached' });
+    // Voices: the registry with its inactive ones; one turned off leaves the users' list, is edited, and comes back.
+    const registry = page.getByRole('table', { name: 'Voice registry' });
+    await registry.getByRole('checkbox', { name: 'lamplighter active' }).waitFor();
+    await registry.getByRole('checkbox', { name: 'lamplighter active' }).uncheck();
+    await expect.poll(async () => (await server.request('GET', '/v1/voices')).body.data.some((voice: { name: string }) => voice.name === 'lamplighter')).toBe(false);
+    expect(await registry.getByRole('checkbox', { name: 'lamplighter active' }).isChecked()).toBe(false);
+    await registry.getByRole('button', { name: 'Edit voice lamplighter' }).click();
+    const voiceForm = page.getByRole('form', { name: 'Voice lamplighter' });
+    await voiceForm.getByLabel('Description').fill('Calm narration, lamplit streets');
+    await page.getByRole('heading', { name: 'Voices', exact: true }).evaluate((heading) => window.scrollTo(0, heading.getBoundingClientRect().top + window.scrollY - 80));
+    await screenshots('admin-voices');
+    await voiceForm.getByRole('button', { name: 'Save voice' }).click();
+    await registry.getByRole('cell', { name: 'Calm narration, lamplit streets' }).waitFor();
+    await registry.getByRole('checkbox', { name: 'lamplighter active' }).check();
+    await expect.poll(async () => (await server.request('GET', '/v1/voices')).body.data.find((voice: { name: string }) => voice.name === 'lamplighter')?.description).toBe('Calm narration, lamplit streets');
     // Back as it was for the tests after this one.
     const restore = { daily_credits: premiumBefore.daily_credits, credits_per_1k_tokens: premiumBefore.credits_per_1k_tokens, price_cents: premiumBefore.price.amount_cents, features: { image_generation: true } };
     expect((await server.request('PATCH', '/v1/admin/plans/premium', { body: restore })).status).toBe(200);

@@ -115,6 +115,20 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
     async (request) => ({ data: (await voice.listVoices(request.query)).map(presentVoice) }),
   );
 
+  app.get(
+    '/v1/admin/voices',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['voice'],
+        summary: 'The whole voice registry, deactivated voices included (for the admin to turn them back on)',
+        querystring: voiceQuerySchema,
+        response: { 200: z.object({ data: z.array(voiceSchema) }), ...problemResponses },
+      },
+    },
+    async (request) => ({ data: (await voice.listVoices({ ...request.query, includeInactive: true })).map(presentVoice) }),
+  );
+
   app.post(
     '/v1/admin/voices',
     {

@@ -505,18 +505,45 @@ function KeysPanel() {
   );
 }
 
+/**
+ * The voice registry, deactivated voices included (GET /v1/admin/voices): add one, change one
+ * (description, language, gender, the vendor's voice id), and turn one off or on again — an inactive
+ * voice is no longer listed to users nor spoken with.
+ */
 function VoicesPanel() {
-  const voices = useApi<{ data: Voice[] }>('/v1/voices');
+  const voices = useApi<{ data: Voice[] }>('/v1/admin/voices');
   const [form, setForm] = useState({ name: '', provider: 'elevenlabs', provider_voice_id: '', language: '', gender: '' });
+  const [editing, setEditing] = useState<{ voice: Voice; description: string; language: string; gender: string; provider_voice_id: string } | null>(null);
   const [error, setError] = useState<unknown>(null);
+  /** A switch shows its new state at once, while its PATCH is on its way (and goes back if refused). */
+  const [switching, setSwitching] = useState<Record<string, boolean>>({});
+  async function switchActive(voice: Voice, active: boolean) {
+    setSwitching((current) => ({ ...current, [voice.id]: active }));
+    if (!(await change(voice, { active }))) setSwitching(({ [voice.id]: _refused, ...rest }) => rest);
+  }
+  // The list as reloaded after a change holds the new states.
+  useEffect(() => setSwitching({}), [voices.data]);
   async function add(event: FormEvent) {
     event.preventDefault();
     try {
       await api('POST', '/v1/admin/voices', { ...form, language: form.language || null, gender: form.gender || null });
       setForm({ ...form, name: '', provider_voice_id: '' });
+      setError(null);
       voices.reload();
     } catch (failure) {
       setError(failure);
+    }
+  }
+  async function change(voice: Voice, body: Record<string, unknown>): Promise<boolean> {
+    try {
+      await api('PATCH', `/v1/admin/voices/${encodeURIComponent(voice.id)}`, body);
+      setError(null);
+      setEditing(null);
+      voices.reload();
+      return true;
+    } catch (failure) {
+      setError(failure);
+      return false;
     }
   }
   const field = (key: keyof typeof form, label: string) => (
@@ -544,7 +571,88 @@ function VoicesPanel() {
         </button>
       </form>
       {error !== null && <Problem error={error} />}
-      {voices.data && <p className="muted small">{voices.data.data.length} voices in the catalogue (see the Voices page).</p>}
+      {voices.error !== null && <Problem error={voices.error} />}
+      {voices.data && (
+        <div className="table-scroll">
+          <table aria-label="Voice registry">
+            <thead>
+              <tr>
+                <th scope="col">Voice</th>
+                <th scope="col">Provider</th>
+                <th scope="col">Language</th>
+                <th scope="col">Description</th>
+                <th scope="col">Active</th>
+                <th scope="col">
+                  <span className="sr-only">Edit</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {voices.data.data.map((voice) => (
+                <tr key={voice.id}>
+                  <td>
+                    {voice.name} {voice.gender && <span className="muted small">{voice.gender}</span>}
+                  </td>
+                  <td>{voice.provider}</td>
+                  <td>{voice.language ?? '–'}</td>
+                  <td className="small">{voice.description || <span className="muted">–</span>}</td>
+                  <td>
+                    <label className="check">
+                      <input type="checkbox" checked={switching[voice.id] ?? voice.active} aria-label={`${voice.name} active`} onChange={(event) => void switchActive(voice, event.target.checked)} />
+                    </label>
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      className="ghost"
+                      aria-label={`Edit voice ${voice.name}`}
+                      onClick={() => setEditing({ voice, description: voice.description, language: voice.language ?? '', gender: voice.gender ?? '', provider_voice_id: voice.provider_voice_id })}
+                    >
+                      Edit
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {editing && (
+        <form
+          className="card"
+          aria-label={`Voice ${editing.voice.name}`}
+          onSubmit={(event) => {
+            event.preventDefault();
+            void change(editing.voice, { description: editing.description.trim(), language: editing.language.trim() || null, gender: editing.gender.trim() || null, provider_voice_id: editing.provider_voice_id.trim() });
+          }}
+        >
+          <h4>Voice {editing.voice.name}</h4>
+          <div className="row-form">
+            <div className="field">
+              <label htmlFor="voice-edit-id">Vendor voice id</label>
+              <input id="voice-edit-id" value={editing.provider_voice_id} onChange={(event) => setEditing({ ...editing, provider_voice_id: event.target.value })} required />
+            </div>
+            <div className="field">
+              <label htmlFor="voice-edit-language">Language</label>
+              <input id="voice-edit-language" value={editing.language} onChange={(event) => setEditing({ ...editing, language: event.target.value })} />
+            </div>
+            <div className="field">
+              <label htmlFor="voice-edit-gender">Gender</label>
+              <input id="voice-edit-gender" value={editing.gender} onChange={(event) => setEditing({ ...editing, gender: event.target.value })} />
+            </div>
+            <div className="field full">
+              <label htmlFor="voice-edit-description">Description</label>
+              <input id="voice-edit-description" value={editing.description} onChange={(event) => setEditing({ ...editing, description: event.target.value })} />
+            </div>
+          </div>
+          <div className="row-form">
+            <button type="submit">Save voice</button>
+            <button type="button" className="ghost" onClick={() => setEditing(null)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      )}
     </>
   );
 }
