@@ -503,6 +503,29 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await registry.getByRole('cell', { name: 'Calm narration, lamplit streets' }).waitFor();
     await registry.getByRole('checkbox', { name: 'lamplighter active' }).check();
     await expect.poll(async () => (await server.request('GET', '/v1/voices')).body.data.find((voice: { name: string }) => voice.name === 'lamplighter')?.description).toBe('Calm narration, lamplit streets');
+    // Products: the pack's price and credits changed, taken off sale (gone from the market), and a bad price refused.
+    const products = page.getByRole('table', { name: 'Products' });
+    await products.getByRole('button', { name: 'Edit product Lamplight pack' }).click();
+    const productForm = page.getByRole('form', { name: 'Product Lamplight pack' });
+    expect(await productForm.getByLabel('Price', { exact: true }).inputValue()).toBe('4.99');
+    await productForm.getByLabel('Price', { exact: true }).fill('5.99');
+    await productForm.getByLabel('Credits', { exact: true }).fill('600');
+    await productForm.getByLabel('On sale').uncheck();
+    await productForm.getByRole('button', { name: 'Save product' }).click();
+    await products.getByRole('cell', { name: '5.99 USD' }).waitFor();
+    expect((await server.request('GET', '/v1/admin/products')).body.data.find((product: { id: string }) => product.id === 'credits_500')).toMatchObject({ price_cents: 599, credits: 600, active: false });
+    expect((await server.request('GET', '/v1/market/products', { key: null })).body.data.map((product: { id: string }) => product.id)).not.toContain('credits_500');
+    await page.getByRole('button', { name: 'New product' }).click();
+    const newProduct = page.getByRole('form', { name: 'New product' });
+    await newProduct.getByLabel('Id').fill('credits_tiny');
+    await newProduct.getByLabel('Name').fill('Tiny pack');
+    await newProduct.getByLabel('Credits', { exact: true }).fill('5');
+    await newProduct.getByLabel('Price', { exact: true }).fill('0.001');
+    await newProduct.evaluate((form) => form.setAttribute('novalidate', ''));
+    await newProduct.getByRole('button', { name: 'Create product' }).click();
+    await page.getByRole('alert').filter({ hasText: /price_cents/ }).waitFor();
+    expect((await server.request('GET', '/v1/admin/products')).body.data.map((product: { id: string }) => product.id)).not.toContain('credits_tiny');
+    expect((await server.request('PATCH', '/v1/admin/products/credits_500', { body: { price_cents: 499, credits: 500, active: true } })).status).toBe(200);
     // Back as it was for the tests after this one.
     const restore = { daily_credits: premiumBefore.daily_credits, credits_per_1k_tokens: premiumBefore.credits_per_1k_tokens, price_cents: premiumBefore.price.amount_cents, features: { image_generation: true } };
     expect((await server.request('PATCH', '/v1/admin/plans/premium', { body: restore })).status).toBe(200);

@@ -657,6 +657,211 @@ function VoicesPanel() {
   );
 }
 
+/** A product as GET /v1/admin/products answers it. */
+interface AdminProduct {
+  id: string;
+  kind: 'credit_pack' | 'subscription';
+  name: string;
+  description: string | null;
+  credits: number;
+  price: number;
+  price_cents: number;
+  currency: string;
+  interval: 'month' | 'year' | null;
+  plan: string | null;
+  active: boolean;
+}
+interface ProductForm {
+  id: string;
+  kind: 'credit_pack' | 'subscription';
+  name: string;
+  description: string;
+  credits: string;
+  price: string;
+  currency: string;
+  interval: 'month' | 'year';
+  plan: string;
+  active: boolean;
+}
+
+/**
+ * What the market sells (GET/POST /v1/admin/products, PATCH /v1/admin/products/{id}): credit packs and
+ * subscriptions, on sale or not. A subscription names its plan and interval; the server checks the rest.
+ */
+function ProductsPanel({ plans }: { plans: Plan[] }) {
+  const products = useApi<{ data: AdminProduct[] }>('/v1/admin/products');
+  const [editing, setEditing] = useState<{ product: AdminProduct | null; form: ProductForm } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  function edit(product: AdminProduct | null) {
+    setError(null);
+    setEditing({
+      product,
+      form: {
+        id: product?.id ?? '',
+        kind: product?.kind ?? 'credit_pack',
+        name: product?.name ?? '',
+        description: product?.description ?? '',
+        credits: product ? String(product.credits) : '',
+        price: product ? (product.price_cents / 100).toFixed(2) : '',
+        currency: product?.currency ?? 'usd',
+        interval: product?.interval ?? 'month',
+        plan: product?.plan ?? plans[0]?.id ?? '',
+        active: product?.active ?? true,
+      },
+    });
+  }
+  function update(change: Partial<ProductForm>) {
+    setEditing((current) => (current ? { ...current, form: { ...current.form, ...change } } : current));
+  }
+  async function save(event: FormEvent) {
+    event.preventDefault();
+    if (!editing) return;
+    const { product, form } = editing;
+    const subscription = form.kind === 'subscription';
+    const body: Record<string, unknown> = {
+      name: form.name.trim(),
+      description: form.description.trim() || null,
+      credits: Number(form.credits || '0'),
+      price_cents: Math.round(Number(form.price) * 100),
+      currency: form.currency.trim(),
+      interval: subscription ? form.interval : null,
+      plan: subscription ? form.plan : null,
+      active: form.active,
+    };
+    try {
+      if (product) await api('PATCH', `/v1/admin/products/${encodeURIComponent(product.id)}`, body);
+      else await api('POST', '/v1/admin/products', { id: form.id.trim(), kind: form.kind, ...body });
+      setEditing(null);
+      setError(null);
+      products.reload();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  return (
+    <>
+      {products.error !== null && <Problem error={products.error} />}
+      {products.data && products.data.data.length === 0 && <p className="muted">Nothing on sale yet.</p>}
+      {products.data && products.data.data.length > 0 && (
+        <div className="table-scroll">
+          <table aria-label="Products">
+            <thead>
+              <tr>
+                <th scope="col">Product</th>
+                <th scope="col">Credits</th>
+                <th scope="col">Price</th>
+                <th scope="col">Plan</th>
+                <th scope="col">On sale</th>
+                <th scope="col">
+                  <span className="sr-only">Edit</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {products.data.data.map((product) => (
+                <tr key={product.id}>
+                  <td>
+                    {product.name} <span className="muted small">{product.kind === 'subscription' ? `subscription, per ${product.interval ?? 'month'}` : 'credit pack'}</span>
+                  </td>
+                  <td>{product.credits}</td>
+                  <td>
+                    {(product.price_cents / 100).toFixed(2)} {product.currency.toUpperCase()}
+                  </td>
+                  <td>{product.plan ?? '–'}</td>
+                  <td>{product.active ? 'yes' : 'no'}</td>
+                  <td>
+                    <button type="button" className="ghost" aria-label={`Edit product ${product.name}`} onClick={() => edit(product)}>
+                      Edit
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <button type="button" onClick={() => edit(null)}>
+        New product
+      </button>
+      {editing && (
+        <form className="card" aria-label={editing.product ? `Product ${editing.product.name}` : 'New product'} onSubmit={(event) => void save(event)}>
+          <h4>{editing.product ? `Product ${editing.product.name} (${editing.product.id})` : 'New product'}</h4>
+          <div className="row-form">
+            {!editing.product && (
+              <>
+                <div className="field">
+                  <label htmlFor="product-id">Id</label>
+                  <input id="product-id" value={editing.form.id} onChange={(event) => update({ id: event.target.value })} placeholder="e.g. credits_500" required />
+                </div>
+                <div className="field">
+                  <label htmlFor="product-kind">Kind</label>
+                  <select id="product-kind" value={editing.form.kind} onChange={(event) => update({ kind: event.target.value as ProductForm['kind'] })}>
+                    <option value="credit_pack">credit pack</option>
+                    <option value="subscription">subscription</option>
+                  </select>
+                </div>
+              </>
+            )}
+            <div className="field grow">
+              <label htmlFor="product-name">Name</label>
+              <input id="product-name" value={editing.form.name} onChange={(event) => update({ name: event.target.value })} required />
+            </div>
+            <div className="field full">
+              <label htmlFor="product-description">Description</label>
+              <input id="product-description" value={editing.form.description} onChange={(event) => update({ description: event.target.value })} />
+            </div>
+            <div className="field">
+              <label htmlFor="product-credits">{editing.form.kind === 'subscription' ? 'Bonus credits a period' : 'Credits'}</label>
+              <input id="product-credits" type="number" min={0} step={1} value={editing.form.credits} onChange={(event) => update({ credits: event.target.value })} />
+            </div>
+            <div className="field">
+              <label htmlFor="product-price">Price</label>
+              <input id="product-price" type="number" min={0.01} step="0.01" value={editing.form.price} onChange={(event) => update({ price: event.target.value })} required />
+            </div>
+            <div className="field">
+              <label htmlFor="product-currency">Currency</label>
+              <input id="product-currency" value={editing.form.currency} maxLength={3} onChange={(event) => update({ currency: event.target.value.toLowerCase() })} />
+            </div>
+            {editing.form.kind === 'subscription' && (
+              <>
+                <div className="field">
+                  <label htmlFor="product-interval">Billed every</label>
+                  <select id="product-interval" value={editing.form.interval} onChange={(event) => update({ interval: event.target.value as ProductForm['interval'] })}>
+                    <option value="month">month</option>
+                    <option value="year">year</option>
+                  </select>
+                </div>
+                <div className="field">
+                  <label htmlFor="product-plan">Grants the plan</label>
+                  <select id="product-plan" value={editing.form.plan} onChange={(event) => update({ plan: event.target.value })}>
+                    {plans.map((plan) => (
+                      <option key={plan.id} value={plan.id}>
+                        {plan.name}
+                      </option>
+                    ))}
+                  </select>
+                </div>
+              </>
+            )}
+          </div>
+          <label className="check">
+            <input type="checkbox" checked={editing.form.active} onChange={(event) => update({ active: event.target.checked })} /> On sale
+          </label>
+          <div className="row-form">
+            <button type="submit">{editing.product ? 'Save product' : 'Create product'}</button>
+            <button type="button" className="ghost" onClick={() => setEditing(null)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      )}
+      {error !== null && <Problem error={error} />}
+    </>
+  );
+}
+
 export function AdminPage() {
   const plans = useApi<{ data: Plan[] }>('/v1/admin/plans');
   return (
@@ -669,6 +874,8 @@ export function AdminPage() {
       {plans.data && <UsersPanel plans={plans.data.data} />}
       <h3>Plans</h3>
       {plans.data && <PlansPanel plans={plans.data.data} onChanged={plans.reload} />}
+      <h3>Products</h3>
+      {plans.data && <ProductsPanel plans={plans.data.data} />}
       <h3>Platform keys</h3>
       <KeysPanel />
       <h3>Voices</h3>
