@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
@@ -260,6 +260,24 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     await list.getByRole('button', { name: /^Delete memory/ }).click();
     await page.getByText('No memories in this scope yet.').waitFor();
     expect((await server.request('GET', '/v1/characters/mira-lantern/memories', { key: userKey })).body.data).toEqual([]);
+
+    // Paging: 130 memories list 100 at first, the rest on "More memories"; Export takes every page.
+    const pager = await server.request('POST', '/v1/characters', { key: userKey, body: { name: 'Page Turner', description: 'Remembers a great deal.' } });
+    expect(pager.status).toBe(201);
+    const memories = Array.from({ length: 130 }, (_, index) => ({ content: `Remembered fact number ${index + 1}.`, scope: 'user' }));
+    expect((await server.request('POST', `/v1/characters/${pager.body.slug as string}/memories/import`, { key: userKey, body: { memories } })).status).toBe(200);
+    await nav().getByRole('link', { name: 'Chat' }).click();
+    await nav().getByRole('link', { name: 'Memories' }).click();
+    await page.getByLabel('Character', { exact: true }).selectOption({ label: 'Page Turner' });
+    await expect.poll(() => list.getByRole('listitem').count()).toBe(100);
+    await page.getByRole('button', { name: 'More memories' }).click();
+    await expect.poll(() => list.getByRole('listitem').count()).toBe(130);
+    expect(await page.getByRole('button', { name: 'More memories' }).count()).toBe(0);
+    const exported = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export' }).click();
+    const file = JSON.parse(readFileSync(await (await exported).path(), 'utf8')) as { memories: Array<{ content: string }> };
+    expect(new Set(file.memories.map((memory) => memory.content))).toEqual(new Set(memories.map((memory) => memory.content)));
+    expect((await server.request('DELETE', `/v1/characters/${pager.body.slug as string}`, { key: userKey })).status).toBe(204);
   }, STEP * 2);
 
   it('images: the studio sends a job, its progress shows, the picture lands in the gallery and becomes a favourite', async () => {

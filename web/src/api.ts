@@ -187,6 +187,17 @@ export function download(name: string, data: unknown): void {
 }
 
 export type MemoryScope = 'core' | 'user' | 'group';
+
+/** Memories listed a page at a time (the API's most is 200). */
+const MEMORY_PAGE = 100;
+
+/** One page of a character's memories this key may see, newest first, in one scope or all. */
+export function memoryPage(slug: string, scope: MemoryScope | '', cursor: string | null): Promise<{ data: Memory[]; next_cursor: string | null }> {
+  const params = new URLSearchParams({ limit: String(MEMORY_PAGE) });
+  if (scope) params.set('scope', scope);
+  if (cursor) params.set('cursor', cursor);
+  return api('GET', `/v1/characters/${encodeURIComponent(slug)}/memories?${params.toString()}`);
+}
 export interface Memory {
   id: string;
   character_id: string;

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { api, streamCharacterChat, type ChatAnswer, type ChatPlace, type Character, type Memory } from '../api';
+import { api, memoryPage, streamCharacterChat, type ChatAnswer, type ChatPlace, type Character, type Memory } from '../api';
 import { Problem } from '../ui';
 
 interface Turn {
@@ -20,11 +20,19 @@ function MemoriesUsed({ character, ids }: { character: string; ids: string[] }) 
   if (ids.length === 0) return <p className="muted small used">No memories used</p>;
   const load = () => {
     if (memories !== null) return;
-    const wanted = new Set(ids);
-    // core and this user's memories, and group memories where the key may see them
-    api<{ data: Memory[] }>('GET', `/v1/characters/${encodeURIComponent(character)}/memories?limit=200`)
-      .then((page) => setMemories(page.data.filter((memory) => wanted.has(memory.id))))
-      .catch(setError);
+    // Core and this user's memories, and group memories where the key may see them: page by page
+    // until every memory of the answer is found or the list ends.
+    void (async () => {
+      const wanted = new Set(ids);
+      const found: Memory[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { data: Memory[]; next_cursor: string | null } = await memoryPage(character, '', cursor);
+        for (const memory of page.data) if (wanted.delete(memory.id)) found.push(memory);
+        cursor = page.next_cursor;
+      } while (cursor && wanted.size > 0);
+      setMemories(found);
+    })().catch(setError);
   };
   return (
     <details className="used" onToggle={(event) => event.currentTarget.open && load()}>

@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, download, type Memory, type MemoryHit, type MemoryScope } from '../api';
+import { api, download, memoryPage, type Memory, type MemoryHit, type MemoryScope } from '../api';
 import { useCharacters } from '../hooks';
 import { Problem } from '../ui';
 
@@ -89,6 +89,8 @@ export function MemoriesPage() {
   const [slug, setSlug] = useState('');
   const [scope, setScope] = useState<MemoryScope | ''>('');
   const [memories, setMemories] = useState<Memory[] | null>(null);
+  /** The cursor of the next page of the list shown (null: it is all there). */
+  const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [query, setQuery] = useState('');
   const [hits, setHits] = useState<MemoryHit[] | null>(null);
@@ -102,9 +104,8 @@ export function MemoriesPage() {
   useEffect(() => {
     if (!slug) return;
     let live = true;
-    const filter = scope ? `&scope=${scope}` : '';
-    api<{ data: Memory[] }>('GET', `/v1/characters/${encodeURIComponent(slug)}/memories?limit=200${filter}`)
-      .then((page) => live && (setMemories(page.data), setError(null)))
+    memoryPage(slug, scope, null)
+      .then((page) => live && (setMemories(page.data), setNext(page.next_cursor), setError(null)))
       .catch((failure: unknown) => live && setError(failure));
     return () => {
       live = false;
@@ -112,6 +113,33 @@ export function MemoriesPage() {
   }, [slug, scope, tick]);
 
   const reload = () => setTick((value) => value + 1);
+
+  async function more() {
+    if (!next) return;
+    try {
+      const page = await memoryPage(slug, scope, next);
+      setMemories((current) => [...(current ?? []), ...page.data]);
+      setNext(page.next_cursor);
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  /** Every memory of the scope, page after page, not only those shown. */
+  async function exportAll() {
+    try {
+      const all: Memory[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await memoryPage(slug, scope, cursor);
+        all.push(...page.data);
+        cursor = page.next_cursor;
+      } while (cursor);
+      download(`memories-${slug}.json`, { character: slug, scope: scope || 'all', memories: all });
+    } catch (failure) {
+      setError(failure);
+    }
+  }
 
   async function search(event: FormEvent) {
     event.preventDefault();
@@ -162,7 +190,7 @@ export function MemoriesPage() {
                 </label>
               ))}
             </fieldset>
-            <button type="button" className="ghost" disabled={!memories} onClick={() => download(`memories-${slug}.json`, { character: slug, scope: scope || 'all', memories })}>
+            <button type="button" className="ghost" disabled={!memories} onClick={() => void exportAll()}>
               Export
             </button>
           </div>
@@ -198,6 +226,11 @@ export function MemoriesPage() {
                 <MemoryRow key={`${memory.id}-${memory.updated_at}`} memory={memory} onChanged={reload} onError={setError} />
               ))}
             </ul>
+          )}
+          {memories && next && (
+            <button type="button" className="ghost" onClick={() => void more()}>
+              More memories
+            </button>
           )}
           <form className="row-form" onSubmit={(event) => void add(event)}>
             <div className="field grow">
