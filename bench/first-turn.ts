@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
+import { dropRedisKeys } from '../test/helpers/redis-keys.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
@@ -55,7 +56,8 @@ async function main(): Promise<void> {
   try {
     for (let run = 0; run < runs; run += 1) {
       const scratch = values.backend === 'postgres' ? await createScratchDatabase(values['database-url'], 'anima_bench') : undefined;
-      const storage: Record<string, string> = scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `benchfirst${randomBytes(4).toString('hex')}` } : {};
+      const redisPrefix = `benchfirst${randomBytes(4).toString('hex')}`;
+      const storage: Record<string, string> = scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: redisPrefix } : {};
       const anima = await startBenchAnima('first-turn', { OPENROUTER_BASE_URL: fake.url, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...storage }).catch(async (error: unknown) => {
         await scratch?.drop();
         throw error;
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
       } finally {
         await anima.stop();
         await scratch?.drop();
+        if (scratch) await dropRedisKeys(values['redis-url'], redisPrefix);
       }
     }
   } finally {

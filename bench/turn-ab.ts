@@ -28,6 +28,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
+import { dropRedisKeys } from '../test/helpers/redis-keys.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { benchCharacter, benchMemories, benchQuestions, enterpriseUsers, startBenchAnima, type BenchAnima } from './anima-setup.js';
 import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
@@ -74,19 +75,22 @@ interface Side {
   name: string;
   anima: BenchAnima;
   scratch: ScratchDatabase | undefined;
+  /** The server's Redis key prefix (PostgreSQL + Redis only), dropped when it stops. */
+  redisPrefix: string | undefined;
 }
 
 const USERS = Array.from({ length: 8 }, (_, index) => `ab-user-${index}`);
 
 async function startSide(name: string, checkout: string | undefined, fakeUrl: string): Promise<Side> {
   const scratch = values.backend === 'postgres' ? await createScratchDatabase(values['database-url'], 'anima_bench') : undefined;
-  const storage: Record<string, string> = scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `benchab${randomBytes(4).toString('hex')}` } : {};
+  const redisPrefix = `benchab${randomBytes(4).toString('hex')}`;
+  const storage: Record<string, string> = scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: redisPrefix } : {};
   try {
     const anima = await startBenchAnima(`ab-${name}`, { OPENROUTER_BASE_URL: fakeUrl, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...storage }, checkout);
     await benchCharacter(anima.server, anima.adminKey);
     await enterpriseUsers(anima.server, anima, USERS);
     await benchMemories(anima.server, anima, USERS, memories);
-    return { name, anima, scratch };
+    return { name, anima, scratch, redisPrefix: scratch ? redisPrefix : undefined };
   } catch (error) {
     await scratch?.drop();
     throw error;
@@ -96,6 +100,7 @@ async function startSide(name: string, checkout: string | undefined, fakeUrl: st
 async function stopSide(side: Side): Promise<void> {
   await side.anima.stop();
   await side.scratch?.drop();
+  if (side.redisPrefix) await dropRedisKeys(values['redis-url'], side.redisPrefix);
 }
 
 /** One request, read to its end: total time, and time to its first body chunk. */

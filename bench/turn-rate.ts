@@ -39,6 +39,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { startOpenRouterFake } from '../test/fakes/index.js';
+import { dropRedisKeys } from '../test/helpers/redis-keys.js';
 import { projectFile } from '../src/infra/project-files.js';
 import { benchCharacter, benchMemories, benchQuestions, enterpriseUsers, startBenchAnima } from './anima-setup.js';
 import { buildAnima, commandLine, freePort, machineLine, namedCpuMs, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
@@ -375,10 +376,13 @@ async function main(): Promise<void> {
     }
     if (runs('postgres')) {
       scratch = await createScratchDatabase(values['database-url'], 'anima_bench');
+      const redisPrefix = `bench${randomBytes(4).toString('hex')}`;
+      // Runs after the server's own cleanup (cleanups run last first): its Redis keys go too.
+      cleanups.push(async () => void (await dropRedisKeys(values['redis-url'], redisPrefix)));
       const postgres = await startAnima('Anima, PostgreSQL + Redis', fake.url, {
         DATABASE_URL: scratch.url,
         REDIS_URL: values['redis-url'],
-        REDIS_KEY_PREFIX: `bench${randomBytes(4).toString('hex')}`,
+        REDIS_KEY_PREFIX: redisPrefix,
       }, ['postgres', 'redis-server']);
       cleanups.push(postgres.cleanup);
       targets.push(postgres.target);

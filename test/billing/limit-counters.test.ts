@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLimitCounters, type LimitCounters } from '../../src/modules/billing/limits.js';
+import { testRedisPrefix } from '../helpers/redis-keys.js';
 
 const redisUrl = process.env.TEST_REDIS_URL;
 const stores = redisUrl ? (['memory', 'redis'] as const) : (['memory'] as const);
@@ -12,7 +12,7 @@ const stores = redisUrl ? (['memory', 'redis'] as const) : (['memory'] as const)
  * give-back is one script (one round trip); in memory, rate-limiter-flexible's own get + reward.
  */
 describe.each(stores)('limit counters in %s', (store) => {
-  const prefix = `t${randomBytes(5).toString('hex')}`;
+  const prefix = testRedisPrefix();
   const counters: LimitCounters = createLimitCounters({ redisUrl: store === 'redis' ? redisUrl : undefined, keyPrefix: prefix });
   const redis = store === 'redis' ? new Redis(redisUrl!) : undefined;
 

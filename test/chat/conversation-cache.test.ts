@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { startOpenRouterFake, type ChatRequestBody, type OpenAiCompatibleFake } 
 import { templateKey } from '../helpers/embedded-template.js';
 import { createMigratedScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
 import { backends, startTestServer, type Backend, type TestServer } from '../helpers/test-server.js';
+import { testRedisPrefix } from '../helpers/redis-keys.js';
 
 /**
  * Chat turns read their conversation and its recent history from a per-process cache
@@ -31,7 +31,7 @@ function historyOf(body: ChatRequestBody): string[] {
 /** The same server configuration across restarts and replicas: one data directory, one database, one Redis namespace. */
 class Deployment {
   private readonly dataDir = mkdtempSync(path.join(tmpdir(), 'anima-convcache-'));
-  private readonly redisKeyPrefix = `t${randomBytes(5).toString('hex')}`;
+  private readonly redisKeyPrefix = testRedisPrefix();
   private scratch: ScratchDatabase | undefined;
   readonly servers = new Set<TestServer>();
 

@@ -7,6 +7,7 @@ import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.j
 import { startChildServer, type ChildServer } from '../helpers/child-server.js';
 import { createScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
 import { backends } from '../helpers/test-server.js';
+import { testRedisPrefix } from '../helpers/redis-keys.js';
 
 /** SIGKILL to a process and every descendant at once (the child is tsx; the server is its child). */
 function killTree(rootPid: number): void {
@@ -56,7 +57,7 @@ describe.each(backends())('kill -9 under load on %s storage', (backend) => {
         OPENROUTER_API_KEY: 'test-key',
         MEMORY_FORMATION_DELAY_MS: '600000',
         RATE_LIMITS_ENABLED: 'false',
-        ...(scratch ? { DATABASE_URL: scratch.url, REDIS_URL: process.env.TEST_REDIS_URL!, REDIS_KEY_PREFIX: `crash${randomBytes(4).toString('hex')}` } : {}),
+        ...(scratch ? { DATABASE_URL: scratch.url, REDIS_URL: process.env.TEST_REDIS_URL!, REDIS_KEY_PREFIX: testRedisPrefix() } : {}),
       },
       'src/server.ts',
       180_000,

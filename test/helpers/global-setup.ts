@@ -1,15 +1,22 @@
 import { execFileSync } from 'node:child_process';
 import { projectFile } from '../../src/infra/project-files.js';
 import { embeddedTemplate } from './embedded-template.js';
+import { dropRedisKeys, runRedisPrefix, startRedisRun } from './redis-keys.js';
 
 /**
  * Runs once per `vitest run`, before any test file:
  * - builds dist/ with esbuild (≈ 2 s) so child processes (server, worker, CLI) start from the bundle
  *   `npm start` runs, built from the sources under test;
  * - makes the migrated embedded-database template, so parallel workers copy it instead of each
- *   racing to run initdb in WebAssembly.
+ *   racing to run initdb in WebAssembly;
+ * - names the run's Redis key prefix (test/helpers/redis-keys.ts), whose keys its teardown drops.
  */
-export default async function globalSetup(): Promise<void> {
+export default async function globalSetup(): Promise<() => Promise<void>> {
   execFileSync(process.execPath, [projectFile('scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
   await embeddedTemplate();
+  const run = startRedisRun();
+  return async () => {
+    const url = process.env.TEST_REDIS_URL;
+    if (url) await dropRedisKeys(url, runRedisPrefix(run)).catch((error: unknown) => console.warn(`could not drop the run's Redis keys: ${String(error)}`));
+  };
 }

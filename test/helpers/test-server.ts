@@ -9,6 +9,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { openDatabase } from '../../src/infra/db/database.js';
 import { embeddedDataDir, templateKey } from './embedded-template.js';
 import { createMigratedScratchDatabase } from './scratch-database.js';
+import { testRedisPrefix } from './redis-keys.js';
 
 export type Backend = 'embedded' | 'postgres';
 
@@ -72,7 +73,7 @@ export async function startTestServer(backend: Backend, env: Record<string, stri
     // tsx and compile PGlite's WebAssembly again at every start. Servers started as child processes
     // (the built bundle: CLI, process, crash and bench suites) run the default, the database thread.
     EMBEDDED_DATABASE_THREAD: process.env.TEST_EMBEDDED_DATABASE_THREAD ?? 'false',
-    ...(postgres ? { DATABASE_URL: postgres.url, REDIS_URL: process.env.TEST_REDIS_URL, REDIS_KEY_PREFIX: `t${randomBytes(5).toString('hex')}` } : {}),
+    ...(postgres ? { DATABASE_URL: postgres.url, REDIS_URL: process.env.TEST_REDIS_URL, REDIS_KEY_PREFIX: testRedisPrefix() } : {}),
     ...env,
   });
   const logs: string[] = [];
