@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ModerationPolicy } from './policy.js';
+import { matchReach, ModerationPolicy } from './policy.js';
 
 describe('ModerationPolicy', () => {
   const policy = ModerationPolicy.fromJson({
@@ -42,6 +42,7 @@ describe('ModerationPolicy.checkGrown (a streamed answer checked as it grows)', 
       { name: 'spam', directions: ['output'], keywords: ['buy followers', 'casino'] },
       { name: 'anchored', directions: ['output'], patterns: ['^forbidden opening'] },
       { name: 'long', directions: ['output'], patterns: ['secret alpha(.|\\s){300,}secret omega'] },
+      { name: 'bounded_long', directions: ['output'], patterns: ['opening gambit[^!]{0,600}closing move'] },
     ],
   });
   /** The delta at which a stream is first blocked, checking the whole text each time or only what grew. */
@@ -81,12 +82,25 @@ describe('ModerationPolicy.checkGrown (a streamed answer checked as it grows)', 
     expect(match!.excerpt).toContain('buy followers');
   });
 
-  it('leaves anchored patterns and longer matches to a check of the whole text', () => {
+  it('reads the whole text for anchored patterns, and as far back as a longer match can reach', () => {
     const filler = ' and so on'.repeat(60);
     expect(custom.checkGrown(`forbidden opening${filler} more`, 17 + filler.length, 'output')).toMatchObject({ category: 'anchored' });
-    // A match longer than the look-back is missed while growing; the whole check (the stream's end) finds it.
+    // A match with no bound on its length ({300,}): found while growing, the whole text read.
     const long = `secret alpha${' x'.repeat(200)} secret omega`;
-    expect(custom.checkGrown(long, long.length - 6, 'output')).toBeUndefined();
-    expect(custom.check(long, 'output')).toMatchObject({ category: 'long' });
+    expect(custom.checkGrown(long, long.length - 6, 'output')).toMatchObject({ category: 'long' });
+    // A bounded one longer than the usual look-back (up to 625 characters): read back that far, not further.
+    const gambit = `${'calm words. '.repeat(50)}opening gambit${' and then'.repeat(55)} closing move`;
+    expect(custom.checkGrown(gambit, gambit.length - 4, 'output')).toMatchObject({ category: 'bounded_long' });
+    expect(custom.check(gambit, 'output')).toMatchObject({ category: 'bounded_long' });
+  });
+});
+
+describe('matchReach (how far back a streamed check must read for a pattern)', () => {
+  it('is the longest match a pattern can make, Infinity where unbounded or unreadable', () => {
+    expect(matchReach('\\b(make|synthesi[sz]e|produce)\\b.{0,30}\\b(nerve agent|vx gas|sarin|ricin)\\b', 'i')).toBe(10 + 30 + 11);
+    expect(matchReach('(cat|horse){3}', 'i')).toBe(15);
+    expect(matchReach('x{2,5}(?=yyyyyy)', 'i')).toBe(5);
+    expect(matchReach('abc', 'iu')).toBe(6);
+    for (const unbounded of ['a.*b', 'a+', 'x{3,}', '(ab)\\1', '(?<!a)b']) expect(matchReach(unbounded, 'i'), unbounded).toBe(Number.POSITIVE_INFINITY);
   });
 });

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import * as ret from 'ret';
+import type { Root, Token } from 'ret';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../../infra/project-files.js';
 
@@ -35,6 +37,14 @@ interface CompiledExpression {
    * keywords (their boundary test looks one character back) and patterns without `^` or lookbehind.
    */
   finiteLookBehind: boolean;
+  /**
+   * How far before a streamed answer's new text `checkGrown` reads for this expression: at least
+   * GROWN_TEXT_LOOK_BACK, more for a pattern whose matches can be longer (its longest possible
+   * match, see matchReach), Infinity (the whole text) for one whose matches have no bound.
+   */
+  lookBack: number;
+  /** Index of its look-back in ModerationPolicy.lookBacks; -1: it reads the whole text. */
+  slot: number;
 }
 
 interface CompiledCategory {
@@ -52,7 +62,19 @@ const EXCERPT_CONTEXT = 40;
 export const GROWN_TEXT_LOOK_BACK = 256;
 
 export class ModerationPolicy {
-  private constructor(private readonly categories: CompiledCategory[]) {}
+  /** The distinct finite look-backs of the expressions that may read only what grew (usually one). */
+  private readonly lookBacks: number[];
+
+  private constructor(private readonly categories: CompiledCategory[]) {
+    this.lookBacks = [];
+    for (const category of categories) {
+      for (const expression of category.expressions) {
+        if (!expression.finiteLookBehind || !Number.isFinite(expression.lookBack)) continue;
+        if (!this.lookBacks.includes(expression.lookBack)) this.lookBacks.push(expression.lookBack);
+        expression.slot = this.lookBacks.indexOf(expression.lookBack);
+      }
+    }
+  }
 
   static fromJson(value: unknown, source = 'moderation policy'): ModerationPolicy {
     const parsed = policySchema.safeParse(value);
@@ -66,10 +88,14 @@ export class ModerationPolicy {
         ...category.keywords.map((keyword) => ({
           expression: new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(keyword).replace(/\s+/g, '\\s+')}(?![\\p{L}\\p{N}])`, `iu`),
           finiteLookBehind: true,
+          // A keyword's match is the keyword (its spaces may be runs of whitespace: a run longer than the look-back is not looked for).
+          lookBack: Math.max(GROWN_TEXT_LOOK_BACK, keyword.length * 2),
+          slot: -1,
         })),
         ...category.patterns.map((pattern) => {
           try {
-            return { expression: new RegExp(pattern, category.flags), finiteLookBehind: !/\^|\(\?<[=!]/.test(pattern) };
+            const expression = new RegExp(pattern, category.flags);
+            return { expression, finiteLookBehind: !/\^|\(\?<[=!]/.test(pattern), lookBack: Math.max(GROWN_TEXT_LOOK_BACK, matchReach(pattern, category.flags)), slot: -1 };
           } catch (error) {
             throw new Error(`${source}: category ${category.name} has a bad pattern ${JSON.stringify(pattern)}: ${(error as Error).message}`, { cause: error });
           }
@@ -101,34 +127,45 @@ export class ModerationPolicy {
 
   /** The first blocked category the text falls in for this direction, or undefined. */
   check(text: string, direction: ModerationDirection): ModerationMatch | undefined {
-    return this.checkFrom(text, 0, direction);
+    return this.checkFrom(text, undefined, undefined, direction);
   }
 
   /**
    * `check` of a text that grew (a streamed answer) where a check of its first `checkedUpTo`
-   * characters found nothing: a new match must reach into the added part, so the expressions that
-   * allow it read only the text from a whitespace at most GROWN_TEXT_LOOK_BACK characters before
-   * that part. Checking the whole answer at every delta made a streamed answer's checks quadratic in
-   * its length (≈ 17 ms for a 1,000-delta answer of 5 KB; issue 14, tenth pass). A match longer than
-   * the look-back is found by a check of the whole text (as the stream's end does).
+   * characters found nothing: a new match must reach into the added part, so each expression that
+   * allows it reads only the text from a whitespace at most its look-back (GROWN_TEXT_LOOK_BACK, or
+   * its longest possible match where longer) before that part; one whose matches have no bound reads
+   * the whole text. Checking the whole answer at every delta made a streamed answer's checks
+   * quadratic in its length (≈ 17 ms for a 1,000-delta answer of 5 KB; issue 14, tenth pass).
    */
   checkGrown(text: string, checkedUpTo: number, direction: ModerationDirection): ModerationMatch | undefined {
-    if (checkedUpTo <= GROWN_TEXT_LOOK_BACK) return this.check(text, direction);
-    // After a whitespace character: a keyword's boundary test sees what precedes the piece as it would in the whole text.
-    const whitespace = text.slice(checkedUpTo - GROWN_TEXT_LOOK_BACK, checkedUpTo).search(/\s/u);
-    if (whitespace < 0) return this.check(text, direction);
-    return this.checkFrom(text, checkedUpTo - GROWN_TEXT_LOOK_BACK + whitespace + 1, direction);
+    // Where each distinct look-back starts reading (after a whitespace character: a keyword's boundary
+    // test then sees what precedes the piece as it would in the whole text), and that piece.
+    const froms: number[] = [];
+    const pieces: string[] = [];
+    for (const lookBack of this.lookBacks) {
+      let from = 0;
+      if (checkedUpTo > lookBack) {
+        const whitespace = text.slice(checkedUpTo - lookBack, checkedUpTo).search(/\s/u);
+        if (whitespace >= 0) from = checkedUpTo - lookBack + whitespace + 1;
+      }
+      froms.push(from);
+      pieces.push(from > 0 ? text.slice(from) : text);
+    }
+    return this.checkFrom(text, froms, pieces, direction);
   }
 
-  private checkFrom(text: string, from: number, direction: ModerationDirection): ModerationMatch | undefined {
-    const piece = from > 0 ? text.slice(from) : text;
+  /** An expression of look-back slot i reads `pieces[i]`, which starts at `froms[i]` of the text (none given: the whole text). */
+  private checkFrom(text: string, froms: number[] | undefined, pieces: string[] | undefined, direction: ModerationDirection): ModerationMatch | undefined {
     for (const category of this.categories) {
       if (!category.directions.has(direction)) continue;
-      for (const { expression, finiteLookBehind } of category.expressions) {
-        const read = finiteLookBehind ? piece : text;
-        const match = expression.exec(read);
+      for (const compiled of category.expressions) {
+        const sliced = pieces !== undefined && compiled.slot >= 0;
+        const from = sliced ? froms![compiled.slot]! : 0;
+        const read = sliced ? pieces[compiled.slot]! : text;
+        const match = compiled.expression.exec(read);
         if (match) {
-          const at = match.index + (read === piece ? from : 0);
+          const at = match.index + from;
           const start = Math.max(0, at - EXCERPT_CONTEXT);
           const end = Math.min(text.length, at + match[0].length + EXCERPT_CONTEXT);
           return { category: category.name, excerpt: text.slice(start, end) };
@@ -137,6 +174,45 @@ export class ModerationPolicy {
     }
     return undefined;
   }
+}
+
+/**
+ * The most UTF-16 code units a match of `pattern` can span (Infinity when unbounded: `*`, `+`, `{n,}`,
+ * a back-reference, or a pattern the tokenizer does not read, e.g. one with a lookbehind). With the
+ * `u` flag a character may be a surrogate pair, so each counts two. Lookaheads consume nothing.
+ */
+export function matchReach(pattern: string, flags: string): number {
+  let root: Root;
+  try {
+    // The package is CommonJS whose module.exports is the tokenizer: its `default` here, in Node and in the bundle.
+    root = (ret.default as unknown as typeof ret.tokenizer)(pattern);
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+  const perCharacter = flags.includes('u') || flags.includes('v') ? 2 : 1;
+  const sequence = (tokens: Token[]): number => tokens.reduce((total, token) => total + reach(token), 0);
+  const reach = (token: Token): number => {
+    const { types } = ret;
+    switch (token.type) {
+      case types.GROUP:
+        if (token.followedBy || token.notFollowedBy || token.lookBehind) return 0;
+        return token.options ? Math.max(...token.options.map(sequence)) : sequence(token.stack ?? []);
+      case types.POSITION:
+        return 0;
+      case types.SET:
+      case types.CHAR:
+        return perCharacter;
+      case types.REPETITION: {
+        const one = reach(token.value);
+        if (one === 0) return 0;
+        return token.max === null || token.max === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : token.max * one;
+      }
+      case types.REFERENCE:
+      default:
+        return Number.POSITIVE_INFINITY;
+    }
+  };
+  return root.options ? Math.max(...root.options.map(sequence)) : sequence(root.stack ?? []);
 }
 
 function escapeRegExp(text: string): string {
