@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLimitCounters, type LimitCounters } from '../../src/modules/billing/limits.js';
-import { testRedisPrefix } from '../helpers/redis-keys.js';
+import { testRedisPrefix } from '../helpers/test-redis-prefix.js';
 
 const redisUrl = process.env.TEST_REDIS_URL;
 const stores = redisUrl ? (['memory', 'redis'] as const) : (['memory'] as const);

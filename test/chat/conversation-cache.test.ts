@@ -10,7 +10,7 @@ import { startOpenRouterFake, type ChatRequestBody, type OpenAiCompatibleFake } 
 import { templateKey } from '../helpers/embedded-template.js';
 import { createMigratedScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
 import { backends, startTestServer, type Backend, type TestServer } from '../helpers/test-server.js';
-import { testRedisPrefix } from '../helpers/redis-keys.js';
+import { testRedisPrefix } from '../helpers/test-redis-prefix.js';
 
 /**
  * Chat turns read their conversation and its recent history from a per-process cache

@@ -7,7 +7,7 @@ import { startOpenRouterFake, type OpenAiCompatibleFake } from '../fakes/index.j
 import { startChildServer, type ChildServer } from '../helpers/child-server.js';
 import { createScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
 import { backends } from '../helpers/test-server.js';
-import { testRedisPrefix } from '../helpers/redis-keys.js';
+import { testRedisPrefix } from '../helpers/test-redis-prefix.js';
 
 /** SIGKILL to a process and every descendant at once (the child is tsx; the server is its child). */
 function killTree(rootPid: number): void {

@@ -1,26 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 /**
  * Redis keys of test and benchmark servers. Every server of a test run gets a key prefix of its own
- * under the run's (`t<run id><random>`, see testRedisPrefix), and the run's global teardown drops the
- * run's keys; a benchmark drops its server's prefix when it is done. Without this, every run left its
- * cache entries, counters and job records behind in the machine's Redis.
+ * under the run's (`t<run id><random>`, test/helpers/test-redis-prefix.ts), and the run's global
+ * teardown drops the run's keys; a benchmark drops its server's prefix when it is done. Without this,
+ * every run left its cache entries, counters and job records behind in the machine's Redis.
  */
-
-/** Set by the global setup for the whole run (the workers inherit it). */
-const RUN_VARIABLE = 'ANIMA_TEST_REDIS_RUN';
-
-export function startRedisRun(): string {
-  const run = randomBytes(3).toString('hex');
-  process.env[RUN_VARIABLE] = run;
-  return run;
-}
-
-/** A new key prefix for a test server, under this run's. */
-export function testRedisPrefix(): string {
-  return `t${process.env[RUN_VARIABLE] ?? ''}${randomBytes(4).toString('hex')}`;
-}
 
 /** Deletes every key under `prefix` (Anima writes `<REDIS_KEY_PREFIX>:…`); answers how many. */
 export async function dropRedisKeys(url: string, prefix: string): Promise<number> {

@@ -9,7 +9,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { openDatabase } from '../../src/infra/db/database.js';
 import { embeddedDataDir, templateKey } from './embedded-template.js';
 import { createMigratedScratchDatabase } from './scratch-database.js';
-import { testRedisPrefix } from './redis-keys.js';
+import { testRedisPrefix } from './test-redis-prefix.js';
 
 export type Backend = 'embedded' | 'postgres';
 
