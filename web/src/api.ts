@@ -257,9 +257,11 @@ export interface Product {
   description: string | null;
   credits: number;
   price: number;
+  price_cents: number;
   currency: string;
   interval: 'month' | 'year' | null;
   plan: string | null;
+  active: boolean;
 }
 export interface DayUsage extends Figures {
   date: string;

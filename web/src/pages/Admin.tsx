@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { api, type ProviderKey, type Voice } from '../api';
-import { useApi } from '../hooks';
-import { formatCredits, Problem } from '../ui';
+import { api, type Product, type ProviderKey, type Voice } from '../api';
+import { useApi, useRecordEditor } from '../hooks';
+import { EditCell, EditorActions, Field, formatCredits, formatPrice, Problem, TableHead } from '../ui';
 
 interface Component {
   status: string;
@@ -275,53 +275,25 @@ function planForm(plan: Plan | null): PlanForm {
  * validates (422 names the field); a change reaches every replica at once.
  */
 function PlansPanel({ plans, onChanged }: { plans: Plan[]; onChanged: () => void }) {
-  const [editing, setEditing] = useState<{ plan: Plan | null; form: PlanForm } | null>(null);
-  const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState<string | null>(null);
-
-  function edit(plan: Plan | null) {
-    setError(null);
-    setSaved(null);
-    setEditing({ plan, form: planForm(plan) });
-  }
-  function update(change: Partial<PlanForm>) {
-    setEditing((current) => (current ? { ...current, form: { ...current.form, ...change } } : current));
-  }
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    if (!editing) return;
-    const { plan, form } = editing;
-    const body: Record<string, unknown> = { name: form.name.trim(), description: form.description.trim(), public: form.public, currency: form.currency.trim(), features: form.features };
-    for (const [field] of PLAN_NUMBERS) if (form.numbers[field].trim() !== '') body[field] = Number(form.numbers[field]);
-    body.price_cents = form.price.trim() === '' ? null : Math.round(Number(form.price) * 100);
-    try {
+  const { editing, edit, update, submit, cancel, error } = useRecordEditor<Plan, PlanForm>({
+    formOf: planForm,
+    save: async (plan, form) => {
+      setSaved(null);
+      const body: Record<string, unknown> = { name: form.name.trim(), description: form.description.trim(), public: form.public, currency: form.currency.trim(), features: form.features };
+      for (const [field] of PLAN_NUMBERS) if (form.numbers[field].trim() !== '') body[field] = Number(form.numbers[field]);
+      body.price_cents = form.price.trim() === '' ? null : Math.round(Number(form.price) * 100);
       const answer = plan ? await api<Plan>('PATCH', `/v1/admin/plans/${encodeURIComponent(plan.id)}`, body) : await api<Plan>('POST', '/v1/admin/plans', { id: form.id.trim(), ...body });
-      setEditing(null);
-      setError(null);
       setSaved(`Plan ${answer.name} saved.`);
       onChanged();
-    } catch (failure) {
-      setError(failure);
-    }
-  }
+    },
+  });
 
   return (
     <>
       <div className="table-scroll">
       <table>
-        <thead>
-          <tr>
-            <th scope="col">Plan</th>
-            <th scope="col">Daily credits</th>
-            <th scope="col">Per 1k tokens</th>
-            <th scope="col">Req./min</th>
-            <th scope="col">Images/day</th>
-            <th scope="col">Price</th>
-            <th scope="col">
-              <span className="sr-only">Edit</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Plan', 'Daily credits', 'Per 1k tokens', 'Req./min', 'Images/day', 'Price']} actions="Edit" />
         <tbody>
           {plans.map((plan) => (
             <tr key={plan.id}>
@@ -332,12 +304,8 @@ function PlansPanel({ plans, onChanged }: { plans: Plan[]; onChanged: () => void
               <td>{plan.credits_per_1k_tokens}</td>
               <td>{plan.requests_per_minute}</td>
               <td>{plan.images_per_day}</td>
-              <td>{plan.price.amount_cents === null ? 'custom' : `${(plan.price.amount_cents / 100).toFixed(2)} ${plan.price.currency.toUpperCase()}`}</td>
-              <td>
-                <button type="button" className="ghost" aria-label={`Edit plan ${plan.name}`} onClick={() => edit(plan)}>
-                  Edit
-                </button>
-              </td>
+              <td>{plan.price.amount_cents === null ? 'custom' : formatPrice(plan.price.amount_cents, plan.price.currency)}</td>
+              <EditCell label={`Edit plan ${plan.name}`} onEdit={() => edit(plan)} />
             </tr>
           ))}
         </tbody>
@@ -352,46 +320,28 @@ function PlansPanel({ plans, onChanged }: { plans: Plan[]; onChanged: () => void
         </p>
       )}
       {editing && (
-        <form className="card" aria-label={editing.plan ? `Plan ${editing.plan.name}` : 'New plan'} onSubmit={(event) => void save(event)}>
-          <h4>{editing.plan ? `Plan ${editing.plan.name} (${editing.plan.id})` : 'New plan'}</h4>
+        <form className="card" aria-label={editing.record ? `Plan ${editing.record.name}` : 'New plan'} onSubmit={(event) => void submit(event)}>
+          <h4>{editing.record ? `Plan ${editing.record.name} (${editing.record.id})` : 'New plan'}</h4>
           <div className="row-form">
-            {!editing.plan && (
-              <div className="field">
-                <label htmlFor="plan-id">Id</label>
-                <input id="plan-id" value={editing.form.id} onChange={(event) => update({ id: event.target.value })} placeholder="lower-case, e.g. team" required />
-              </div>
-            )}
-            <div className="field grow">
-              <label htmlFor="plan-name">Name</label>
-              <input id="plan-name" value={editing.form.name} onChange={(event) => update({ name: event.target.value })} required />
-            </div>
-            <div className="field full">
-              <label htmlFor="plan-description">Description</label>
-              <input id="plan-description" value={editing.form.description} onChange={(event) => update({ description: event.target.value })} />
-            </div>
+            {!editing.record && <Field id="plan-id" label="Id" value={editing.form.id} onChange={(id) => update({ id })} placeholder="lower-case, e.g. team" required />}
+            <Field id="plan-name" label="Name" className="grow" value={editing.form.name} onChange={(name) => update({ name })} required />
+            <Field id="plan-description" label="Description" className="full" value={editing.form.description} onChange={(description) => update({ description })} />
           </div>
           <div className="row-form">
             {PLAN_NUMBERS.map(([field, label, kind]) => (
-              <div className="field" key={field}>
-                <label htmlFor={`plan-${field}`}>{label}</label>
-                <input
-                  id={`plan-${field}`}
-                  type="number"
-                  min={field === 'sort_order' ? -1000 : 0}
-                  step={kind === 'credits' ? 'any' : 1}
-                  value={editing.form.numbers[field]}
-                  onChange={(event) => update({ numbers: { ...editing.form.numbers, [field]: event.target.value } })}
-                />
-              </div>
+              <Field
+                key={field}
+                id={`plan-${field}`}
+                label={label}
+                type="number"
+                min={field === 'sort_order' ? -1000 : 0}
+                step={kind === 'credits' ? 'any' : 1}
+                value={editing.form.numbers[field]}
+                onChange={(value) => update({ numbers: { ...editing.form.numbers, [field]: value } })}
+              />
             ))}
-            <div className="field">
-              <label htmlFor="plan-price">Monthly price (empty: custom)</label>
-              <input id="plan-price" type="number" min={0} step="0.01" value={editing.form.price} onChange={(event) => update({ price: event.target.value })} />
-            </div>
-            <div className="field">
-              <label htmlFor="plan-currency">Currency</label>
-              <input id="plan-currency" value={editing.form.currency} maxLength={3} onChange={(event) => update({ currency: event.target.value.toLowerCase() })} />
-            </div>
+            <Field id="plan-price" label="Monthly price (empty: custom)" type="number" min={0} step={0.01} value={editing.form.price} onChange={(price) => update({ price })} />
+            <Field id="plan-currency" label="Currency" maxLength={3} value={editing.form.currency} onChange={(currency) => update({ currency: currency.toLowerCase() })} />
           </div>
           <fieldset className="checks">
             <legend>Features</legend>
@@ -404,12 +354,7 @@ function PlansPanel({ plans, onChanged }: { plans: Plan[]; onChanged: () => void
               <input type="checkbox" checked={editing.form.public} onChange={(event) => update({ public: event.target.checked })} /> Listed publicly (GET /v1/plans)
             </label>
           </fieldset>
-          <div className="row-form">
-            <button type="submit">{editing.plan ? 'Save plan' : 'Create plan'}</button>
-            <button type="button" className="ghost" onClick={() => setEditing(null)}>
-              Cancel
-            </button>
-          </div>
+          <EditorActions existing={editing.record !== null} noun="plan" onCancel={cancel} />
         </form>
       )}
       {error !== null && <Problem error={error} />}
@@ -469,17 +414,7 @@ function KeysPanel() {
       {keys.error !== null && <Problem error={keys.error} />}
       {keys.data && (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Role', 'Prefix', 'Last used']} actions="Actions" />
           <tbody>
             {keys.data.data
               .filter((key) => !key.revoked_at)
@@ -546,12 +481,7 @@ function VoicesPanel() {
       return false;
     }
   }
-  const field = (key: keyof typeof form, label: string) => (
-    <div className="field">
-      <label htmlFor={`admin-voice-${key}`}>{label}</label>
-      <input id={`admin-voice-${key}`} value={form[key]} onChange={(event) => setForm({ ...form, [key]: event.target.value })} />
-    </div>
-  );
+  const field = (key: keyof typeof form, label: string) => <Field id={`admin-voice-${key}`} label={label} value={form[key]} onChange={(value) => setForm({ ...form, [key]: value })} />;
   return (
     <>
       <form className="row-form" onSubmit={(event) => void add(event)}>
@@ -575,18 +505,7 @@ function VoicesPanel() {
       {voices.data && (
         <div className="table-scroll">
           <table aria-label="Voice registry">
-            <thead>
-              <tr>
-                <th scope="col">Voice</th>
-                <th scope="col">Provider</th>
-                <th scope="col">Language</th>
-                <th scope="col">Description</th>
-                <th scope="col">Active</th>
-                <th scope="col">
-                  <span className="sr-only">Edit</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Voice', 'Provider', 'Language', 'Description', 'Active']} actions="Edit" />
             <tbody>
               {voices.data.data.map((voice) => (
                 <tr key={voice.id}>
@@ -628,49 +547,18 @@ function VoicesPanel() {
         >
           <h4>Voice {editing.voice.name}</h4>
           <div className="row-form">
-            <div className="field">
-              <label htmlFor="voice-edit-id">Vendor voice id</label>
-              <input id="voice-edit-id" value={editing.provider_voice_id} onChange={(event) => setEditing({ ...editing, provider_voice_id: event.target.value })} required />
-            </div>
-            <div className="field">
-              <label htmlFor="voice-edit-language">Language</label>
-              <input id="voice-edit-language" value={editing.language} onChange={(event) => setEditing({ ...editing, language: event.target.value })} />
-            </div>
-            <div className="field">
-              <label htmlFor="voice-edit-gender">Gender</label>
-              <input id="voice-edit-gender" value={editing.gender} onChange={(event) => setEditing({ ...editing, gender: event.target.value })} />
-            </div>
-            <div className="field full">
-              <label htmlFor="voice-edit-description">Description</label>
-              <input id="voice-edit-description" value={editing.description} onChange={(event) => setEditing({ ...editing, description: event.target.value })} />
-            </div>
+            <Field id="voice-edit-id" label="Vendor voice id" value={editing.provider_voice_id} onChange={(value) => setEditing({ ...editing, provider_voice_id: value })} required />
+            <Field id="voice-edit-language" label="Language" value={editing.language} onChange={(language) => setEditing({ ...editing, language })} />
+            <Field id="voice-edit-gender" label="Gender" value={editing.gender} onChange={(gender) => setEditing({ ...editing, gender })} />
+            <Field id="voice-edit-description" label="Description" className="full" value={editing.description} onChange={(description) => setEditing({ ...editing, description })} />
           </div>
-          <div className="row-form">
-            <button type="submit">Save voice</button>
-            <button type="button" className="ghost" onClick={() => setEditing(null)}>
-              Cancel
-            </button>
-          </div>
+          <EditorActions existing noun="voice" onCancel={() => setEditing(null)} />
         </form>
       )}
     </>
   );
 }
 
-/** A product as GET /v1/admin/products answers it. */
-interface AdminProduct {
-  id: string;
-  kind: 'credit_pack' | 'subscription';
-  name: string;
-  description: string | null;
-  credits: number;
-  price: number;
-  price_cents: number;
-  currency: string;
-  interval: 'month' | 'year' | null;
-  plan: string | null;
-  active: boolean;
-}
 interface ProductForm {
   id: string;
   kind: 'credit_pack' | 'subscription';
@@ -689,56 +577,37 @@ interface ProductForm {
  * subscriptions, on sale or not. A subscription names its plan and interval; the server checks the rest.
  */
 function ProductsPanel({ plans }: { plans: Plan[] }) {
-  const products = useApi<{ data: AdminProduct[] }>('/v1/admin/products');
-  const [editing, setEditing] = useState<{ product: AdminProduct | null; form: ProductForm } | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  function edit(product: AdminProduct | null) {
-    setError(null);
-    setEditing({
-      product,
-      form: {
-        id: product?.id ?? '',
-        kind: product?.kind ?? 'credit_pack',
-        name: product?.name ?? '',
-        description: product?.description ?? '',
-        credits: product ? String(product.credits) : '',
-        price: product ? (product.price_cents / 100).toFixed(2) : '',
-        currency: product?.currency ?? 'usd',
-        interval: product?.interval ?? 'month',
-        plan: product?.plan ?? plans[0]?.id ?? '',
-        active: product?.active ?? true,
-      },
-    });
-  }
-  function update(change: Partial<ProductForm>) {
-    setEditing((current) => (current ? { ...current, form: { ...current.form, ...change } } : current));
-  }
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    if (!editing) return;
-    const { product, form } = editing;
-    const subscription = form.kind === 'subscription';
-    const body: Record<string, unknown> = {
-      name: form.name.trim(),
-      description: form.description.trim() || null,
-      credits: Number(form.credits || '0'),
-      price_cents: Math.round(Number(form.price) * 100),
-      currency: form.currency.trim(),
-      interval: subscription ? form.interval : null,
-      plan: subscription ? form.plan : null,
-      active: form.active,
-    };
-    try {
+  const products = useApi<{ data: Product[] }>('/v1/admin/products');
+  const { editing, edit, update, submit, cancel, error } = useRecordEditor<Product, ProductForm>({
+    formOf: (product) => ({
+      id: product?.id ?? '',
+      kind: product?.kind ?? 'credit_pack',
+      name: product?.name ?? '',
+      description: product?.description ?? '',
+      credits: product ? String(product.credits) : '',
+      price: product ? (product.price_cents / 100).toFixed(2) : '',
+      currency: product?.currency ?? 'usd',
+      interval: product?.interval ?? 'month',
+      plan: product?.plan ?? plans[0]?.id ?? '',
+      active: product?.active ?? true,
+    }),
+    save: async (product, form) => {
+      const subscription = form.kind === 'subscription';
+      const body: Record<string, unknown> = {
+        name: form.name.trim(),
+        description: form.description.trim() || null,
+        credits: Number(form.credits || '0'),
+        price_cents: Math.round(Number(form.price) * 100),
+        currency: form.currency.trim(),
+        interval: subscription ? form.interval : null,
+        plan: subscription ? form.plan : null,
+        active: form.active,
+      };
       if (product) await api('PATCH', `/v1/admin/products/${encodeURIComponent(product.id)}`, body);
       else await api('POST', '/v1/admin/products', { id: form.id.trim(), kind: form.kind, ...body });
-      setEditing(null);
-      setError(null);
       products.reload();
-    } catch (failure) {
-      setError(failure);
-    }
-  }
+    },
+  });
 
   return (
     <>
@@ -747,18 +616,7 @@ function ProductsPanel({ plans }: { plans: Plan[] }) {
       {products.data && products.data.data.length > 0 && (
         <div className="table-scroll">
           <table aria-label="Products">
-            <thead>
-              <tr>
-                <th scope="col">Product</th>
-                <th scope="col">Credits</th>
-                <th scope="col">Price</th>
-                <th scope="col">Plan</th>
-                <th scope="col">On sale</th>
-                <th scope="col">
-                  <span className="sr-only">Edit</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Product', 'Credits', 'Price', 'Plan', 'On sale']} actions="Edit" />
             <tbody>
               {products.data.data.map((product) => (
                 <tr key={product.id}>
@@ -766,16 +624,10 @@ function ProductsPanel({ plans }: { plans: Plan[] }) {
                     {product.name} <span className="muted small">{product.kind === 'subscription' ? `subscription, per ${product.interval ?? 'month'}` : 'credit pack'}</span>
                   </td>
                   <td>{product.credits}</td>
-                  <td>
-                    {(product.price_cents / 100).toFixed(2)} {product.currency.toUpperCase()}
-                  </td>
+                  <td>{formatPrice(product.price_cents, product.currency)}</td>
                   <td>{product.plan ?? '–'}</td>
                   <td>{product.active ? 'yes' : 'no'}</td>
-                  <td>
-                    <button type="button" className="ghost" aria-label={`Edit product ${product.name}`} onClick={() => edit(product)}>
-                      Edit
-                    </button>
-                  </td>
+                  <EditCell label={`Edit product ${product.name}`} onEdit={() => edit(product)} />
                 </tr>
               ))}
             </tbody>
@@ -786,15 +638,12 @@ function ProductsPanel({ plans }: { plans: Plan[] }) {
         New product
       </button>
       {editing && (
-        <form className="card" aria-label={editing.product ? `Product ${editing.product.name}` : 'New product'} onSubmit={(event) => void save(event)}>
-          <h4>{editing.product ? `Product ${editing.product.name} (${editing.product.id})` : 'New product'}</h4>
+        <form className="card" aria-label={editing.record ? `Product ${editing.record.name}` : 'New product'} onSubmit={(event) => void submit(event)}>
+          <h4>{editing.record ? `Product ${editing.record.name} (${editing.record.id})` : 'New product'}</h4>
           <div className="row-form">
-            {!editing.product && (
+            {!editing.record && (
               <>
-                <div className="field">
-                  <label htmlFor="product-id">Id</label>
-                  <input id="product-id" value={editing.form.id} onChange={(event) => update({ id: event.target.value })} placeholder="e.g. credits_500" required />
-                </div>
+                <Field id="product-id" label="Id" value={editing.form.id} onChange={(id) => update({ id })} placeholder="e.g. credits_500" required />
                 <div className="field">
                   <label htmlFor="product-kind">Kind</label>
                   <select id="product-kind" value={editing.form.kind} onChange={(event) => update({ kind: event.target.value as ProductForm['kind'] })}>
@@ -804,26 +653,19 @@ function ProductsPanel({ plans }: { plans: Plan[] }) {
                 </div>
               </>
             )}
-            <div className="field grow">
-              <label htmlFor="product-name">Name</label>
-              <input id="product-name" value={editing.form.name} onChange={(event) => update({ name: event.target.value })} required />
-            </div>
-            <div className="field full">
-              <label htmlFor="product-description">Description</label>
-              <input id="product-description" value={editing.form.description} onChange={(event) => update({ description: event.target.value })} />
-            </div>
-            <div className="field">
-              <label htmlFor="product-credits">{editing.form.kind === 'subscription' ? 'Bonus credits a period' : 'Credits'}</label>
-              <input id="product-credits" type="number" min={0} step={1} value={editing.form.credits} onChange={(event) => update({ credits: event.target.value })} />
-            </div>
-            <div className="field">
-              <label htmlFor="product-price">Price</label>
-              <input id="product-price" type="number" min={0.01} step="0.01" value={editing.form.price} onChange={(event) => update({ price: event.target.value })} required />
-            </div>
-            <div className="field">
-              <label htmlFor="product-currency">Currency</label>
-              <input id="product-currency" value={editing.form.currency} maxLength={3} onChange={(event) => update({ currency: event.target.value.toLowerCase() })} />
-            </div>
+            <Field id="product-name" label="Name" className="grow" value={editing.form.name} onChange={(name) => update({ name })} required />
+            <Field id="product-description" label="Description" className="full" value={editing.form.description} onChange={(description) => update({ description })} />
+            <Field
+              id="product-credits"
+              label={editing.form.kind === 'subscription' ? 'Bonus credits a period' : 'Credits'}
+              type="number"
+              min={0}
+              step={1}
+              value={editing.form.credits}
+              onChange={(credits) => update({ credits })}
+            />
+            <Field id="product-price" label="Price" type="number" min={0.01} step={0.01} value={editing.form.price} onChange={(price) => update({ price })} required />
+            <Field id="product-currency" label="Currency" maxLength={3} value={editing.form.currency} onChange={(currency) => update({ currency: currency.toLowerCase() })} />
             {editing.form.kind === 'subscription' && (
               <>
                 <div className="field">
@@ -849,12 +691,7 @@ function ProductsPanel({ plans }: { plans: Plan[] }) {
           <label className="check">
             <input type="checkbox" checked={editing.form.active} onChange={(event) => update({ active: event.target.checked })} /> On sale
           </label>
-          <div className="row-form">
-            <button type="submit">{editing.product ? 'Save product' : 'Create product'}</button>
-            <button type="button" className="ghost" onClick={() => setEditing(null)}>
-              Cancel
-            </button>
-          </div>
+          <EditorActions existing={editing.record !== null} noun="product" onCancel={cancel} />
         </form>
       )}
       {error !== null && <Problem error={error} />}
