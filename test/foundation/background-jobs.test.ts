@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +5,7 @@ import { createLogger } from '../../src/infra/logging/logger.js';
 import { createBullmqQueue } from '../../src/infra/queue/bullmq-queue.js';
 import { createMemoryQueue, eventLoopBusyProbe, type BusyProbe } from '../../src/infra/queue/memory-queue.js';
 import { openJobQueue, type ConsumeOptions, type JobHandlers, type JobQueue } from '../../src/infra/queue/index.js';
+import { testRedisPrefix } from '../helpers/test-redis-prefix.js';
 
 declare module '../../src/infra/queue/queue.js' {
   interface JobPayloads {
@@ -218,7 +218,7 @@ describe.skipIf(!redisUrl)('background job budget (BullMQ, consumed inside the s
   const within = { timeout: 10_000 };
   const opened: Array<{ close(): Promise<void> }> = [];
   const recorders: Recorder[] = [];
-  const prefix = () => `t${randomBytes(4).toString('hex')}`;
+  const prefix = () => testRedisPrefix();
   const track = <Closable extends { close(): Promise<void> }>(closable: Closable): Closable => (opened.push(closable), closable);
   const record = () => {
     const jobs = recorder();

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openKeyValueBackend, type KeyValueBackend } from '../../src/infra/cache/index.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { openJobQueue, type JobQueue } from '../../src/infra/queue/index.js';
+import { testRedisPrefix } from '../helpers/test-redis-prefix.js';
 
 declare module '../../src/infra/queue/queue.js' {
   interface JobPayloads {
@@ -19,7 +19,7 @@ describe.each(variants)('cache, counters and events (%s)', (_name, url) => {
   afterEach(async () => backend?.close());
 
   it('stores JSON values with expiry and deletes them', async () => {
-    backend = await openKeyValueBackend(url, `t${randomBytes(4).toString('hex')}:`);
+    backend = await openKeyValueBackend(url, `${testRedisPrefix()}:`);
     await backend.cache.set('character:1', { name: 'Ada', traits: { curious: 0.9 } }, 60);
     expect(await backend.cache.get('character:1')).toEqual({ name: 'Ada', traits: { curious: 0.9 } });
     await backend.cache.delete('character:1');
@@ -30,7 +30,7 @@ describe.each(variants)('cache, counters and events (%s)', (_name, url) => {
   });
 
   it('counts in fixed windows, atomically under concurrency', async () => {
-    backend = await openKeyValueBackend(url, `t${randomBytes(4).toString('hex')}:`);
+    backend = await openKeyValueBackend(url, `${testRedisPrefix()}:`);
     const hits = await Promise.all(Array.from({ length: 50 }, () => backend!.counters.increment('user:1:minute', 60)));
     expect(hits.map((hit) => hit.count).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
     expect(hits[0]!.resetInSeconds).toBeGreaterThan(58);
@@ -38,7 +38,7 @@ describe.each(variants)('cache, counters and events (%s)', (_name, url) => {
   });
 
   it('delivers published events to subscribers, and stops after unsubscribe', async () => {
-    backend = await openKeyValueBackend(url, `t${randomBytes(4).toString('hex')}:`);
+    backend = await openKeyValueBackend(url, `${testRedisPrefix()}:`);
     const received: string[] = [];
     const unsubscribe = await backend.events.subscribe('characters.changed', (message) => received.push(message));
     await backend.events.publish('characters.changed', 'abc');
@@ -55,7 +55,7 @@ describe.each(variants)('job queue (%s)', (_name, url) => {
   afterEach(async () => queue?.close());
 
   it('runs every job once, retries failures, and reports when idle', async () => {
-    queue = openJobQueue(url, silent, `t${randomBytes(4).toString('hex')}`);
+    queue = openJobQueue(url, silent, testRedisPrefix());
     const seen: number[] = [];
     const attempts = new Map<number, number>();
     await queue.startConsuming({
@@ -77,7 +77,7 @@ describe.each(variants)('job queue (%s)', (_name, url) => {
   });
 
   it('coalesces jobs with the same id while one is pending', async () => {
-    queue = openJobQueue(url, silent, `t${randomBytes(4).toString('hex')}`);
+    queue = openJobQueue(url, silent, testRedisPrefix());
     const seen: number[] = [];
     await queue.enqueue('test.echo', { value: 1 }, { jobId: 'conversation-1', delayMs: 200 });
     await queue.enqueue('test.echo', { value: 2 }, { jobId: 'conversation-1', delayMs: 200 });

@@ -51,6 +51,6 @@ export function createVoiceModule(dependencies: VoiceModuleDependencies): VoiceM
     service,
     chatVoice,
     registerRoutes: (app) =>
-      registerVoiceRoutes(app, { voice: service, identity: dependencies.identity.service, characters: dependencies.characters.service, media: dependencies.media.service, config, db }),
+      registerVoiceRoutes(app, { voice: service, identity: dependencies.identity.service, characters: dependencies.characters.service, media: dependencies.media.service, config }),
   };
 }

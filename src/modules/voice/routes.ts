@@ -4,8 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppInstance } from '../../app-types.js';
 import type { Config } from '../../config.js';
-import type { Database } from '../../infra/db/database.js';
-import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
+import { PayloadTooLargeError, ValidationError } from '../../infra/http/errors.js';
 import { problemResponses, problemSchema } from '../../infra/http/schemas.js';
 import type { CharactersService } from '../characters/service.js';
 import { optionalActingUser, requireActingUser, requirePrincipal } from '../identity/auth.js';
@@ -24,7 +23,6 @@ import {
   voiceSchema,
 } from './schemas.js';
 import type { SpeakInput, VoiceService } from './service.js';
-import * as store from './store.js';
 
 export interface VoiceRoutesDependencies {
   voice: VoiceService;
@@ -32,7 +30,6 @@ export interface VoiceRoutesDependencies {
   characters: CharactersService;
   media: MediaService;
   config: Readonly<Config>;
-  db: Database;
 }
 
 const audioResponses = {
@@ -100,7 +97,7 @@ async function answerSpeech(voice: VoiceService, input: SpeakInput, stream: bool
 }
 
 export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesDependencies): void {
-  const { voice, identity, characters, config, db } = dependencies;
+  const { voice, identity, characters, config } = dependencies;
 
   app.get(
     '/v1/voices',
@@ -137,8 +134,7 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
     },
     async (request, reply) => {
       const body = request.body;
-      if (await store.findVoiceByName(db, body.name)) throw new ConflictError(`A voice named ${body.name} exists.`);
-      const row = await store.insertVoice(db, {
+      const row = await voice.addVoice({
         name: body.name,
         provider: body.provider,
         providerVoiceId: body.provider_voice_id,
@@ -165,12 +161,8 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
       },
     },
     async (request) => {
-      const { id } = request.params;
-      const existing = /^[0-9a-f-]{36}$/i.test(id) ? await store.findVoiceById(db, id) : await store.findVoiceByName(db, id);
-      if (!existing) throw new NotFoundError('Voice');
       const body = request.body;
-      if (body.name && body.name !== existing.name && (await store.findVoiceByName(db, body.name))) throw new ConflictError(`A voice named ${body.name} exists.`);
-      const row = await store.updateVoice(db, existing.id, {
+      const row = await voice.changeVoice(request.params.id, {
         ...(body.name !== undefined && { name: body.name }),
         ...(body.provider !== undefined && { provider: body.provider }),
         ...(body.provider_voice_id !== undefined && { providerVoiceId: body.provider_voice_id }),
@@ -180,7 +172,6 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
         ...(body.cloned !== undefined && { cloned: body.cloned }),
         ...(body.active !== undefined && { active: body.active }),
       });
-      if (!row) throw new NotFoundError('Voice');
       return presentVoice(row);
     },
   );
@@ -264,7 +255,7 @@ export function registerVoiceRoutes(app: AppInstance, dependencies: VoiceRoutesD
     },
     async (request) => {
       const user = await requireActingUser(identity, request);
-      return { data: (await store.voiceRequestsOf(db, user.id, request.query.limit)).map(presentVoiceRequest) };
+      return { data: (await voice.voiceRequestsOf(user.id, request.query.limit)).map(presentVoiceRequest) };
     },
   );
 

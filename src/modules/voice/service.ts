@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config, ProviderName } from '../../config.js';
 import type { Database } from '../../infra/db/database.js';
-import { AppError, PayloadTooLargeError, ProviderKeyRequiredError, UpstreamError, ValidationError } from '../../infra/http/errors.js';
+import { AppError, ConflictError, NotFoundError, PayloadTooLargeError, ProviderKeyRequiredError, UpstreamError, ValidationError } from '../../infra/http/errors.js';
 import { contractErrorForProviderFailure, isProviderFailure } from '../../infra/http/provider-failure.js';
 import { ProviderCallError } from '../../providers/chat/provider-error.js';
 import { CONTENT_TYPES, wavHeader, PCM_SAMPLE_RATE, type SpeechFormat, type SpeechResult, type SpeechStream, type SpeechVoiceSettings } from '../../providers/speech/index.js';
@@ -10,7 +10,7 @@ import type { ProviderGateway, Lease } from '../gateway/index.js';
 import type { UserRow } from '../identity/store.js';
 import { joinAudio, measureSeconds, sniffAudio, splitText } from './audio.js';
 import * as store from './store.js';
-import type { VoiceRow } from './tables.js';
+import type { VoiceRequestRow, VoiceRow } from './tables.js';
 
 export type VoiceSource = 'tts' | 'character' | 'chat' | 'transcription';
 
@@ -128,6 +128,29 @@ export class VoiceService {
 
   listVoices(filter: store.VoiceFilter): Promise<VoiceRow[]> {
     return store.listVoices(this.dependencies.db, filter);
+  }
+
+  /** An admin's new registry voice; 409 when the name is taken. */
+  async addVoice(values: store.VoiceInsert): Promise<VoiceRow> {
+    const { db } = this.dependencies;
+    if (await store.findVoiceByName(db, values.name)) throw new ConflictError(`A voice named ${values.name} exists.`);
+    return store.insertVoice(db, values);
+  }
+
+  /** An admin's change to a registry voice, named by id or name; 404 when there is none, 409 for a taken name. */
+  async changeVoice(reference: string, changes: Partial<store.VoiceInsert>): Promise<VoiceRow> {
+    const { db } = this.dependencies;
+    const existing = /^[0-9a-f-]{36}$/i.test(reference) ? await store.findVoiceById(db, reference) : await store.findVoiceByName(db, reference);
+    if (!existing) throw new NotFoundError('Voice');
+    if (changes.name && changes.name !== existing.name && (await store.findVoiceByName(db, changes.name))) throw new ConflictError(`A voice named ${changes.name} exists.`);
+    const row = await store.updateVoice(db, existing.id, changes);
+    if (!row) throw new NotFoundError('Voice');
+    return row;
+  }
+
+  /** A user's speech and transcription requests, newest first. */
+  voiceRequestsOf(userId: string, limit: number): Promise<VoiceRequestRow[]> {
+    return store.voiceRequestsOf(this.dependencies.db, userId, limit);
   }
 
   // ------------------------------------------------------------------ speech

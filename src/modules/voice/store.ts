@@ -32,7 +32,9 @@ export async function findVoiceById(db: Database, id: string): Promise<VoiceRow 
   return row;
 }
 
-export async function insertVoice(db: Database, values: typeof voices.$inferInsert): Promise<VoiceRow> {
+export type VoiceInsert = typeof voices.$inferInsert & { name: string };
+
+export async function insertVoice(db: Database, values: VoiceInsert): Promise<VoiceRow> {
   const [row] = await db.insert(voices).values(values).returning();
   return row!;
 }
