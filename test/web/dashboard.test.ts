@@ -182,6 +182,14 @@ describe.skipIf(!haveChromium)('web dashboard in headless Chromium (embedded sto
     expect(await page.locator('body').textContent()).not.toContain(USER_OPENROUTER_KEY);
     expect(checksAtFake()).toBe(before + 3);
     await screenshots('setup');
+    // Turned off, the key stays stored but is not used; turned on again for the chats below.
+    await page.getByRole('button', { name: /^Turn off openrouter key / }).click();
+    await page.getByRole('button', { name: /^Turn on openrouter key / }).waitFor();
+    await page.getByRole('cell', { name: /^inactive/ }).waitFor();
+    expect((await server.request('GET', '/v1/me/provider-keys', { key: userKey })).body.data[0]).toMatchObject({ provider: 'openrouter', active: false });
+    await page.getByRole('button', { name: /^Turn on openrouter key / }).click();
+    await page.getByRole('button', { name: /^Turn off openrouter key / }).waitFor();
+    expect((await server.request('GET', '/v1/me/provider-keys', { key: userKey })).body.data[0]).toMatchObject({ active: true, status: 'valid' });
   }, STEP * 2);
 
   it('imports a Character Card PNG through the file picker', async () => {

@@ -68,6 +68,17 @@ export function SetupPage() {
     }
   }
 
+  /** Turns a key off (calls go to the platform's key or ask for another) or on again, kept stored either way. */
+  async function setActive(key: ProviderKey, active: boolean) {
+    try {
+      const updated = await api<ProviderKey>('PATCH', `/v1/me/provider-keys/${key.id}`, { active });
+      setKeys((current) => current?.map((item) => (item.id === updated.id ? updated : item)) ?? current);
+      setError(null);
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
   async function remove(key: ProviderKey) {
     if (!window.confirm(`Delete the ${key.provider} key ${key.masked}?`)) return;
     try {
@@ -161,6 +172,9 @@ export function SetupPage() {
                         aria-label={`Re-check ${key.provider} key ${key.masked}`}
                       >
                         {checking === key.id ? 'Checking…' : 'Re-check'}
+                      </button>{' '}
+                      <button type="button" className="ghost" onClick={() => void setActive(key, !key.active)} aria-label={`${key.active ? 'Turn off' : 'Turn on'} ${key.provider} key ${key.masked}`}>
+                        {key.active ? 'Turn off' : 'Turn on'}
                       </button>{' '}
                       <button type="button" className="ghost danger" onClick={() => void remove(key)} aria-label={`Delete ${key.provider} key ${key.masked}`}>
                         Delete
