@@ -469,6 +469,7 @@ async function main(): Promise<void> {
         }
         const series = await drive(target, rate, { stream: false, offset: (offset += 10_000), seconds, giveUpMs: SUSTAINED_P99_MS, stopOnError: true });
         await settle(target, series);
+        if (series.errorSample) console.error(`${target.name} at ${rate}/s (search): ${series.errors} errors, e.g. ${series.errorSample}`);
         const why = shortfall(series);
         if (why) {
           search.failed = { rate, why };
