@@ -47,6 +47,12 @@ interface CompiledExpression {
   slot: number;
 }
 
+/** A part of a checked text, from `from` to its end. */
+interface Piece {
+  from: number;
+  text: string;
+}
+
 interface CompiledCategory {
   name: string;
   directions: Set<ModerationDirection>;
@@ -127,7 +133,7 @@ export class ModerationPolicy {
 
   /** The first blocked category the text falls in for this direction, or undefined. */
   check(text: string, direction: ModerationDirection): ModerationMatch | undefined {
-    return this.checkFrom(text, undefined, undefined, direction);
+    return this.checkFrom(text, undefined, direction);
   }
 
   /**
@@ -141,28 +147,23 @@ export class ModerationPolicy {
   checkGrown(text: string, checkedUpTo: number, direction: ModerationDirection): ModerationMatch | undefined {
     // Where each distinct look-back starts reading (after a whitespace character: a keyword's boundary
     // test then sees what precedes the piece as it would in the whole text), and that piece.
-    const froms: number[] = [];
-    const pieces: string[] = [];
-    for (const lookBack of this.lookBacks) {
-      let from = 0;
-      if (checkedUpTo > lookBack) {
-        const whitespace = text.slice(checkedUpTo - lookBack, checkedUpTo).search(/\s/u);
-        if (whitespace >= 0) from = checkedUpTo - lookBack + whitespace + 1;
-      }
-      froms.push(from);
-      pieces.push(from > 0 ? text.slice(from) : text);
-    }
-    return this.checkFrom(text, froms, pieces, direction);
+    const pieces = this.lookBacks.map((lookBack): Piece => {
+      if (checkedUpTo <= lookBack) return { from: 0, text };
+      const whitespace = text.slice(checkedUpTo - lookBack, checkedUpTo).search(/\s/u);
+      if (whitespace < 0) return { from: 0, text };
+      const from = checkedUpTo - lookBack + whitespace + 1;
+      return { from, text: text.slice(from) };
+    });
+    return this.checkFrom(text, pieces, direction);
   }
 
-  /** An expression of look-back slot i reads `pieces[i]`, which starts at `froms[i]` of the text (none given: the whole text). */
-  private checkFrom(text: string, froms: number[] | undefined, pieces: string[] | undefined, direction: ModerationDirection): ModerationMatch | undefined {
+  /** An expression of look-back slot i reads `pieces[i]` (none given: every expression reads the whole text). */
+  private checkFrom(text: string, pieces: Piece[] | undefined, direction: ModerationDirection): ModerationMatch | undefined {
+    const whole: Piece = { from: 0, text };
     for (const category of this.categories) {
       if (!category.directions.has(direction)) continue;
       for (const compiled of category.expressions) {
-        const sliced = pieces !== undefined && compiled.slot >= 0;
-        const from = sliced ? froms![compiled.slot]! : 0;
-        const read = sliced ? pieces[compiled.slot]! : text;
+        const { from, text: read } = (compiled.slot >= 0 ? pieces?.[compiled.slot] : undefined) ?? whole;
         const match = compiled.expression.exec(read);
         if (match) {
           const at = match.index + from;
@@ -191,8 +192,8 @@ export function matchReach(pattern: string, flags: string): number {
   }
   const perCharacter = flags.includes('u') || flags.includes('v') ? 2 : 1;
   const sequence = (tokens: Token[]): number => tokens.reduce((total, token) => total + reach(token), 0);
+  const { types } = ret;
   const reach = (token: Token): number => {
-    const { types } = ret;
     switch (token.type) {
       case types.GROUP:
         if (token.followedBy || token.notFollowedBy || token.lookBehind) return 0;
