@@ -82,6 +82,8 @@ describe.each(backends())('text to speech (%s)', (backend) => {
     const registry = await server.request('GET', '/v1/admin/voices?provider=minimax&gender=female');
     expect(registry.body.data.map((voice: { name: string; active: boolean }) => [voice.name, voice.active])).toEqual([['british-female', true], ['graceful-lady', false]]);
     expect((await server.request('GET', '/v1/admin/voices', { key: server.internalKey })).status).toBe(403);
+    const userKey = (await server.request('POST', '/v1/keys', { key: server.internalKey, headers: { 'x-user-id': 'voices-user' }, body: { name: 'voices', role: 'user' } })).body.key as string;
+    expect((await server.request('GET', '/v1/admin/voices', { key: userKey })).status).toBe(403);
     expect((await server.request('PATCH', `/v1/admin/voices/${created.body.id}`, { body: { active: true } })).body.active).toBe(true);
     expect((await server.request('GET', '/v1/voices?provider=minimax&gender=female')).body.data).toHaveLength(2);
   });
