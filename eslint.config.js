@@ -47,6 +47,18 @@ export default tseslint.config(
     },
   },
   {
+    // One `sql` tag for every statement: src/infra/db/sql.ts builds the same SQL as Drizzle's with
+    // less work a call (a chat turn builds a few hundred template chunks).
+    files: ['src/**/*.ts'],
+    ignores: ['src/infra/db/sql.ts', 'src/infra/db/sql.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'drizzle-orm', importNames: ['sql'], message: "Use `sql` from src/infra/db/sql.ts (Drizzle's tag, built with less work a call)." }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

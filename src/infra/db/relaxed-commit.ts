@@ -1,4 +1,5 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { type SQL } from 'drizzle-orm';
+import { sql } from './sql.js';
 
 /**
  * A common-table expression that makes the statement's own transaction commit without waiting for

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Logger } from 'pino';
 import { AppError } from '../../infra/http/errors.js';
 import type { Authorization, AuthorizationRequest, BillingPort, MeteredUsage, SettleOptions } from '../gateway/billing-port.js';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type SQL } from 'drizzle-orm';
+import { type SQL } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { BoundedMap } from '../../infra/bounded-map.js';

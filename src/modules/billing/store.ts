@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Executor } from '../../infra/db/database.js';
 import { RELAXED_COMMIT } from '../../infra/db/relaxed-commit.js';
 import { plans } from '../../infra/db/schema.js';

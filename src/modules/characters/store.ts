@@ -1,4 +1,5 @@
-import { and, desc, eq, getTableColumns, inArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, or, type SQL } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Executor } from '../../infra/db/database.js';
 import { characters } from '../../infra/db/schema.js';
 

@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, ne } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { ProviderName } from '../../config.js';
 import type { Executor } from '../../infra/db/database.js';
 import { providerKeys } from '../../infra/db/schema.js';

@@ -1,4 +1,5 @@
-import { and, desc, eq, ilike, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, ilike, inArray, isNull, or, type SQL } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Executor } from '../../infra/db/database.js';
 import { apiKeys, systemSettings, userIdentities, users } from '../../infra/db/schema.js';
 

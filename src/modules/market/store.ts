@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Executor } from '../../infra/db/database.js';
 import { paymentTransactions, products, stripeEvents, subscriptions, type PaymentRow, type ProductRow, type SubscriptionRow } from './tables.js';
 

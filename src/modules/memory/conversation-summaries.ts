@@ -1,4 +1,5 @@
-import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Logger } from 'pino';
 import { BoundedMap } from '../../infra/bounded-map.js';
 import type { Database, Executor } from '../../infra/db/database.js';

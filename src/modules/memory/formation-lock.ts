@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Database } from '../../infra/db/database.js';
 import { memoryFormationState } from './tables.js';
 

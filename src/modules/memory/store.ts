@@ -1,4 +1,5 @@
-import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, or, type SQL } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Executor } from '../../infra/db/database.js';
 import { memories } from '../../infra/db/schema.js';
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type SQL } from 'drizzle-orm';
+import { type SQL } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Logger } from 'pino';
 import type { Executor } from '../../infra/db/database.js';
 import { usageEvents } from '../../infra/db/schema.js';

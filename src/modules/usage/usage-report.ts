@@ -1,4 +1,5 @@
-import { and, asc, eq, gte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, type SQL } from 'drizzle-orm';
+import { sql } from '../../infra/db/sql.js';
 import type { Executor } from '../../infra/db/database.js';
 import { usageDaily } from './tables.js';
 import type { UsageRecord } from './usage-recorder.js';
