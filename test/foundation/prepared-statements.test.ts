@@ -1,6 +1,8 @@
+import { protocol } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/infra/db/database.js';
+import { bindAndExecute } from '../../src/infra/db/pglite-prepared.js';
 import { StatementBook } from '../../src/infra/db/prepared-statements.js';
 import { createLogger } from '../../src/infra/logging/logger.js';
 import { embeddedDataDir } from '../helpers/embedded-template.js';
@@ -161,4 +163,25 @@ describe('named statements on PGlite and its file system', () => {
       rmSync(directory, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+/** The named statement's Bind, Describe, Execute and Sync, written in one buffer: the bytes pg-protocol's serializer makes. */
+describe('the bind message of a named statement', () => {
+  const { serialize } = protocol;
+  const theirs = (name: string, values: Array<string | Uint8Array | null>) => {
+    const parts = [serialize.bind({ statement: name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()].map((part) => Buffer.from(part.slice()));
+    return Buffer.concat(parts);
+  };
+  const cases: Array<[string, string, Array<string | Uint8Array | null>]> = [
+    ['no parameters', 'anima_1', []],
+    ['text, null and an empty string', 'anima_27', ['hello', null, '', '42']],
+    ['text beyond ASCII', 'anima_3', ['naïve café — 雪 🌙', 'Ωmega']],
+    ['a byte array (binary) among text', 'anima_4', ['a', Uint8Array.from([0, 1, 2, 255, 128]), null]],
+    ['a byte array that is a view into a larger buffer', 'anima_5', [Buffer.from('xxabcxx').subarray(2, 5)]],
+    ['values longer than the serializer\'s first buffer', 'anima_6', ['x'.repeat(300), 'é'.repeat(5000), Uint8Array.from({ length: 1600 }, (_, index) => index % 256)]],
+    ['many parameters', 'anima_7', Array.from({ length: 120 }, (_, index) => (index % 7 === 0 ? null : `value ${index}`))],
+  ];
+  it.each(cases)('%s', (_name, statement, values) => {
+    expect(Buffer.from(bindAndExecute(statement, values))).toEqual(theirs(statement, values));
+  });
 });
