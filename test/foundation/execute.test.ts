@@ -130,6 +130,12 @@ for (const backend of ['embedded', 'postgres'] as const) {
       expect(built).not.toHaveProperty('typings');
       expect(dialectOf(database.db).sqlToQuery(drizzles())).toHaveProperty('typings');
       expect(built).toEqual(drizzleBuilt(drizzles()));
+      // The plain template goes straight to the driver (executePlainStatementsDirectly: a promise, not Drizzle's PgRaw),
+      // the one with an identifier through Drizzle's execute.
+      const direct = database.db.execute(plain());
+      expect(direct).toBeInstanceOf(Promise);
+      expect(database.db.execute(drizzles())).not.toBeInstanceOf(Promise);
+      await direct;
       // Several runs: the drivers name a statement they have seen before (prepared statements).
       for (let run = 0; run < 3; run += 1) expect(answer(await database.db.execute(plain()))).toEqual(answer(await database.db.execute(drizzles())));
       await database.db.transaction(async (tx) => {

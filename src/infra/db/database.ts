@@ -14,7 +14,7 @@ import { projectFile } from '../project-files.js';
 import * as schema from './schema.js';
 import { acquireDirectoryLock, type DirectoryLock } from './directory-lock.js';
 import { openPglite } from './pglite-open.js';
-import { buildPlainStatementsDirectly } from './execute.js';
+import { buildPlainStatementsDirectly, drizzleRawPgliteOptions, drizzleRawPgTypes, executePlainStatementsDirectly } from './execute.js';
 import { ThreadedPglite } from './pglite-client.js';
 
 export type Schema = typeof schema;
@@ -73,6 +73,7 @@ async function openPostgres(databaseUrl: string, preparedStatements: boolean): P
   pool.on('error', () => undefined);
   const db = drizzlePostgres(pool, { schema }) as unknown as Database;
   buildPlainStatementsDirectly(db);
+  executePlainStatementsDirectly(db, (text, params) => pool.query({ text, types: drizzleRawPgTypes } as pg.QueryConfig, params));
   return {
     db,
     kind: 'postgres',
@@ -106,6 +107,7 @@ async function openEmbedded(dataDir: string, logger: Logger, thread: boolean, pr
   // Drizzle's PGlite driver uses query, exec and transaction, which ThreadedPglite answers the same way.
   const db = drizzlePglite(client as PGlite, { schema }) as unknown as Database;
   buildPlainStatementsDirectly(db);
+  executePlainStatementsDirectly(db, (text, params) => client.query(text, params, drizzleRawPgliteOptions));
   return {
     db,
     kind: 'embedded',

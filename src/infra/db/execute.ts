@@ -1,4 +1,6 @@
-import { SQL, StringChunk, type Query } from 'drizzle-orm';
+import { types, type QueryOptions } from '@electric-sql/pglite';
+import { DrizzleQueryError, SQL, StringChunk, type Query, type SQLWrapper } from 'drizzle-orm';
+import pg from 'pg';
 import type { Database } from './database.js';
 
 /**
@@ -50,3 +52,49 @@ function walk(statement: SQL, text: string[], params: unknown[]): boolean {
   }
   return true;
 }
+
+/** What a driver answers a statement with (PGlite's and node-postgres' results both have `rows`). */
+export type RunStatement = (text: string, params: unknown[]) => Promise<unknown>;
+
+/**
+ * `db.execute(template)` straight to the driver for the templates `compile` builds. Drizzle's
+ * `execute` builds, on every call, a prepared-query object (on PGlite with two fresh tables of nine
+ * type parsers each; on node-postgres two `getTypeParser` closures and tracing spans), a `PgRaw`
+ * and a promise chain, then calls the driver with the same text, parameters and parsers as here;
+ * on a chat turn that was ≈ 10 KB and over 1 % of the main thread's CPU for its three statements
+ * (issue 14, fourteenth pass). `run` calls the driver as Drizzle's session does (see
+ * `drizzleRawPgliteOptions` / `drizzleRawPgTypes`); an error comes back wrapped as Drizzle wraps it
+ * (`DrizzleQueryError`, the driver's error as its cause), and Drizzle's query logger still sees it. Strings, builders and anything `compile`
+ * hands back go through Drizzle's own `execute`; transactions keep theirs. The answer is a promise
+ * that runs at once (Drizzle's waits to be awaited; every caller awaits it).
+ */
+export function executePlainStatementsDirectly(db: Database, run: RunStatement): void {
+  const drizzles = db.execute.bind(db);
+  // Drizzle's session logger (read at each call: it can be swapped) still sees every statement.
+  const session = (db as unknown as { session: { logger: { logQuery(query: string, params: unknown[]): void } } }).session;
+  const direct = (query: SQLWrapper | string) => {
+    if (typeof query === 'string') return drizzles(query);
+    const built = compile(query.getSQL());
+    if (!built) return drizzles(query);
+    session.logger.logQuery(built.sql, built.params);
+    return run(built.sql, built.params).catch((error: unknown) => {
+      throw new DrizzleQueryError(built.sql, built.params, error as Error);
+    });
+  };
+  (db as unknown as { execute: typeof direct }).execute = direct;
+}
+
+const identity = (value: string) => value;
+
+/** The parsers Drizzle's PGlite session gives a raw `execute` (dates, times and their arrays as PostgreSQL's text). */
+export const drizzleRawPgliteOptions: QueryOptions = {
+  rowMode: 'object',
+  parsers: Object.fromEntries([types.TIMESTAMP, types.TIMESTAMPTZ, types.INTERVAL, types.DATE, 1231, 1115, 1185, 1187, 1182].map((id) => [id, identity])),
+};
+
+/** The type parsers Drizzle's node-postgres session gives a raw `execute` (the same types as text, pg's own for the rest). */
+export const drizzleRawPgTypes = {
+  getTypeParser: (typeId: number, format?: 'text' | 'binary') =>
+    RAW_TEXT_TYPES.has(typeId) ? identity : (pg.types.getTypeParser as (id: number, format?: string) => unknown)(typeId, format),
+};
+const RAW_TEXT_TYPES = new Set<number>([pg.types.builtins.TIMESTAMPTZ, pg.types.builtins.TIMESTAMP, pg.types.builtins.DATE, pg.types.builtins.INTERVAL, 1231, 1115, 1185, 1187, 1182]);

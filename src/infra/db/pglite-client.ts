@@ -34,6 +34,17 @@ function startThread(workerData: unknown): Worker {
  * are answered in order by the one PGlite instance; a transaction holds it (as PGlite's own
  * `transaction` does) until its callback here settles, then commits or rolls back there.
  */
+/** The type ids of a parser table, read once per table object (Anima's raw statements pass the same one every time). */
+const typeIdsByTable = new WeakMap<object, number[]>();
+function typeIdsOf(parsers: object): number[] {
+  let ids = typeIdsByTable.get(parsers);
+  if (!ids) {
+    ids = Object.keys(parsers).map(Number);
+    typeIdsByTable.set(parsers, ids);
+  }
+  return ids;
+}
+
 export class ThreadedPglite implements PgliteLike {
   private readonly worker: Worker;
   private nextId = 1;
@@ -88,7 +99,7 @@ export class ThreadedPglite implements PgliteLike {
       sql,
       params,
       rowMode: options?.rowMode,
-      identityParsers: options?.parsers ? Object.keys(options.parsers).map(Number) : undefined,
+      identityParsers: options?.parsers ? typeIdsOf(options.parsers) : undefined,
     }) as Promise<Results>;
   }
 
