@@ -228,4 +228,28 @@ describe.each(backends())('credit hold alongside the model call on %s storage', 
     expect(billing.expectCovered(hal.id, amountMicro)).toBe(true);
     billing.forgetExpected(hal.id, amountMicro);
   });
+  it('a hold written first leaves the credits promised to calls already on their way', async () => {
+    // A call the process let go ahead of its hold (expectCovered) must still find its credits when the
+    // hold is written; holds of requests that came after it, written first, may not take them.
+    const billing = server.container.billing.service;
+    const ivy = await userOf('ahead-ivy');
+    const { wallet: start, plan } = await billing.wallet(ivy);
+    const amountMicro = Math.floor(start.balanceMicro / 4);
+    const call = { amountMicro, service: 'chat' as const, provider: 'openrouter', model: undefined, idempotencyKey: undefined };
+    await billing.hold(ivy, plan, call); // seen: three holds left
+    expect(billing.expectCovered(ivy.id, amountMicro)).toBe(true); // promised one of them
+    await billing.hold(ivy, plan, call);
+    await billing.hold(ivy, plan, call);
+    const refused = await billing.hold(ivy, plan, call).then(() => undefined, (error: unknown) => error);
+    // The one hold left is promised: the refusal counts it as held, not as balance.
+    const rest = start.balanceMicro - 4 * amountMicro; // what 4 holds leave (less than one)
+    expect(refused).toMatchObject({ status: 402 });
+    expect((refused as { extra: { balance_micro: number; reserved_micro: number } }).extra).toMatchObject({ balance_micro: rest, reserved_micro: 4 * amountMicro });
+    // The promised hold is written as its call leaves, and still finds its credits.
+    await expect(billing.hold(ivy, plan, call, { expected: true })).resolves.toMatchObject({ amountMicro });
+    expect((await wallet(ivy)).balanceMicro).toBe(rest);
+    // Nothing is promised any more, and nothing is left for a fifth hold.
+    expect(billing.expectCovered(ivy.id, amountMicro)).toBe(false);
+    await expect(billing.hold(ivy, plan, call)).rejects.toMatchObject({ status: 402, extra: { balance_micro: rest, reserved_micro: 4 * amountMicro } });
+  });
 });

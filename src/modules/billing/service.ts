@@ -78,6 +78,13 @@ export class BillingService {
   private readonly seenBalance = new BoundedMap<string, { balanceMicro: number; entryId: number }>(50_000);
   /** Per user, the micro-credits of this process's holds under way or promised by `expectCovered` and not written yet. */
   private readonly underway = new Map<string, number>();
+  /**
+   * Per user, the part of `underway` promised by `expectCovered` (calls already on their way, their
+   * holds written as they leave). A hold written first leaves that much in the balance: otherwise a
+   * request that came later could take what was promised, and a call already made would then be
+   * refused its hold (issue 14, fourteenth pass: on a slow machine, 1–6 of 1,000 burst turns).
+   */
+  private readonly promised = new Map<string, number>();
   /** Plans by id, cached per process: every metered call reads its plan; changes are published to every replica. */
   readonly plans: PlanCatalog;
 
@@ -228,9 +235,10 @@ export class BillingService {
     // Counted as under way until it is written or refused (an expected one was counted by expectCovered).
     if (!options.expected) this.countUnderway(user.id, call.amountMicro);
     try {
-      return await this.writeHold(user, plan, call);
+      return await this.writeHold(user, plan, call, options.expected === true);
     } finally {
       this.countUnderway(user.id, -call.amountMicro);
+      if (options.expected) count(this.promised, user.id, -call.amountMicro);
     }
   }
 
@@ -238,8 +246,11 @@ export class BillingService {
     user: UserRow,
     plan: PlanRow,
     call: { amountMicro: number; service: MeteredService; provider: string; model: string | undefined; idempotencyKey: string | undefined },
+    expected: boolean,
   ): Promise<HeldCredits | { alreadySettled: true }> {
     const { db, config } = this.dependencies;
+    // A promised hold takes its own; any other leaves what is promised (read anew each attempt: promises end as their holds are written).
+    const keep = () => (expected ? 0 : (this.promised.get(user.id) ?? 0));
     const now = this.now();
     const today = utcDay(now);
     await this.refresh(user.id, plan, today, false);
@@ -257,6 +268,7 @@ export class BillingService {
           model: call.model,
           idempotencyKey,
           expiresAt: new Date(now.getTime() + config.billing.reservationTtlMs),
+          keepMicro: keep(),
         });
         // The newest figure wins (the wallet's row lock orders a user's ledger entries), whatever order the answers came in:
         // a refusal's snapshot too, so the late answer of an earlier hold never stands for a balance already spent.
@@ -271,10 +283,11 @@ export class BillingService {
       }
       // Not held: either the day turned since this process last refreshed, or the balance is short.
       const wallet = await this.refresh(user.id, plan, today, true);
-      if (wallet && wallet.dailyRefreshedOn === today && wallet.balanceMicro < call.amountMicro) throw this.insufficient(wallet, plan, call.amountMicro, now);
+      const kept = keep();
+      if (wallet && wallet.dailyRefreshedOn === today && wallet.balanceMicro < call.amountMicro + kept) throw this.insufficient(promisedAsHeld(wallet, kept), plan, call.amountMicro, now);
     }
     const wallet = (await store.findWallet(db, user.id))!;
-    throw this.insufficient(wallet, plan, call.amountMicro, now);
+    throw this.insufficient(promisedAsHeld(wallet, keep()), plan, call.amountMicro, now);
   }
 
   /**
@@ -289,12 +302,14 @@ export class BillingService {
     const seen = this.seenBalance.get(userId);
     if (seen === undefined || seen.balanceMicro - (this.underway.get(userId) ?? 0) < 2 * amountMicro) return false;
     this.countUnderway(userId, amountMicro);
+    count(this.promised, userId, amountMicro);
     return true;
   }
 
   /** A hold `expectCovered` promised that will not be written (the call ended before it left). */
   forgetExpected(userId: string, amountMicro: number): void {
     this.countUnderway(userId, -amountMicro);
+    count(this.promised, userId, -amountMicro);
   }
 
   private see(userId: string, balanceMicro: number, entryId: number): void {
@@ -303,9 +318,7 @@ export class BillingService {
   }
 
   private countUnderway(userId: string, deltaMicro: number): void {
-    const next = (this.underway.get(userId) ?? 0) + deltaMicro;
-    if (next > 0) this.underway.set(userId, next);
-    else this.underway.delete(userId);
+    count(this.underway, userId, deltaMicro);
   }
 
   private insufficient(wallet: WalletRow, plan: PlanRow, estimatedMicro: number, now: Date): InsufficientCreditsError {
@@ -398,4 +411,17 @@ export class BillingService {
 export function planHasFeature(plan: PlanRow, feature: PlanFeatureName): boolean {
   if (feature === 'platform_keys') return plan.allowsPlatformKeys;
   return plan.features[feature] === true;
+}
+
+/** Adds `deltaMicro` to a user's running amount (none kept at zero or below). */
+function count(amounts: Map<string, number>, userId: string, deltaMicro: number): void {
+  const next = (amounts.get(userId) ?? 0) + deltaMicro;
+  if (next > 0) amounts.set(userId, next);
+  else amounts.delete(userId);
+}
+
+/** A wallet as a refused caller is told of it: credits promised to calls already on their way count as held, not as balance. */
+function promisedAsHeld(wallet: WalletRow, promisedMicro: number): WalletRow {
+  const moved = Math.min(Math.max(promisedMicro, 0), Math.max(wallet.balanceMicro, 0));
+  return moved === 0 ? wallet : { ...wallet, balanceMicro: wallet.balanceMicro - moved, reservedMicro: wallet.reservedMicro + moved };
 }

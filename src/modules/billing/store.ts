@@ -97,6 +97,8 @@ export interface ReserveInput {
   model: string | undefined;
   idempotencyKey: string | undefined;
   expiresAt: Date;
+  /** What the balance must still hold after this amount (credits this process promised to calls under way; see BillingService.expectCovered). */
+  keepMicro?: number;
 }
 
 /**
@@ -126,7 +128,7 @@ export function reserveStatement(input: ReserveInput): SQL {
   return sql`
     WITH debit AS (
       UPDATE wallets SET balance_micro = balance_micro - ${input.amountMicro}::bigint, reserved_micro = reserved_micro + ${input.amountMicro}::bigint, updated_at = now()
-      WHERE user_id = ${input.userId}::uuid AND balance_micro >= ${input.amountMicro}::bigint AND daily_refreshed_on = ${input.today}::date
+      WHERE user_id = ${input.userId}::uuid AND balance_micro >= ${input.amountMicro + (input.keepMicro ?? 0)}::bigint AND daily_refreshed_on = ${input.today}::date
       RETURNING balance_micro
     ), hold AS (
       INSERT INTO credit_reservations (id, user_id, status, amount_micro, service, provider, model, idempotency_key, expires_at)
