@@ -278,7 +278,9 @@ export class WordVectorEmbedder implements Embedder {
       unit[0] = 1;
       return unit;
     }
-    return Array.from(vector, (value) => value / norm);
+    const unit = new Array<number>(dimensions);
+    for (let d = 0; d < dimensions; d += 1) unit[d] = vector[d]! / norm;
+    return unit;
   }
 
   /**
@@ -294,7 +296,13 @@ export class WordVectorEmbedder implements Embedder {
       found = this.precomputedPool(table, row) ?? neighbourPool(table, row);
       this.neighbourCache.set(word, found);
     }
-    return found.filter((entry) => entry.similarity >= minSimilarity).slice(0, count).map((entry) => table.words[entry.row]!);
+    // A loop rather than filter/slice/map: every word of every recalled query comes through here.
+    const words: string[] = [];
+    for (const entry of found) {
+      if (words.length >= count) break;
+      if (entry.similarity >= minSimilarity) words.push(table.words[entry.row]!);
+    }
+    return words;
   }
 
   /** The pool from the shipped file, its similarities computed as the scan computes them (16 dot products, not 50,000). */
