@@ -1,4 +1,4 @@
-import { types, type QueryOptions } from '@electric-sql/pglite';
+import type { QueryOptions } from '@electric-sql/pglite';
 import { DrizzleQueryError, SQL, StringChunk, type Query, type SQLWrapper } from 'drizzle-orm';
 import pg from 'pg';
 import type { Database } from './database.js';
@@ -86,15 +86,22 @@ export function executePlainStatementsDirectly(db: Database, run: RunStatement):
 
 const identity = (value: string) => value;
 
-/** The parsers Drizzle's PGlite session gives a raw `execute` (dates, times and their arrays as PostgreSQL's text). */
+/**
+ * The types Drizzle's sessions hand back as PostgreSQL's text for a raw `execute` (the same ids on both
+ * drivers): timestamp, timestamptz, interval, date, and the arrays numeric[], timestamp[], timestamptz[],
+ * interval[], date[].
+ */
+const RAW_TEXT_TYPE_IDS = [1114, 1184, 1186, 1082, 1231, 1115, 1185, 1187, 1182];
+const RAW_TEXT_TYPES = new Set(RAW_TEXT_TYPE_IDS);
+
+/** The parsers Drizzle's PGlite session gives a raw `execute`. */
 export const drizzleRawPgliteOptions: QueryOptions = {
   rowMode: 'object',
-  parsers: Object.fromEntries([types.TIMESTAMP, types.TIMESTAMPTZ, types.INTERVAL, types.DATE, 1231, 1115, 1185, 1187, 1182].map((id) => [id, identity])),
+  parsers: Object.fromEntries(RAW_TEXT_TYPE_IDS.map((id) => [id, identity])),
 };
 
-/** The type parsers Drizzle's node-postgres session gives a raw `execute` (the same types as text, pg's own for the rest). */
+/** The type parsers Drizzle's node-postgres session gives a raw `execute` (pg's own for the other types). */
 export const drizzleRawPgTypes = {
   getTypeParser: (typeId: number, format?: 'text' | 'binary') =>
     RAW_TEXT_TYPES.has(typeId) ? identity : (pg.types.getTypeParser as (id: number, format?: string) => unknown)(typeId, format),
 };
-const RAW_TEXT_TYPES = new Set<number>([pg.types.builtins.TIMESTAMPTZ, pg.types.builtins.TIMESTAMP, pg.types.builtins.DATE, pg.types.builtins.INTERVAL, 1231, 1115, 1185, 1187, 1182]);

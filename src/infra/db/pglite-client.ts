@@ -28,12 +28,6 @@ function startThread(workerData: unknown): Worker {
   return new Worker(loader, { eval: true, workerData });
 }
 
-/**
- * PGlite in its own worker thread, behind the part of PGlite's interface Drizzle uses: `query`
- * (with Drizzle's identity parsers for date and time types), `exec` and `transaction`. Requests
- * are answered in order by the one PGlite instance; a transaction holds it (as PGlite's own
- * `transaction` does) until its callback here settles, then commits or rolls back there.
- */
 /** The type ids of a parser table, read once per table object (Anima's raw statements pass the same one every time). */
 const typeIdsByTable = new WeakMap<object, number[]>();
 function typeIdsOf(parsers: object): number[] {
@@ -45,6 +39,12 @@ function typeIdsOf(parsers: object): number[] {
   return ids;
 }
 
+/**
+ * PGlite in its own worker thread, behind the part of PGlite's interface Drizzle uses: `query`
+ * (with Drizzle's identity parsers for date and time types), `exec` and `transaction`. Requests
+ * are answered in order by the one PGlite instance; a transaction holds it (as PGlite's own
+ * `transaction` does) until its callback here settles, then commits or rolls back there.
+ */
 export class ThreadedPglite implements PgliteLike {
   private readonly worker: Worker;
   private nextId = 1;

@@ -154,7 +154,7 @@ export class PglitePreparedStatements {
         const serializer = options?.serializers?.[paramTypes[index]!] ?? db.serializers[paramTypes[index]!];
         // Without a serializer for the type, as PGlite's own query does: the value's text.
         // eslint-disable-next-line @typescript-eslint/no-base-to-string -- same conversion as PGlite's query
-        return (serializer ? serializer(value) : String(value));
+        return serializer ? serializer(value) : String(value);
       });
       const raw = await rawAnswer(db, bindAndExecute(name, values));
       if (!inTransaction && this.syncsFiles) await db.syncToFs();

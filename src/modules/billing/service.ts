@@ -233,11 +233,11 @@ export class BillingService {
     options: { expected?: boolean } = {},
   ): Promise<HeldCredits | { alreadySettled: true }> {
     // Counted as under way until it is written or refused (an expected one was counted by expectCovered).
-    if (!options.expected) this.countUnderway(user.id, call.amountMicro);
+    if (!options.expected) count(this.underway, user.id, call.amountMicro);
     try {
       return await this.writeHold(user, plan, call, options.expected === true);
     } finally {
-      this.countUnderway(user.id, -call.amountMicro);
+      count(this.underway, user.id, -call.amountMicro);
       if (options.expected) count(this.promised, user.id, -call.amountMicro);
     }
   }
@@ -301,24 +301,20 @@ export class BillingService {
   expectCovered(userId: string, amountMicro: number): boolean {
     const seen = this.seenBalance.get(userId);
     if (seen === undefined || seen.balanceMicro - (this.underway.get(userId) ?? 0) < 2 * amountMicro) return false;
-    this.countUnderway(userId, amountMicro);
+    count(this.underway, userId, amountMicro);
     count(this.promised, userId, amountMicro);
     return true;
   }
 
   /** A hold `expectCovered` promised that will not be written (the call ended before it left). */
   forgetExpected(userId: string, amountMicro: number): void {
-    this.countUnderway(userId, -amountMicro);
+    count(this.underway, userId, -amountMicro);
     count(this.promised, userId, -amountMicro);
   }
 
   private see(userId: string, balanceMicro: number, entryId: number): void {
     const seen = this.seenBalance.get(userId);
     if (!seen || seen.entryId < entryId) this.seenBalance.set(userId, { balanceMicro, entryId });
-  }
-
-  private countUnderway(userId: string, deltaMicro: number): void {
-    count(this.underway, userId, deltaMicro);
   }
 
   private insufficient(wallet: WalletRow, plan: PlanRow, estimatedMicro: number, now: Date): InsufficientCreditsError {
