@@ -39,6 +39,29 @@ export function Field(props: {
   );
 }
 
+/** A labelled select, as `Field` is a labelled input: each option a value and the text shown for it. */
+export function SelectField<T extends string>(props: {
+  id: string;
+  label: string;
+  value: T;
+  onChange: (value: T) => void;
+  options: ReadonlyArray<{ value: T; label: string }>;
+}): ReactNode {
+  const { id, label, value, onChange, options } = props;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value} onChange={(event) => onChange(event.target.value as T)}>
+        {options.map((option) => (
+          <option key={option.value} value={option.value}>
+            {option.label}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
 /** An editor form's buttons: save (or create, for a new record) and cancel. */
 export function EditorActions({ existing, noun, onCancel }: { existing: boolean; noun: string; onCancel: () => void }): ReactNode {
   return (

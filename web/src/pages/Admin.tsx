@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type Product, type ProviderKey, type Voice } from '../api';
 import { useApi, useRecordEditor } from '../hooks';
-import { EditCell, EditorActions, Field, formatCredits, formatPrice, Problem, TableHead } from '../ui';
+import { EditCell, EditorActions, Field, formatCredits, formatPrice, Problem, SelectField, TableHead } from '../ui';
 
 interface Component {
   status: string;
@@ -486,13 +486,16 @@ function VoicesPanel() {
     <>
       <form className="row-form" onSubmit={(event) => void add(event)}>
         {field('name', 'Voice name')}
-        <div className="field">
-          <label htmlFor="admin-voice-provider">Provider</label>
-          <select id="admin-voice-provider" value={form.provider} onChange={(event) => setForm({ ...form, provider: event.target.value })}>
-            <option>elevenlabs</option>
-            <option>minimax</option>
-          </select>
-        </div>
+        <SelectField
+          id="admin-voice-provider"
+          label="Provider"
+          value={form.provider}
+          onChange={(provider) => setForm({ ...form, provider })}
+          options={[
+            { value: 'elevenlabs', label: 'elevenlabs' },
+            { value: 'minimax', label: 'minimax' },
+          ]}
+        />
         {field('provider_voice_id', 'Vendor voice id')}
         {field('language', 'Language')}
         {field('gender', 'Gender')}
@@ -644,13 +647,16 @@ function ProductsPanel({ plans }: { plans: Plan[] }) {
             {!editing.record && (
               <>
                 <Field id="product-id" label="Id" value={editing.form.id} onChange={(id) => update({ id })} placeholder="e.g. credits_500" required />
-                <div className="field">
-                  <label htmlFor="product-kind">Kind</label>
-                  <select id="product-kind" value={editing.form.kind} onChange={(event) => update({ kind: event.target.value as ProductForm['kind'] })}>
-                    <option value="credit_pack">credit pack</option>
-                    <option value="subscription">subscription</option>
-                  </select>
-                </div>
+                <SelectField
+                  id="product-kind"
+                  label="Kind"
+                  value={editing.form.kind}
+                  onChange={(kind) => update({ kind })}
+                  options={[
+                    { value: 'credit_pack', label: 'credit pack' },
+                    { value: 'subscription', label: 'subscription' },
+                  ]}
+                />
               </>
             )}
             <Field id="product-name" label="Name" className="grow" value={editing.form.name} onChange={(name) => update({ name })} required />
@@ -668,23 +674,17 @@ function ProductsPanel({ plans }: { plans: Plan[] }) {
             <Field id="product-currency" label="Currency" maxLength={3} value={editing.form.currency} onChange={(currency) => update({ currency: currency.toLowerCase() })} />
             {editing.form.kind === 'subscription' && (
               <>
-                <div className="field">
-                  <label htmlFor="product-interval">Billed every</label>
-                  <select id="product-interval" value={editing.form.interval} onChange={(event) => update({ interval: event.target.value as ProductForm['interval'] })}>
-                    <option value="month">month</option>
-                    <option value="year">year</option>
-                  </select>
-                </div>
-                <div className="field">
-                  <label htmlFor="product-plan">Grants the plan</label>
-                  <select id="product-plan" value={editing.form.plan} onChange={(event) => update({ plan: event.target.value })}>
-                    {plans.map((plan) => (
-                      <option key={plan.id} value={plan.id}>
-                        {plan.name}
-                      </option>
-                    ))}
-                  </select>
-                </div>
+                <SelectField
+                  id="product-interval"
+                  label="Billed every"
+                  value={editing.form.interval}
+                  onChange={(interval) => update({ interval })}
+                  options={[
+                    { value: 'month', label: 'month' },
+                    { value: 'year', label: 'year' },
+                  ]}
+                />
+                <SelectField id="product-plan" label="Grants the plan" value={editing.form.plan} onChange={(plan) => update({ plan })} options={plans.map((plan) => ({ value: plan.id, label: plan.name }))} />
               </>
             )}
           </div>
