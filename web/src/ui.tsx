@@ -46,10 +46,11 @@ export function SelectField<T extends string>(props: {
   value: T;
   onChange: (value: T) => void;
   options: ReadonlyArray<{ value: T; label: string }>;
+  className?: string;
 }): ReactNode {
-  const { id, label, value, onChange, options } = props;
+  const { id, label, value, onChange, options, className } = props;
   return (
-    <div className="field">
+    <div className={className ? `field ${className}` : 'field'}>
       <label htmlFor={id}>{label}</label>
       <select id={id} value={value} onChange={(event) => onChange(event.target.value as T)}>
         {options.map((option) => (

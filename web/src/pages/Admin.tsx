@@ -224,16 +224,13 @@ function UsersPanel({ plans }: { plans: Plan[] }) {
             </p>
           )}
           <div className="row-form">
-            <div className="field">
-              <label htmlFor="admin-plan">Plan</label>
-              <select id="admin-plan" value={plans.find((plan) => plan.name === user.plan?.name || plan.id === user.plan?.id)?.id ?? ''} onChange={(event) => void change({ plan: event.target.value })}>
-                {plans.map((plan) => (
-                  <option key={plan.id} value={plan.id}>
-                    {plan.name}
-                  </option>
-                ))}
-              </select>
-            </div>
+            <SelectField
+              id="admin-plan"
+              label="Plan"
+              value={plans.find((plan) => plan.name === user.plan?.name || plan.id === user.plan?.id)?.id ?? ''}
+              onChange={(plan) => void change({ plan })}
+              options={plans.map((plan) => ({ value: plan.id, label: plan.name }))}
+            />
             <label className="check">
               <input type="checkbox" checked={user.active} onChange={(event) => void change({ active: event.target.checked })} /> Active
             </label>

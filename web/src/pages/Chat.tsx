@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, memoryPage, streamCharacterChat, type ChatAnswer, type ChatPlace, type Character, type Memory } from '../api';
-import { Problem } from '../ui';
+import { Problem, SelectField } from '../ui';
 
 interface Turn {
   role: 'user' | 'assistant';
@@ -139,23 +139,17 @@ export function ChatPage() {
       {characters && characters.length === 0 && <p className="muted">No characters yet: import one on the Characters page.</p>}
       <div className="chat-settings">
         {characters && characters.length > 0 && (
-          <div className="field inline">
-            <label htmlFor="chat-character">Character</label>
-            <select
-              id="chat-character"
-              value={slug}
-              onChange={(event) => {
-                setSlug(event.target.value);
-                setTurns([]);
-              }}
-            >
-              {characters.map((character) => (
-                <option key={character.id} value={character.slug}>
-                  {character.name}
-                </option>
-              ))}
-            </select>
-          </div>
+          <SelectField
+            id="chat-character"
+            label="Character"
+            className="inline"
+            value={slug}
+            onChange={(value) => {
+              setSlug(value);
+              setTurns([]);
+            }}
+            options={characters.map((character) => ({ value: character.slug, label: character.name }))}
+          />
         )}
         <div className="field inline">
           <label htmlFor="chat-where">Where</label>

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, apiBlob, download, type ImageItem } from '../api';
-import { Problem } from '../ui';
+import { Problem, SelectField } from '../ui';
 
 const PROVIDERS = ['fal', 'openai', 'stability', 'kie'] as const;
 const STYLES = [
@@ -109,16 +109,7 @@ export function ImagesPage() {
               ))}
             </select>
           </div>
-          <div className="field">
-            <label htmlFor="image-style">Style</label>
-            <select id="image-style" value={style} onChange={(event) => setStyle(event.target.value)}>
-              {STYLES.map((item) => (
-                <option key={item.id} value={item.id}>
-                  {item.label}
-                </option>
-              ))}
-            </select>
-          </div>
+          <SelectField id="image-style" label="Style" value={style} onChange={setStyle} options={STYLES.map((item) => ({ value: item.id, label: item.label }))} />
           <div className="field">
             <label htmlFor="image-size">Size</label>
             <select id="image-size" value={size} onChange={(event) => setSize(event.target.value)}>

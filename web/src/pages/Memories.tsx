@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, download, memoryPage, type Memory, type MemoryHit, type MemoryScope } from '../api';
 import { useCharacters } from '../hooks';
-import { Problem } from '../ui';
+import { Problem, SelectField } from '../ui';
 
 const SCOPES: { id: MemoryScope | ''; label: string }[] = [
   { id: '', label: 'All' },
@@ -171,16 +171,13 @@ export function MemoriesPage() {
       {characters && characters.length > 0 && (
         <>
           <div className="row-form">
-            <div className="field">
-              <label htmlFor="memory-character">Character</label>
-              <select id="memory-character" value={slug} onChange={(event) => (setSlug(event.target.value), setHits(null))}>
-                {characters.map((character) => (
-                  <option key={character.id} value={character.slug}>
-                    {character.name}
-                  </option>
-                ))}
-              </select>
-            </div>
+            <SelectField
+              id="memory-character"
+              label="Character"
+              value={slug}
+              onChange={(value) => (setSlug(value), setHits(null))}
+              options={characters.map((character) => ({ value: character.slug, label: character.name }))}
+            />
             <fieldset className="segmented">
               <legend>Scope</legend>
               {SCOPES.map((item) => (

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { apiBlob, type Voice } from '../api';
 import { useApi } from '../hooks';
-import { Problem } from '../ui';
+import { Problem, SelectField } from '../ui';
 
 const SAMPLE = 'Hello! This is how I sound.';
 
@@ -44,15 +44,7 @@ export function VoicesPage() {
   }
 
   const select = (id: string, label: string, value: string, set: (value: string) => void, values: string[]) => (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <select id={id} value={value} onChange={(event) => set(event.target.value)}>
-        <option value="">Any</option>
-        {values.map((item) => (
-          <option key={item}>{item}</option>
-        ))}
-      </select>
-    </div>
+    <SelectField id={id} label={label} value={value} onChange={set} options={[{ value: '', label: 'Any' }, ...values.map((item) => ({ value: item, label: item }))]} />
   );
 
   return (
