@@ -1,6 +1,7 @@
 import { Tiktoken } from 'js-tiktoken/lite';
 import o200kBase from 'js-tiktoken/ranks/o200k_base';
 import { BoundedMap } from '../../infra/bounded-map.js';
+import { BpeRankTable } from './bpe-rank-table.js';
 
 /**
  * Token counts for prompt budgets. o200k_base is the encoding of the GPT-4o family, the default
@@ -9,10 +10,10 @@ import { BoundedMap } from '../../infra/bounded-map.js';
  *
  * Counting needs only the merge ranks, not js-tiktoken's encoder: building that encoder (a second
  * map from rank to bytes, keys as comma-joined byte lists, a 200,000-key object on the way) took
- * ≈ 600 ms of event loop on the first turn after every start. The table here is built in ≈ 100 ms,
- * once (`warmTokenCounter` at start-up), keyed by each token's bytes as a latin1 string; the merge
- * below is tiktoken's own (`_byte_pair_merge`), and `token-counter.test.ts` holds every count equal
- * to js-tiktoken's.
+ * ≈ 600 ms of event loop on the first turn after every start. The ranks here are a flat table of
+ * the tokens' bytes (`BpeRankTable`: typed arrays, nothing for the garbage collector to walk), built
+ * once (`warmTokenCounter` at start-up); the merge below is tiktoken's own (`_byte_pair_merge`), and
+ * `token-counter.test.ts` holds every count equal to js-tiktoken's.
  *
  * A byte-pair merge is quadratic in the length of one pre-tokenized piece, and a piece never spans
  * a change between whitespace and non-whitespace: 2,000 letters without a space took seconds of
@@ -20,24 +21,11 @@ import { BoundedMap } from '../../infra/bounded-map.js';
  * estimated (3 characters a token, an over-estimate for budgets), and everything else is counted
  * exactly, in time linear in the text.
  */
-let ranks: Map<string, number> | undefined;
+let ranks: BpeRankTable | undefined;
 /** The encoding's pre-tokenizer (its `pat_str`), compiled once. */
 let splitter: RegExp | undefined;
 /** js-tiktoken's encoder, built only for tests that compare with it. */
 let referenceEncoder: Tiktoken | undefined;
-
-/** The merge ranks by the token's bytes (a latin1 string: one character a byte). */
-function buildRanks(): Map<string, number> {
-  const table = new Map<string, number>();
-  // Each line: "! <first rank> <token> <token> …", tokens base64, ranks consecutive.
-  for (const line of o200kBase.bpe_ranks.split('\n')) {
-    if (!line) continue;
-    const fields = line.split(' ');
-    const first = Number.parseInt(fields[1]!, 10);
-    for (let index = 2; index < fields.length; index += 1) table.set(atob(fields[index]!), first + index - 2);
-  }
-  return table;
-}
 
 /** Builds the rank table and the pre-tokenizer now rather than on the first turn. */
 export function warmTokenCounter(): void {
@@ -45,18 +33,19 @@ export function warmTokenCounter(): void {
 }
 
 /**
- * Tokens of one piece (its UTF-8 bytes as a latin1 string) by byte-pair merging: start from single
+ * Tokens of one piece (its UTF-8 bytes, bytes[0 … length)) by byte-pair merging: start from single
  * bytes and merge, lowest rank first, the adjacent pair whose joined bytes are a token, until no
  * pair is — tiktoken's `_byte_pair_merge`. The number of parts left is the count.
  */
-function mergedCount(bytes: string, table: Map<string, number>): number {
-  if (bytes.length < 2) return bytes.length;
+function mergedCount(bytes: Uint8Array, length: number, table: BpeRankTable): number {
+  if (length < 2) return length;
   // boundaries[i] starts part i; rankAt[i] is the rank of parts i and i + 1 joined (Infinity: not a token).
   const boundaries: number[] = [];
-  for (let index = 0; index <= bytes.length; index += 1) boundaries.push(index);
+  for (let index = 0; index <= length; index += 1) boundaries.push(index);
   const rankOf = (part: number): number => {
     if (part + 2 >= boundaries.length) return Infinity;
-    return table.get(bytes.slice(boundaries[part], boundaries[part + 2])) ?? Infinity;
+    const rank = table.rank(bytes, boundaries[part]!, boundaries[part + 2]!);
+    return rank < 0 ? Infinity : rank;
   };
   const rankAt: number[] = [];
   for (let part = 0; part < boundaries.length - 1; part += 1) rankAt.push(rankOf(part));
@@ -132,9 +121,20 @@ export function encoderTokenCount(text: string): number {
   return referenceEncoder.encode(text, [], []).length;
 }
 
+const utf8 = new TextEncoder();
+/** A piece's UTF-8 bytes, reused from piece to piece (grown when a piece needs more). */
+let pieceBytes = new Uint8Array(256);
+
+/** The rank table, built on first use (`warmTokenCounter` does it at start-up). Exported for tests. */
+export function tokenRankTable(): BpeRankTable {
+  return (ranks ??= BpeRankTable.fromTiktokenRanks(o200kBase.bpe_ranks));
+}
+
 /** The count of one pre-tokenized piece (no memo): one token, or what the merge leaves. Exported for tests. */
 export function pieceTokenCount(piece: string): number {
-  const bytes = Buffer.from(piece, 'utf8').toString('latin1');
-  const table = (ranks ??= buildRanks());
-  return table.has(bytes) ? 1 : mergedCount(bytes, table);
+  const table = tokenRankTable();
+  // A UTF-16 code unit is at most three bytes of UTF-8 (a surrogate pair, two units, is four).
+  if (pieceBytes.length < piece.length * 3) pieceBytes = new Uint8Array(piece.length * 3);
+  const { written } = utf8.encodeInto(piece, pieceBytes);
+  return table.rank(pieceBytes, 0, written) >= 0 ? 1 : mergedCount(pieceBytes, written, table);
 }
