@@ -25,6 +25,7 @@ import { ConversationCache } from './conversation-cache.js';
 import * as store from './store.js';
 import type { ConversationRow, HistoryRow, MessageInsert } from './store.js';
 import type { ChatVoicePort } from './voice-port.js';
+import { TurnCancellation } from './turn-cancellation.js';
 
 /** Token budgets of the prompt's parts; the rest of the model's context is left for the answer. */
 export const HISTORY_TOKEN_BUDGET = 3_000;
@@ -109,11 +110,10 @@ export type PreparedTurn =
       /** The turn's one gateway lease: the model call, its retries and fallbacks; settled or failed by run(). */
       lease: Lease<'chat'>;
       /**
-       * The model call's signal: the client's, and aborted (with billing's error as its reason) by
-       * `holdFailed` when the credit hold written as the call leaves fails (see `lease.confirm`).
+       * The model call's cancellation: the client's signal, and aborted (with billing's error as its
+       * reason) when the credit hold written as the call leaves fails (see `lease.confirm`).
        */
-      callSignal: AbortSignal;
-      holdFailed: AbortController;
+      cancellation: TurnCancellation;
       key: ResolvedProviderKey;
       prompt: BuiltPrompt;
       /**
@@ -260,7 +260,6 @@ export class ChatService {
     ]);
     if (leased.status === 'rejected') throw leased.reason;
     const lease = leased.value;
-    const holdFailed = new AbortController();
     // recall() answers without memories on a memory fault; anything else ends the turn (and its lease) before the call.
     if (recalled.status === 'rejected') throw await lease.fail(recalled.reason);
     const prompt = draft.complete({ text: recalled.value.promptSection, tokens: recalled.value.promptTokens });
@@ -290,8 +289,7 @@ export class ChatService {
       startedAt,
       settings,
       lease,
-      callSignal: AbortSignal.any([request.signal, holdFailed.signal]),
-      holdFailed,
+      cancellation: new TurnCancellation(request.signal),
       key: lease.key,
       prompt,
       userMessage,
@@ -361,15 +359,17 @@ export class ChatService {
     let outcome: TurnOutcome;
     // The credit hold is asked for as the call starts: on the embedded database its statement then
     // runs after the recall's and while the request is on its way. A failed hold cuts the call off.
-    turn.lease.confirm().catch((error: unknown) => turn.holdFailed.abort(error));
+    turn.lease.confirm().catch((error: unknown) => turn.cancellation.holdFailed(error));
     try {
       outcome = await this.attempt(turn, options);
     } catch (error) {
       // A credit hold that failed alongside the call ends the turn as a refusal before it would have:
       // nothing stored, nothing held (billing's error, e.g. 402, reaches the client).
-      if (!turn.holdFailed.signal.aborted) await this.markUnanswered(turn);
+      if (!turn.cancellation.holdHasFailed) await this.markUnanswered(turn);
       // Nothing settled: the reservation is released, a rejected key reported (a user's becomes 402).
       throw await turn.lease.fail(error);
+    } finally {
+      turn.cancellation.release();
     }
     if (outcome.assistantMessageId === null) await this.markUnanswered(turn);
     return outcome;
@@ -495,7 +495,7 @@ export class ChatService {
       temperature: turn.settings.temperature,
       maxTokens: turn.settings.maxTokens,
       ...(turn.request.passthrough ? { passthrough: turn.request.passthrough } : {}),
-      signal: turn.callSignal,
+      signal: turn.cancellation.signal,
     };
   }
 
