@@ -14,7 +14,7 @@ import { startChildServer, type ChildServer } from '../test/helpers/child-server
  */
 export function benchQuestions(kind: 'fixed' | 'varied', fixed: (index: number) => string): (index: number) => string {
   if (kind === 'fixed') return fixed;
-  const words = loadWordVectors().words.filter((word, row) => row >= 300 && /^\p{L}+$/u.test(word));
+  const words = loadWordVectors().words.strings().filter((word, row) => row >= 300 && /^\p{L}+$/u.test(word));
   return (index) => `Tell me about ${Array.from({ length: 6 }, (_, slot) => words[((index * 6 + slot) * 7_919) % words.length]!).join(' ')}?`;
 }
 

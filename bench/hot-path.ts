@@ -81,7 +81,7 @@ rows.push({ piece: 'write a 300-dimension query vector', before: timePer(vectors
 // Widening a recall's full-text query: the neighbours of words the process has not met yet (each
 // query five fresh words), by a scan of the word table against the precomputed pools (tenth pass).
 const wordTable = loadWordVectors();
-const freshWords = wordTable.words.filter((word, row) => hasNeighbours(wordTable, row) && row > 1_000);
+const freshWords = wordTable.words.strings().filter((word, row) => hasNeighbours(wordTable, row) && row > 1_000);
 let nextFresh = 0;
 const freshQueries = (count: number) => Array.from({ length: count }, () => Array.from({ length: 5 }, () => freshWords[(nextFresh += 7919) % freshWords.length]!).join(' '));
 /** µs a query, each pass on a new embedder (its per-word cache empty) and new words. */

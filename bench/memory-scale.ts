@@ -44,7 +44,7 @@ const withHnsw = argument('hnsw', 'yes') !== 'no';
 const wordEmbedder = embedderName === 'words' ? new WordVectorEmbedder() : undefined;
 // 384 = the hashing embedder's size; 100 = the built-in word vectors' (--dimensions 100).
 const DIMENSIONS = wordEmbedder ? wordEmbedder.dimensions : Number(argument('dimensions', '384'));
-const realWords = wordEmbedder ? loadWordVectors().words.slice(100, 20_100).filter((word) => /^\p{L}+$/u.test(word)) : [];
+const realWords = wordEmbedder ? loadWordVectors().words.strings().slice(100, 20_100).filter((word) => /^\p{L}+$/u.test(word)) : [];
 const sentence = (count: number) => Array.from({ length: count }, () => realWords[Math.floor(random() * realWords.length)]).join(' ');
 const USERS = 10_000;
 const TOPICS = 200;

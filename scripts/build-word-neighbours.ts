@@ -42,7 +42,7 @@ if (!isMainThread) {
   const index = process.argv.indexOf('--threads');
   const threads = Math.max(1, index >= 0 ? Number(process.argv[index + 1]) : 2);
   const table = loadWordVectors(directory);
-  const count = table.words.length;
+  const count = table.words.size;
   if (count > NO_NEIGHBOUR) throw new Error(`${count} words do not fit uint16 rows`);
   const started = performance.now();
   const bounds = Array.from({ length: threads + 1 }, (_, part) => Math.round((count * part) / threads));

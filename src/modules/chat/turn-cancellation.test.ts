@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { TurnCancellation } from './turn-cancellation.js';
 
@@ -31,8 +32,7 @@ describe('TurnCancellation', () => {
     expect((cancellation.signal.reason as Error).message).toBe('gone');
   });
 
-  it("leaves no listener on a long-lived client signal once released (one signal shared by many turns)", async () => {
-    const { getEventListeners } = await import('node:events');
+  it("leaves no listener on a long-lived client signal once released (one signal shared by many turns)", () => {
     const shared = new AbortController();
     const turns = Array.from({ length: 50 }, () => new TurnCancellation(shared.signal));
     expect(getEventListeners(shared.signal, 'abort')).toHaveLength(50);

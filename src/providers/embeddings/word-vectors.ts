@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { BoundedMap } from '../../infra/bounded-map.js';
+import { ByteStringTable } from '../../infra/byte-string-table.js';
 import { projectFile } from '../../infra/project-files.js';
 import { EmbeddingError, type Embedder } from './embedder.js';
 import { fnv1a } from './builtin.js';
@@ -20,8 +21,12 @@ import { fnv1a } from './builtin.js';
  */
 
 export interface WordVectorTable {
-  words: string[];
-  index: Map<string, number>;
+  /**
+   * The words, row by row, as UTF-8 in flat typed arrays (`words.indexOfString(word)` is a word's row,
+   * -1 outside the table; `words.stringOf(row)` the word): 50,000 strings and a 50,000-entry map on the
+   * JavaScript heap were ≈ 4 MB that every major garbage collection marked again (issue 14, fifteenth pass).
+   */
+  words: ByteStringTable;
   ranks: Int32Array;
   dimensions: number;
   /** int8 components, word-major. */
@@ -70,9 +75,8 @@ export function loadWordVectors(directory = projectFile('assets', 'word-vectors'
     throw new EmbeddingError(`The built-in word vectors in ${directory} are damaged (sizes do not match manifest.json).`, false);
   }
   const count = manifest.words;
-  const words = new Array<string>(count);
+  const wordList = new Array<string>(count);
   const ranks = new Int32Array(count);
-  const index = new Map<string, number>();
   const values = new Int8Array(count * dimensions);
   const scales = new Float32Array(count);
   const inverseNorms = new Float32Array(count);
@@ -80,10 +84,8 @@ export function loadWordVectors(directory = projectFile('assets', 'word-vectors'
   for (let row = 0; row < count; row += 1) {
     const line = wordLines[row]!;
     const tab = line.indexOf('\t');
-    const word = line.slice(0, tab);
-    words[row] = word;
+    wordList[row] = line.slice(0, tab);
     ranks[row] = Number(line.slice(tab + 1));
-    index.set(word, row);
     const offset = row * (4 + dimensions);
     scales[row] = body.readFloatLE(offset);
     values.set(bytes.subarray(offset + 4, offset + 4 + dimensions), row * dimensions);
@@ -93,9 +95,10 @@ export function loadWordVectors(directory = projectFile('assets', 'word-vectors'
     for (let d = row * dimensions, end = d + dimensions; d < end; d += 1) sum += values[d]! * values[d]!;
     inverseNorms[row] = sum > 0 ? 1 / Math.sqrt(sum) : 0;
   }
+  const words = ByteStringTable.fromStrings(wordList);
+  if (words.size !== count) throw new EmbeddingError(`The built-in word vectors in ${directory} are damaged (words.txt).`, false);
   cached = {
     words,
-    index,
     ranks,
     dimensions,
     values,
@@ -144,12 +147,12 @@ export const NO_NEIGHBOUR = 0xffff;
  * A scan of the whole table (≈ 8 ms): the build script computes every word's once, and the embedder
  * does it for a word only without that file.
  */
-export function neighbourPool(table: WordVectorTable, row: number): Array<{ row: number; similarity: number }> {
+export function neighbourPool(table: WordVectorTable, row: number): Array<{ row: number; similarity: number; word: string }> {
   const { inverseNorms, ranks, dimensions, words } = table;
   const best: Array<{ row: number; similarity: number }> = [];
   const offset = row * dimensions;
   const own = inverseNorms[row]!;
-  for (let other = 0; other < words.length; other += 1) {
+  for (let other = 0; other < words.size; other += 1) {
     if (other === row || ranks[other]! <= FUNCTION_WORD_RANK) continue;
     const similarity = similarityOf(table, offset, own, other);
     if (best.length < NEIGHBOUR_POOL || similarity > best[best.length - 1]!.similarity) {
@@ -159,12 +162,17 @@ export function neighbourPool(table: WordVectorTable, row: number): Array<{ row:
       if (best.length > NEIGHBOUR_POOL) best.pop();
     }
   }
-  return best.filter((entry) => LETTERS.test(words[entry.row]!));
+  const pool: Array<{ row: number; similarity: number; word: string }> = [];
+  for (const entry of best) {
+    const word = words.stringOf(entry.row);
+    if (LETTERS.test(word)) pool.push({ row: entry.row, similarity: entry.similarity, word });
+  }
+  return pool;
 }
 
 /** Whether `row` is a word that has neighbours at all (a word of letters, not a function word). */
 export function hasNeighbours(table: WordVectorTable, row: number): boolean {
-  return table.ranks[row]! > FUNCTION_WORD_RANK && LETTERS.test(table.words[row]!);
+  return table.ranks[row]! > FUNCTION_WORD_RANK && LETTERS.test(table.words.stringOf(row));
 }
 
 function similarityOf(table: WordVectorTable, offset: number, ownInverseNorm: number, other: number): number {
@@ -203,7 +211,7 @@ export class WordVectorEmbedder implements Embedder {
   readonly id: string;
   readonly dimensions: number;
   private loaded: WordVectorTable | undefined;
-  private readonly neighbourCache = new BoundedMap<string, Array<{ row: number; similarity: number }>>(20_000);
+  private readonly neighbourCache = new BoundedMap<string, Array<{ row: number; similarity: number; word: string }>>(20_000);
   private unknownWeight = 0;
   private unknownNorm = 0;
   private prepared = false;
@@ -221,12 +229,12 @@ export class WordVectorEmbedder implements Embedder {
     const table = this.loaded ?? loadWordVectors();
     if (table.dimensions !== this.dimensions) throw new EmbeddingError(`The built-in word vectors have ${table.dimensions} dimensions, not ${this.dimensions}.`, false);
     const { sifA, zipfHarmonic, ranks, words } = table;
-    const rarest = ranks[words.length - 1]!;
+    const rarest = ranks[words.size - 1]!;
     this.unknownWeight = (this.options.unknownWordWeight ?? 1) * (sifA / (sifA + 1 / (rarest * zipfHarmonic)));
     // Unknown words get a pseudo-random direction of a typical rare word's length.
     let total = 0;
-    const sample = Math.min(words.length, 2000);
-    for (let row = words.length - sample; row < words.length; row += 1) total += table.scales[row]! / (table.inverseNorms[row]! || 1);
+    const sample = Math.min(words.size, 2000);
+    for (let row = words.size - sample; row < words.size; row += 1) total += table.scales[row]! / (table.inverseNorms[row]! || 1);
     this.unknownNorm = total / sample;
     this.loaded = table;
     this.prepared = true;
@@ -239,13 +247,13 @@ export class WordVectorEmbedder implements Embedder {
 
   /** SIF sentence vector, common component removed, unit length. */
   embedOne(text: string): number[] {
-    const { index, values, scales, ranks, dimensions, sifA, zipfHarmonic, commonComponent } = this.table;
+    const { words, values, scales, ranks, dimensions, sifA, zipfHarmonic, commonComponent } = this.table;
     const vector = new Float64Array(dimensions);
     const tokens = wordsOf(text);
     let counted = 0;
     for (const token of tokens) {
-      const row = index.get(token);
-      if (row !== undefined) {
+      const row = words.indexOfString(token);
+      if (row >= 0) {
         const weight = (sifA / (sifA + 1 / (ranks[row]! * zipfHarmonic))) * scales[row]!;
         const offset = row * dimensions;
         for (let d = 0; d < dimensions; d += 1) vector[d]! += weight * values[offset + d]!;
@@ -289,8 +297,8 @@ export class WordVectorEmbedder implements Embedder {
    */
   neighbours(word: string, count: number, minSimilarity = 0.55): string[] {
     const table = this.table;
-    const row = table.index.get(word);
-    if (row === undefined || !hasNeighbours(table, row)) return [];
+    const row = table.words.indexOfString(word);
+    if (row < 0 || !hasNeighbours(table, row)) return [];
     let found = this.neighbourCache.get(word);
     if (!found) {
       found = this.precomputedPool(table, row) ?? neighbourPool(table, row);
@@ -300,20 +308,20 @@ export class WordVectorEmbedder implements Embedder {
     const words: string[] = [];
     for (const entry of found) {
       if (words.length >= count) break;
-      if (entry.similarity >= minSimilarity) words.push(table.words[entry.row]!);
+      if (entry.similarity >= minSimilarity) words.push(entry.word);
     }
     return words;
   }
 
   /** The pool from the shipped file, its similarities computed as the scan computes them (16 dot products, not 50,000). */
-  private precomputedPool(table: WordVectorTable, row: number): Array<{ row: number; similarity: number }> | undefined {
+  private precomputedPool(table: WordVectorTable, row: number): Array<{ row: number; similarity: number; word: string }> | undefined {
     const pools = table.neighbourPools;
     if (!pools) return undefined;
-    const pool: Array<{ row: number; similarity: number }> = [];
+    const pool: Array<{ row: number; similarity: number; word: string }> = [];
     const offset = row * table.dimensions;
     const own = table.inverseNorms[row]!;
     for (let slot = row * NEIGHBOUR_POOL, end = slot + NEIGHBOUR_POOL; slot < end && pools[slot] !== NO_NEIGHBOUR; slot += 1) {
-      pool.push({ row: pools[slot]!, similarity: similarityOf(table, offset, own, pools[slot]!) });
+      pool.push({ row: pools[slot]!, similarity: similarityOf(table, offset, own, pools[slot]!), word: table.words.stringOf(pools[slot]!) });
     }
     return pool;
   }
