@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectFile } from '../../src/infra/project-files.js';
 
@@ -36,7 +37,12 @@ export function startChildServer(env: Record<string, string>, entry = 'src/serve
   const child = spawn(command, commandArgs, { env: childEnvironment(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  // CHILD_STDOUT_FILE also appends every child's stdout to a file, e.g. V8's lines under CHILD_NODE_ARGS='--trace-gc-nvp' for bench/gc-report.ts.
+  const stdoutFile = process.env.CHILD_STDOUT_FILE;
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (stdoutFile) appendFileSync(stdoutFile, chunk);
+  });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
