@@ -31,7 +31,7 @@ import { startOpenRouterFake } from '../test/fakes/index.js';
 import { dropRedisKeys } from '../test/helpers/redis-keys.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { benchCharacter, benchMemories, benchQuestions, enterpriseUsers, startBenchAnima, type BenchAnima } from './anima-setup.js';
-import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
+import { buildAnima, cleanUpOnce, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { percentile } from './stats.js';
 
 const { values } = parseArgs({
@@ -125,6 +125,11 @@ async function main(): Promise<void> {
   const fake = await startOpenRouterFake({ reply: ANSWER, keepAliveMs: VENDOR_KEEP_ALIVE_MS });
   const forget = setInterval(() => fake.requests.splice(0), 1000);
   const sides: Side[] = [];
+  const cleanUp = cleanUpOnce('turn-ab', async () => {
+    clearInterval(forget);
+    for (const side of sides) await stopSide(side);
+    await fake.close();
+  });
   try {
     sides.push(await startSide('A', aTree, fake.url), await startSide('B', undefined, fake.url));
     const samples = new Map(sides.map((side) => [side.name, { total: [] as number[], first: [] as number[] }]));
@@ -156,9 +161,7 @@ async function main(): Promise<void> {
     console.log(`\nThe fake called directly: p50 ${p(direct.total, 0.5).toFixed(2)} ms, first chunk p50 ${p(direct.first, 0.5).toFixed(2)} ms. B / A CPU: ${(cpuPerTurn[1]! / cpuPerTurn[0]!).toFixed(3)}.`);
     console.log(`\nCommand: \`npx tsx bench/turn-ab.ts ${process.argv.slice(2).join(' ')}\``);
   } finally {
-    clearInterval(forget);
-    for (const side of sides) await stopSide(side);
-    await fake.close();
+    await cleanUp();
   }
 }
 

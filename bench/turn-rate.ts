@@ -42,7 +42,7 @@ import { startOpenRouterFake } from '../test/fakes/index.js';
 import { dropRedisKeys } from '../test/helpers/redis-keys.js';
 import { projectFile } from '../src/infra/project-files.js';
 import { benchCharacter, benchMemories, benchQuestions, enterpriseUsers, startBenchAnima } from './anima-setup.js';
-import { buildAnima, commandLine, freePort, machineLine, namedCpuMs, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
+import { buildAnima, cleanUpOnce, commandLine, freePort, machineLine, namedCpuMs, ownCpuMs, treeCpuMs, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { startDiskProbe } from './disk-probe.js';
 import { percentile } from './stats.js';
 
@@ -354,6 +354,10 @@ async function main(): Promise<void> {
   const fake = await startOpenRouterFake({ reply: 'The moon is a loyal companion; it never leaves.', keepAliveMs: VENDOR_KEEP_ALIVE_MS });
   const cleanups: Array<() => Promise<void>> = [() => fake.close()];
   let scratch: ScratchDatabase | undefined;
+  const cleanUp = cleanUpOnce('turn-rate', async () => {
+    for (const cleanup of [...cleanups].reverse()) await cleanup().catch(() => undefined);
+    await scratch?.drop().catch(() => undefined);
+  });
   try {
     const targets: Target[] = [
       { name: 'direct (fake)', url: `${fake.url}/chat/completions`, pid: undefined, headers: () => ({ authorization: 'Bearer test-key' }), model: 'openai/gpt-4o-mini', direct: true },
@@ -548,8 +552,7 @@ async function main(): Promise<void> {
     }
     console.log(`Command: \`${commandLine('turn-rate.ts')}\` (or \`npm run bench -- turn-rate\` for the defaults); run took ${((performance.now() - runStarted) / 1000).toFixed(0)} s.`);
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-    await scratch?.drop().catch(() => undefined);
+    await cleanUp();
   }
 }
 
