@@ -74,9 +74,8 @@ export class ByteStringTable {
 
   /** The index of the entry that is this string's UTF-8, or -1. */
   indexOfString(text: string): number {
-    if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
-    const { written } = utf8.encodeInto(text, scratch);
-    return this.indexOf(scratch, 0, written);
+    const bytes = utf8Bytes(text);
+    return this.indexOf(bytes, 0, bytes.length);
   }
 
   /** Entry `index`'s bytes (a copy). */
@@ -106,8 +105,17 @@ export class ByteStringTable {
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
-/** A string's UTF-8 for a lookup, reused (grown when a string needs more; a UTF-16 unit is at most three bytes). */
+/** Lookups' UTF-8, one buffer reused (grown when a string needs more; a UTF-16 unit is at most three bytes). */
 let scratch = new Uint8Array(256);
+
+/**
+ * A string's UTF-8 for a lookup, in a buffer shared by every caller: valid until the next call, so read it
+ * before calling again (the token counter merges a piece's bytes with `indexOf`, which does not call this).
+ */
+export function utf8Bytes(text: string): Uint8Array {
+  if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
+  return scratch.subarray(0, utf8.encodeInto(text, scratch).written);
+}
 
 /** 32-bit FNV-1a of source[start … end). */
 function hashBytes(source: Uint8Array, start: number, end: number): number {

@@ -1,6 +1,7 @@
 import { Tiktoken } from 'js-tiktoken/lite';
 import o200kBase from 'js-tiktoken/ranks/o200k_base';
 import { BoundedMap } from '../../infra/bounded-map.js';
+import { utf8Bytes } from '../../infra/byte-string-table.js';
 import { BpeRankTable } from './bpe-rank-table.js';
 
 /**
@@ -121,20 +122,9 @@ export function encoderTokenCount(text: string): number {
   return referenceEncoder.encode(text, [], []).length;
 }
 
-const utf8 = new TextEncoder();
-/** A piece's UTF-8 bytes, reused from piece to piece (grown when a piece needs more). */
-let pieceBytes = new Uint8Array(256);
-
-/** The rank table, built on first use (`warmTokenCounter` does it at start-up). Exported for tests. */
-export function tokenRankTable(): BpeRankTable {
-  return (ranks ??= BpeRankTable.fromTiktokenRanks(o200kBase.bpe_ranks));
-}
-
 /** The count of one pre-tokenized piece (no memo): one token, or what the merge leaves. Exported for tests. */
 export function pieceTokenCount(piece: string): number {
-  const table = tokenRankTable();
-  // A UTF-16 code unit is at most three bytes of UTF-8 (a surrogate pair, two units, is four).
-  if (pieceBytes.length < piece.length * 3) pieceBytes = new Uint8Array(piece.length * 3);
-  const { written } = utf8.encodeInto(piece, pieceBytes);
-  return table.rank(pieceBytes, 0, written) >= 0 ? 1 : mergedCount(pieceBytes, written, table);
+  const table = (ranks ??= BpeRankTable.fromTiktokenRanks(o200kBase.bpe_ranks));
+  const bytes = utf8Bytes(piece);
+  return table.rank(bytes, 0, bytes.length) >= 0 ? 1 : mergedCount(bytes, bytes.length, table);
 }

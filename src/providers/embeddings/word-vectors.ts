@@ -138,6 +138,9 @@ function readNeighbourPools(directory: string, manifest: Manifest): Uint16Array 
   }
 }
 
+/** The cached pool of a word with no neighbours (shared, never changed). */
+const NO_POOL: ReadonlyArray<{ row: number; similarity: number; word: string }> = [];
+
 /** Marks the end of a word's precomputed pool. */
 export const NO_NEIGHBOUR = 0xffff;
 
@@ -211,7 +214,7 @@ export class WordVectorEmbedder implements Embedder {
   readonly id: string;
   readonly dimensions: number;
   private loaded: WordVectorTable | undefined;
-  private readonly neighbourCache = new BoundedMap<string, Array<{ row: number; similarity: number; word: string }>>(20_000);
+  private readonly neighbourCache = new BoundedMap<string, ReadonlyArray<{ row: number; similarity: number; word: string }>>(20_000);
   private unknownWeight = 0;
   private unknownNorm = 0;
   private prepared = false;
@@ -296,12 +299,13 @@ export class WordVectorEmbedder implements Embedder {
    * function words; [] for function words and words outside the table. Cached per word.
    */
   neighbours(word: string, count: number, minSimilarity = 0.55): string[] {
-    const table = this.table;
-    const row = table.words.indexOfString(word);
-    if (row < 0 || !hasNeighbours(table, row)) return [];
+    // The cache first, and it also keeps "none" (function words, words outside the table): a word met
+    // again costs one map lookup, not a UTF-8 encode, a table probe and a decode.
     let found = this.neighbourCache.get(word);
     if (!found) {
-      found = this.precomputedPool(table, row) ?? neighbourPool(table, row);
+      const table = this.table;
+      const row = table.words.indexOfString(word);
+      found = row < 0 || !hasNeighbours(table, row) ? NO_POOL : (this.precomputedPool(table, row) ?? neighbourPool(table, row));
       this.neighbourCache.set(word, found);
     }
     // A loop rather than filter/slice/map: every word of every recalled query comes through here.
