@@ -15,9 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startOpenRouterFake } from '../test/fakes/index.js';
 import { dropRedisKeys } from '../test/helpers/redis-keys.js';
-import { createScratchDatabase } from '../test/helpers/scratch-database.js';
-import { benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
-import { buildAnima, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
+import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
+import { type BenchAnima, benchCharacter, enterpriseUsers, startBenchAnima } from './anima-setup.js';
+import { buildAnima, cleanUpOnce, machineLine, VENDOR_KEEP_ALIVE_MS } from './harness.js';
 import { median } from './stats.js';
 
 const { values } = parseArgs({
@@ -53,15 +53,31 @@ async function main(): Promise<void> {
   const firsts: number[] = [];
   const laters: number[] = [];
   const directs: number[] = [];
+  // The run under way: what a SIGINT/SIGTERM stops and drops before exiting (cleanUpOnce), as the run's own end does.
+  let current: { anima?: BenchAnima; scratch?: ScratchDatabase; redisPrefix: string } | undefined;
+  const endRun = async () => {
+    const run = current;
+    current = undefined;
+    if (!run) return;
+    await run.anima?.stop();
+    await run.scratch?.drop();
+    if (run.scratch) await dropRedisKeys(values['redis-url'], run.redisPrefix);
+  };
+  const cleanUp = cleanUpOnce('first-turn', async () => {
+    await endRun();
+    await fake.close();
+  });
   try {
     for (let run = 0; run < runs; run += 1) {
       const scratch = values.backend === 'postgres' ? await createScratchDatabase(values['database-url'], 'anima_bench') : undefined;
       const redisPrefix = `benchfirst${randomBytes(4).toString('hex')}`;
+      current = { ...(scratch ? { scratch } : {}), redisPrefix };
       const storage: Record<string, string> = scratch ? { DATABASE_URL: scratch.url, REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: redisPrefix } : {};
       const anima = await startBenchAnima('first-turn', { OPENROUTER_BASE_URL: fake.url, OPENROUTER_API_KEY: 'test-key', MEMORY_FORMATION_DELAY_MS: '600000', ...storage }).catch(async (error: unknown) => {
-        await scratch?.drop();
+        await endRun();
         throw error;
       });
+      current.anima = anima;
       const headers = { authorization: `Bearer ${anima.internalKey}`, 'x-user-id': 'first-turn-user' };
       try {
         await benchCharacter(anima.server, anima.adminKey);
@@ -74,13 +90,11 @@ async function main(): Promise<void> {
         laters.push(median(turns.slice(1)));
         for (let call = 0; call < TURNS; call += 1) directs.push(await timed(`${fake.url}/chat/completions`, { authorization: 'Bearer test-key' }, 'openai/gpt-4o-mini', `Direct call ${call}`));
       } finally {
-        await anima.stop();
-        await scratch?.drop();
-        if (scratch) await dropRedisKeys(values['redis-url'], redisPrefix);
+        await endRun();
       }
     }
   } finally {
-    await fake.close();
+    await cleanUp();
   }
   const direct = median(directs);
   console.log(`## first-turn (${values.backend === 'postgres' ? 'PostgreSQL + Redis' : 'embedded'}; ${runs} restarts, ${TURNS} turns one at a time after each)`);

@@ -30,6 +30,7 @@ import { BillingService } from '../src/modules/billing/service.js';
 import * as store from '../src/modules/billing/store.js';
 import type { UserRow } from '../src/modules/identity/store.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
+import { cleanUpOnce } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -65,7 +66,15 @@ interface Outcome {
 async function main(): Promise<void> {
   const scratch = await createScratchDatabase(baseUrl!, 'anima_bench_ledger');
   const logger = createLogger('silent');
-  const handle = await openDatabase({ databaseUrl: scratch.url, dataDir: tmpdir(), logger });
+  const handle = await openDatabase({ databaseUrl: scratch.url, dataDir: tmpdir(), logger }).catch(async (error: unknown) => {
+    await scratch.drop();
+    throw error;
+  });
+  // A SIGINT/SIGTERM (Ctrl-C, `timeout`) drops the scratch database too, as the run's own end does.
+  const cleanUp = cleanUpOnce('ledger', async () => {
+    await handle.close();
+    await scratch.drop();
+  });
   try {
     const db = handle.db;
     const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: scratch.url, DATA_DIR: tmpdir(), ADMIN_API_KEY: 'bench-admin-key-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') });
@@ -145,8 +154,7 @@ async function main(): Promise<void> {
     report(outcomes, check);
     if (check.mismatches.length > 0 || outcomes.some((outcome) => outcome.overspend || outcome.ok !== outcome.expectedOk)) process.exitCode = 1;
   } finally {
-    await handle.close();
-    await scratch.drop();
+    await cleanUp();
   }
 }
 

@@ -27,6 +27,7 @@ import { openDatabase, type DatabaseHandle } from '../src/infra/db/database.js';
 import { characters, users } from '../src/infra/db/schema.js';
 import * as store from '../src/modules/memory/store.js';
 import { loadWordVectors, WordVectorEmbedder } from '../src/providers/embeddings/word-vectors.js';
+import { cleanUpOnce } from './harness.js';
 import { percentile } from './stats.js';
 import { seededRandom } from '../test/fakes/vectors.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
@@ -79,6 +80,11 @@ async function main(): Promise<void> {
     cleanup = async () => rmSync(dataDir, { recursive: true, force: true });
   }
   const { db } = database;
+  // A SIGINT/SIGTERM (Ctrl-C, `timeout`) closes the database and drops it too, as the run's own end does.
+  const cleanUp = cleanUpOnce('memory-scale', async () => {
+    await database.close();
+    await cleanup();
+  });
   try {
     const loadStarted = performance.now();
     const [character] = await db.insert(characters).values({ slug: 'bench', name: 'Bench' }).returning({ id: characters.id });
@@ -180,8 +186,7 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
-    await database.close();
-    await cleanup();
+    await cleanUp();
   }
 }
 
