@@ -22,7 +22,10 @@ export function childCommand(entry: string, checkout?: string): [string, string[
   const built = checkout ? path.join(checkout, 'dist', relative) : projectFile('dist', relative);
   // CHILD_NODE_ARGS adds Node flags to every child, e.g. '--cpu-prof --cpu-prof-dir=/tmp/anima-prof' to profile a benchmark's server.
   const extra = process.env.CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  return [process.execPath, [...extra, '--enable-source-maps', built]];
+  // Tests keep source maps (a failing child's stack points into src/); benchmarks set CHILD_SOURCE_MAPS=0
+  // (bench/harness.ts) and run the bundle as `npm start` does, without the source maps' text on the heap.
+  const sourceMaps = process.env.CHILD_SOURCE_MAPS === '0' ? [] : ['--enable-source-maps'];
+  return [process.execPath, [...extra, ...sourceMaps, built]];
 }
 
 /** Environment for a child server: nothing inherited that could point it at another database. */
