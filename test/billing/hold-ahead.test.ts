@@ -146,6 +146,47 @@ describe.each(backends())('credit hold alongside the model call on %s storage', 
     expect((await server.container.billing.service.checkLedger()).mismatches).toEqual([]);
   });
 
+  it("a lease left to confirm and settled unasked inside the caller's transaction is charged there, unheld, without waiting on itself", async () => {
+    const hal = await userOf('ahead-hal');
+    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: hal, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
+    const first = await server.container.gateway.begin(call);
+    await first.settle({ promptTokens: 100, completionTokens: 100 });
+    // Seen at ten credits: the hold waits for confirm, which this caller never asks for.
+    const unasked = await server.container.gateway.begin(call);
+    expect(await reservations(hal)).toHaveLength(1);
+    // On the embedded database the caller's transaction holds its one connection: a hold written on another would wait forever.
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      server.container.db.transaction((executor) => unasked.settle({ promptTokens: 100, completionTokens: 100 }, { executor })),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("settle waited on its caller's transaction")), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    expect(settled.creditsMicro).toBe(20_000);
+    expect(await reservations(hal)).toHaveLength(1);
+    expect(await ledgerKinds(hal)).toEqual(['daily_refresh', 'reserve', 'settle', 'settle']);
+    expect(await wallet(hal)).toMatchObject({ balanceMicro: 10_000_000 - 40_000, reservedMicro: 0 });
+    expect((await server.container.billing.service.checkLedger()).mismatches).toEqual([]);
+    // Its promise was withdrawn: the next call is sent ahead again, and nothing is left promised or held.
+    const next = await server.container.gateway.begin(call);
+    expect(await reservations(hal)).toHaveLength(1);
+    await next.fail(new Error('not needed'));
+    expect((await wallet(hal)).reservedMicro).toBe(0);
+  });
+
+  it('a call with an idempotency key is held before it leaves, never alongside (a retry must find the first charge)', async () => {
+    const ivy = await userOf('ahead-ivy');
+    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: ivy, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
+    const first = await server.container.gateway.begin(call);
+    await first.settle({ promptTokens: 100, completionTokens: 100 });
+    const keyed = await server.container.gateway.begin({ ...call, idempotencyKey: 'ahead-ivy-1' });
+    expect((await reservations(ivy)).map((row) => row.status).sort()).toEqual(['held', 'settled']);
+    await keyed.settle({ promptTokens: 100, completionTokens: 100 });
+    const retried = await server.container.gateway.begin({ ...call, idempotencyKey: 'ahead-ivy-1' });
+    expect((await retried.settle({ promptTokens: 100, completionTokens: 100 })).creditsMicro).toBe(0);
+    expect(await wallet(ivy)).toMatchObject({ balanceMicro: 10_000_000 - 40_000, reservedMicro: 0 });
+  });
+
   it('holds under way or promised count against the balance seen: a burst stops being sent ahead before it could exhaust it', async () => {
     const gil = await userOf('ahead-gil');
     const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: gil, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };

@@ -84,7 +84,8 @@ export class MeteredBilling implements BillingPort {
         if (request.service === 'speech' && estimated.seconds > 0) holds.push(await this.holdVoice(user, plan, estimated.seconds));
       }
       if (request.paidBy === 'platform' && estimateMicro > 0) {
-        if (request.holdAlongside && service.expectCovered(user.id, estimateMicro)) deferred = true;
+        // A call with an idempotency key is held first: its hold is what finds a retry's first charge.
+        if (request.holdAlongside && request.idempotencyKey === undefined && service.expectCovered(user.id, estimateMicro)) deferred = true;
         else await holdCredits(false);
       }
     } catch (error) {
@@ -132,6 +133,14 @@ export class MeteredBilling implements BillingPort {
       ...(deferred ? { confirm } : {}),
       settle: async (usage: MeteredUsage & { costUsd: number }, options?: SettleOptions) => {
         if (ended) return { creditsMicro: 0 };
+        if (deferred && !confirmation && options?.executor) {
+          // A hold left for the call's start and never asked for, settled inside the caller's transaction: written now on
+          // another connection it would wait for that transaction on the embedded database (one connection), so it is not
+          // written — the call is charged unheld in the caller's transaction, clamped at the balance. No retry's charge is
+          // missed: a call with an idempotency key is never left to confirm.
+          deferred = false;
+          service.forgetExpected(user.id, estimateMicro);
+        }
         // A deferred hold is written first (a call is never settled unheld); a failed one ended the authorization.
         if (!(await heldOk()) || ended) return { creditsMicro: 0 };
         ended = true;

@@ -47,7 +47,8 @@ export interface AuthorizationRequest {
   /**
    * The caller starts the vendor call before the credit hold is written, asks for it with
    * `Authorization.confirm` as the call leaves, and delivers nothing before it resolves (a chat
-   * turn). Billing decides whether to grant that: see `confirm`.
+   * turn). Billing decides whether to grant that: see `confirm`. Never granted to a call with an
+   * `idempotencyKey` (its hold is what finds a retry's first charge).
    */
   holdAlongside?: boolean | undefined;
 }
@@ -62,8 +63,9 @@ export interface Authorization {
    * (`holdAlongside`, granted where this process last saw the balance at twice the estimate or
    * more): writes it (once) and resolves when it is held, or rejects with the error `authorize`
    * would have thrown (402, 409) — after which the authorization has ended: nothing held, limits
-   * given back, settle charges nothing. `settle` writes it first if it was never asked for — on the
-   * service's own connection, so ask for it before a `settle` that passes an `executor`.
+   * given back, settle charges nothing. `settle` writes it first if it was never asked for; a `settle`
+   * with an `executor` does not (on the embedded database the hold would wait for the caller's own
+   * transaction) and charges the call unheld in that transaction, clamped at the balance.
    */
   confirm?: () => Promise<void>;
   /**
