@@ -146,11 +146,17 @@ describe.each(backends())('credit hold alongside the model call on %s storage', 
     expect((await server.container.billing.service.checkLedger()).mismatches).toEqual([]);
   });
 
-  it("a lease left to confirm and settled unasked inside the caller's transaction is charged there, unheld, without waiting on itself", async () => {
-    const hal = await userOf('ahead-hal');
-    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: hal, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
-    const first = await server.container.gateway.begin(call);
+  /** A chat call of 0.2 credits for a new user, and that user seen at ten credits: the first call held first and settled (0.02). */
+  const seenAtTenCredits = async (externalId: string) => {
+    const user = await userOf(externalId);
+    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
+    const first = await server.container.gateway.begin(call); // held first: 200,000 of 10,000,000, seen 9,800,000 after it
     await first.settle({ promptTokens: 100, completionTokens: 100 });
+    return { user, call };
+  };
+
+  it("a lease left to confirm and settled unasked inside the caller's transaction is charged there, unheld, without waiting on itself", async () => {
+    const { user: hal, call } = await seenAtTenCredits('ahead-hal');
     // Seen at ten credits: the hold waits for confirm, which this caller never asks for.
     const unasked = await server.container.gateway.begin(call);
     expect(await reservations(hal)).toHaveLength(1);
@@ -175,10 +181,7 @@ describe.each(backends())('credit hold alongside the model call on %s storage', 
   });
 
   it('a call with an idempotency key is held before it leaves, never alongside (a retry must find the first charge)', async () => {
-    const ivy = await userOf('ahead-ivy');
-    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: ivy, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
-    const first = await server.container.gateway.begin(call);
-    await first.settle({ promptTokens: 100, completionTokens: 100 });
+    const { user: ivy, call } = await seenAtTenCredits('ahead-ivy');
     const keyed = await server.container.gateway.begin({ ...call, idempotencyKey: 'ahead-ivy-1' });
     expect((await reservations(ivy)).map((row) => row.status).sort()).toEqual(['held', 'settled']);
     await keyed.settle({ promptTokens: 100, completionTokens: 100 });
@@ -188,10 +191,7 @@ describe.each(backends())('credit hold alongside the model call on %s storage', 
   });
 
   it('holds under way or promised count against the balance seen: a burst stops being sent ahead before it could exhaust it', async () => {
-    const gil = await userOf('ahead-gil');
-    const call = { modality: 'chat' as const, provider: 'openrouter' as const, service: 'chat' as const, user: gil, model: 'openai/gpt-4o-mini', estimate: { promptTokens: 1000, maxCompletionTokens: 1000 }, holdAlongside: true };
-    const first = await server.container.gateway.begin(call); // held first: 200,000 of 10,000,000, seen 9,800,000 after it
-    await first.settle({ promptTokens: 100, completionTokens: 100 });
+    const { user: gil, call } = await seenAtTenCredits('ahead-gil');
     // Sent ahead while 9,800,000 less those promised is still twice 200,000: 48 of them.
     const ahead = [];
     for (let index = 0; index < 48; index += 1) ahead.push(await server.container.gateway.begin(call));
