@@ -173,9 +173,9 @@ export function neighbourPool(table: WordVectorTable, row: number): Array<{ row:
   return pool;
 }
 
-/** Whether `row` is a word that has neighbours at all (a word of letters, not a function word). */
-export function hasNeighbours(table: WordVectorTable, row: number): boolean {
-  return table.ranks[row]! > FUNCTION_WORD_RANK && LETTERS.test(table.words.stringOf(row));
+/** Whether `row` is a word that has neighbours at all (a word of letters, not a function word); `word` is row's word when the caller has it. */
+export function hasNeighbours(table: WordVectorTable, row: number, word?: string): boolean {
+  return table.ranks[row]! > FUNCTION_WORD_RANK && LETTERS.test(word ?? table.words.stringOf(row));
 }
 
 function similarityOf(table: WordVectorTable, offset: number, ownInverseNorm: number, other: number): number {
@@ -305,7 +305,7 @@ export class WordVectorEmbedder implements Embedder {
     if (!found) {
       const table = this.table;
       const row = table.words.indexOfString(word);
-      found = row < 0 || !hasNeighbours(table, row) ? NO_POOL : (this.precomputedPool(table, row) ?? neighbourPool(table, row));
+      found = row < 0 || !hasNeighbours(table, row, word) ? NO_POOL : (this.precomputedPool(table, row) ?? neighbourPool(table, row));
       this.neighbourCache.set(word, found);
     }
     // A loop rather than filter/slice/map: every word of every recalled query comes through here.
